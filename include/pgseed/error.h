@@ -1,0 +1,38 @@
+// pgseed::Error — the one exception type the library throws.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace pgseed {
+
+// What kind of failure it is; the CLI maps each category to its own exit code.
+enum class ErrorCategory {
+  kConnection,      // server unreachable, connection dropped
+  kAuthentication,  // wrong password, role may not log in / replicate
+  kConfiguration,   // bad option, unknown store scheme, missing publication or table
+  kSourceState,     // wal_level, slot in use, slot invalidated, server version
+  kStore,           // store unreadable, unwritable, corrupt, or from another source
+  kDecode,          // malformed data from the server
+  kInternal,        // a bug in pgseed
+};
+
+const char* category_name(ErrorCategory c);
+
+// Thrown by every library call on failure. The message is one line, never holds a
+// password, and says what to do where that is known.
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCategory category, const std::string& message, std::string sqlstate = {})
+      : std::runtime_error(message), category_(category), sqlstate_(std::move(sqlstate)) {}
+
+  ErrorCategory category() const { return category_; }
+  // The server's SQLSTATE when the failure came from PostgreSQL, else empty.
+  const std::string& sqlstate() const { return sqlstate_; }
+
+ private:
+  ErrorCategory category_;
+  std::string sqlstate_;
+};
+
+}  // namespace pgseed

@@ -1,0 +1,43 @@
+// The CLI's subcommands other than sync (which is the library's Sync).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pgseed/log.h"
+
+namespace pgseed::cli {
+
+struct CommonOptions {
+  bool quiet = false;
+  std::string log_format = "text";
+};
+// Log lines to stderr: "pgseed: <level>: <message>" or one JSON object per line.
+LogSink make_log_sink(const CommonOptions& o);
+
+// "a, public.\"B,c\"" -> {"public.a", "public.\"B,c\""} (each re-quoted as SQL needs).
+std::vector<std::string> split_tables(const std::string& list);
+
+struct DumpOptions {
+  std::string store, table, format = "csv";
+};
+int run_dump(const DumpOptions& o);
+
+struct StatusOptions {
+  std::string store, source, format = "text";
+  double max_retained_mb = 1024;
+};
+int run_status(const StatusOptions& o, const LogSink& log);
+
+struct VerifyOptions {
+  std::string source, store;
+};
+int run_verify(const VerifyOptions& o, const LogSink& log);
+
+struct DropOptions {
+  std::string source, store;
+  bool delete_store = false;
+};
+int run_drop(const DropOptions& o, const LogSink& log);
+
+}  // namespace pgseed::cli

@@ -1,0 +1,81 @@
+// Rows as they travel from the source to a store: each value in PostgreSQL's text form.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgseed {
+
+// One column value. `text` points into a buffer owned by whoever produced the row
+// (a RowBatch, a decoded pgoutput message) and is valid only as long as that buffer.
+struct Datum {
+  enum class Kind : uint8_t {
+    kNull,
+    kText,
+    kUnchanged,  // unchanged TOASTed value: pgoutput sent no value, keep the stored one
+  };
+  Kind kind = Kind::kNull;
+  std::string_view text;
+
+  static Datum null() { return {Kind::kNull, {}}; }
+  static Datum of(std::string_view t) { return {Kind::kText, t}; }
+  static Datum unchanged() { return {Kind::kUnchanged, {}}; }
+  bool is_null() const { return kind == Kind::kNull; }
+};
+
+using Row = std::vector<Datum>;
+
+// Many rows in one contiguous buffer: what a copy worker hands to the store writer.
+class RowBatch {
+ public:
+  void add_text(std::string_view text) {
+    cells_.push_back({data_.size(), text.size(), Datum::Kind::kText});
+    data_.append(text);
+  }
+  // Appends raw bytes to the current text cell (used by parsers that unescape piecewise).
+  void begin_text() { cells_.push_back({data_.size(), 0, Datum::Kind::kText}); }
+  void append_to_text(std::string_view part) {
+    data_.append(part);
+    cells_.back().len += part.size();
+  }
+  void append_char(char c) {
+    data_.push_back(c);
+    cells_.back().len += 1;
+  }
+  void add_null() { cells_.push_back({0, 0, Datum::Kind::kNull}); }
+  void end_row() { row_ends_.push_back(cells_.size()); }
+
+  size_t rows() const { return row_ends_.size(); }
+  size_t bytes() const { return data_.size() + cells_.size() * sizeof(Cell); }
+  bool empty() const { return row_ends_.empty(); }
+  void clear() {
+    data_.clear();
+    cells_.clear();
+    row_ends_.clear();
+  }
+
+  // Fills `out` with the values of row i (views into this batch).
+  void row(size_t i, Row& out) const {
+    size_t begin = i == 0 ? 0 : row_ends_[i - 1];
+    size_t end = row_ends_[i];
+    out.clear();
+    for (size_t c = begin; c < end; ++c) {
+      const Cell& cell = cells_[c];
+      out.push_back({cell.kind, std::string_view(data_.data() + cell.off, cell.len)});
+    }
+  }
+
+ private:
+  struct Cell {
+    size_t off;
+    size_t len;
+    Datum::Kind kind;
+  };
+  std::string data_;
+  std::vector<Cell> cells_;
+  std::vector<size_t> row_ends_;
+};
+
+}  // namespace pgseed

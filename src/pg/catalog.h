@@ -1,0 +1,48 @@
+// Catalog queries on the source: server checks, publications and the tables they publish.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pg/connection.h"
+#include "pg/identifiers.h"
+#include "store/table_def.h"
+
+namespace pgseed::pg {
+
+// A table as the publication publishes it.
+struct PublishedTable {
+  TableDef def;            // published columns only (column lists), key, types
+  std::string row_filter;  // the publication's row filter (WHERE expression), or empty
+};
+
+// Checks what a sync needs of the source: server version (15+), wal_level = logical,
+// a role with REPLICATION. Throws Error with one line saying what to change.
+void check_source(Connection& conn);
+
+bool publication_exists(Connection& conn, const std::string& name);
+bool slot_exists(Connection& conn, const std::string& slot, bool* active = nullptr);
+
+// The tables of `publication`, with their published columns and keys, read in the
+// connection's current transaction (the exported snapshot, when called by the copy).
+std::vector<PublishedTable> published_tables(Connection& conn, const std::string& publication);
+
+// One published table by source OID (a table added to the publication later).
+std::vector<PublishedTable> published_tables_by_oid(Connection& conn, const std::string& publication,
+                                                    uint32_t oid);
+
+// Drops `slot`, waiting up to `wait_seconds` for a walsender that still holds it to exit.
+// Does nothing when the slot does not exist.
+void drop_slot(Connection& conn, const std::string& slot, int wait_seconds = 10);
+
+// Completes a column's definition from the catalog: type name, base type, storage class.
+void describe_type(Connection& conn, ColumnDef& col, int32_t type_mod);
+
+// The value rows that existed before `ADD COLUMN ... DEFAULT <constant>` show for the
+// column (attmissingval), in text form; nullopt when there is none.
+std::optional<std::string> missing_value(Connection& conn, uint32_t relid, const std::string& column);
+
+// SELECT list and FROM/WHERE for copying `t`: COPY (SELECT ...) TO STDOUT.
+std::string copy_query(const PublishedTable& t);
+
+}  // namespace pgseed::pg

@@ -1,0 +1,927 @@
+#include "store/rocksdb_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "pgseed/error.h"
+#include "store/key_codec.h"
+#include "store/row_codec.h"
+
+// Durability, and why a kill -9 during the initial copy is always recognised.
+//
+// Every store transaction is one rocksdb::WriteBatch, applied atomically by commit(). The
+// metadata it changes (state with its applied LSN, table definitions, id counters) goes in
+// the same batch as the rows, so no reader and no recovery ever sees rows without the state
+// that covers them, or the reverse.
+//
+// Outside the copy, the batch is written with sync=true: commit() returns after the WAL is
+// on disk, and the LSN it recorded may be confirmed to the server.
+//
+// During the copy (the state as last committed is kCopying, and this transaction keeps it
+// so), the batch is written with disableWAL: rows reach only the memtable, and become
+// durable when RocksDB flushes it to an SST file. A crash loses some suffix of those
+// batches. That is harmless because of two facts:
+//   1. The state that says kCopying was committed durably (through the WAL) before any
+//      row of the copy was written: the transaction that entered kCopying left kEmpty, so
+//      it was not a copy batch.
+//   2. Before any batch that goes through the WAL — above all the one that moves the phase
+//      to kStreaming — commit() calls Flush(wait=true) if copy batches were written since
+//      the last flush. So every copy batch is in an SST file before a later WAL record can
+//      exist, and what survives a crash is always a prefix of the commit sequence
+//      (memtables flush in order, and a batch never spans two memtables).
+// Hence after a crash either the durable phase is still kCopying (and the partial copy is
+// recognised as incomplete, then discarded with reset()), or the phase-changing commit
+// reached the WAL after the flush, and every row of the copy is durable with it.
+// The price is that commit() during kCopying does not promise durability; nothing is
+// confirmed to the server during the copy, so nothing relies on it.
+
+namespace pgseed {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kFormatVersion = "1";
+constexpr uint32_t kFirstTableId = 1;
+constexpr uint32_t kLastTableId = 0xFFFFFFFE;  // so that table_id + 1 is still a prefix
+
+std::string meta_key(std::string_view name) {
+  std::string k = KeyCodec::table_prefix(0);
+  k += name;
+  return k;
+}
+
+void put_be(std::string& out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+uint64_t get_be(std::string_view s) {
+  uint64_t v = 0;
+  for (char c : s) v = (v << 8) | static_cast<uint8_t>(c);
+  return v;
+}
+
+std::string table_meta_key(uint32_t id) {
+  std::string k = meta_key("table:");
+  put_be(k, id, 4);
+  return k;
+}
+
+// The smallest key greater than every key that starts with `prefix`.
+std::string prefix_end(std::string prefix) {
+  while (!prefix.empty()) {
+    if (static_cast<uint8_t>(prefix.back()) != 0xFF) {
+      prefix.back() = static_cast<char>(static_cast<uint8_t>(prefix.back()) + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  throw Error(ErrorCategory::kInternal, "no key follows an all-0xFF prefix");
+}
+
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+std::string one_line(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
+// ---- metadata encoding: varints and length-prefixed strings (row_codec.h) ----
+
+void put_str(std::string& out, std::string_view s) {
+  append_varint(out, s.size());
+  out += s;
+}
+
+std::string_view get_str(ByteReader& r, const char* what) {
+  uint64_t n = read_varint(r, what);
+  if (n > r.remaining()) throw Error(ErrorCategory::kDecode, std::string(what) + " too long");
+  return r.read_text(static_cast<size_t>(n), what);
+}
+
+ByteReader reader(std::string_view s, const char* context) {
+  return ByteReader({reinterpret_cast<const uint8_t*>(s.data()), s.size()}, context);
+}
+
+std::string encode_state(const StoreState& s) {
+  std::string out;
+  out.push_back(static_cast<char>(s.phase));
+  put_str(out, s.system_id);
+  put_str(out, s.database);
+  put_str(out, s.slot);
+  put_str(out, s.publication);
+  out.push_back(s.created_publication ? 1 : 0);
+  put_be(out, s.consistent_point.value, 8);
+  put_be(out, s.applied_lsn.value, 8);
+  put_str(out, s.last_commit_time);
+  return out;
+}
+
+StoreState decode_state(std::string_view v) {
+  ByteReader r = reader(v, "store state");
+  StoreState s;
+  uint8_t phase = r.read_u8("phase");
+  if (phase > static_cast<uint8_t>(StoreState::Phase::kStreaming))
+    throw Error(ErrorCategory::kDecode, "unknown phase " + std::to_string(phase));
+  s.phase = static_cast<StoreState::Phase>(phase);
+  s.system_id = get_str(r, "system id");
+  s.database = get_str(r, "database");
+  s.slot = get_str(r, "slot");
+  s.publication = get_str(r, "publication");
+  s.created_publication = r.read_u8("created_publication") != 0;
+  s.consistent_point = Lsn(r.read_u64("consistent point"));
+  s.applied_lsn = Lsn(r.read_u64("applied lsn"));
+  s.last_commit_time = get_str(r, "last commit time");
+  r.expect_end("store state");
+  return s;
+}
+
+// A table as the store holds it: its definition, its key codec, and the layout of its
+// stored rows. Cells of a stored row are "slots"; column i lives in slot[i]. ADD COLUMN
+// gives the new column a new slot at the end (rows written before have fewer cells and
+// read it as missing[i]); DROP COLUMN leaves its slot dead (written as NULL). A rewrite
+// of the table (any other change) makes the layout the identity again.
+struct TableEntry {
+  TableDef def;
+  KeyCodec codec;
+  std::vector<uint32_t> slot;
+  std::vector<std::optional<std::string>> missing;
+  uint32_t slot_count = 0;
+  std::vector<int> column_of_slot;  // -1: dead slot
+
+  void finish() {
+    codec = KeyCodec(def);
+    column_of_slot.assign(slot_count, -1);
+    for (size_t i = 0; i < slot.size(); ++i) column_of_slot[slot[i]] = static_cast<int>(i);
+  }
+
+  static TableEntry identity(TableDef def) {
+    TableEntry t;
+    t.def = std::move(def);
+    for (uint32_t i = 0; i < t.def.columns.size(); ++i) t.slot.push_back(i);
+    t.missing.assign(t.def.columns.size(), std::nullopt);
+    t.slot_count = static_cast<uint32_t>(t.def.columns.size());
+    t.finish();
+    return t;
+  }
+};
+
+std::string encode_table(const TableEntry& t) {
+  std::string out;
+  append_varint(out, t.def.source_oid);
+  put_str(out, t.def.schema);
+  put_str(out, t.def.name);
+  append_varint(out, t.def.columns.size());
+  for (size_t i = 0; i < t.def.columns.size(); ++i) {
+    const ColumnDef& c = t.def.columns[i];
+    put_str(out, c.name);
+    append_varint(out, c.type_oid);
+    append_varint(out, c.base_type_oid);
+    put_str(out, c.type_name);
+    out.push_back(static_cast<char>(c.storage));
+    append_varint(out, static_cast<uint64_t>(std::max(c.key_position, 0)));
+    append_varint(out, t.slot[i]);
+    out.push_back(t.missing[i] ? 1 : 0);
+    if (t.missing[i]) put_str(out, *t.missing[i]);
+  }
+  append_varint(out, t.slot_count);
+  return out;
+}
+
+TableEntry decode_table(uint32_t id, std::string_view v) {
+  ByteReader r = reader(v, "table definition");
+  auto bad = [](const std::string& what) { return Error(ErrorCategory::kDecode, what); };
+  TableEntry t;
+  t.def.id = id;
+  t.def.source_oid = static_cast<uint32_t>(read_varint(r, "source oid"));
+  t.def.schema = get_str(r, "schema");
+  t.def.name = get_str(r, "name");
+  uint64_t n = read_varint(r, "column count");
+  if (n > r.remaining()) throw bad("column count exceeds the definition");
+  for (uint64_t i = 0; i < n; ++i) {
+    ColumnDef c;
+    c.name = get_str(r, "column name");
+    c.type_oid = static_cast<uint32_t>(read_varint(r, "type oid"));
+    c.base_type_oid = static_cast<uint32_t>(read_varint(r, "base type oid"));
+    c.type_name = get_str(r, "type name");
+    uint8_t storage = r.read_u8("storage class");
+    if (storage > static_cast<uint8_t>(StorageClass::kText)) throw bad("unknown storage class");
+    c.storage = static_cast<StorageClass>(storage);
+    c.key_position = static_cast<int>(read_varint(r, "key position"));
+    t.slot.push_back(static_cast<uint32_t>(read_varint(r, "slot")));
+    if (r.read_u8("missing flag") != 0)
+      t.missing.emplace_back(std::string(get_str(r, "missing value")));
+    else
+      t.missing.emplace_back(std::nullopt);
+    t.def.columns.push_back(std::move(c));
+  }
+  t.slot_count = static_cast<uint32_t>(read_varint(r, "slot count"));
+  r.expect_end("table definition");
+  std::vector<bool> used(t.slot_count, false);
+  for (uint32_t s : t.slot) {
+    if (s >= t.slot_count || used[s]) throw bad("bad column slot");
+    used[s] = true;
+  }
+  t.finish();
+  return t;
+}
+
+// A transaction's writes as seen by reads inside it (reads-your-writes): the last write of
+// each key, and the ranges deleted (a key written after a range delete is in `writes`,
+// which is consulted first).
+struct Overlay {
+  std::map<std::string, std::optional<std::string>, std::less<>> writes;
+  std::vector<std::pair<std::string, std::string>> ranges;
+
+  void put(std::string_view k, std::string_view v) {
+    writes.insert_or_assign(std::string(k), std::string(v));
+  }
+  void del(std::string_view k) { writes.insert_or_assign(std::string(k), std::nullopt); }
+  void del_range(std::string_view b, std::string_view e) {
+    writes.erase(writes.lower_bound(b), writes.lower_bound(e));
+    ranges.emplace_back(b, e);
+  }
+  bool range_deleted(std::string_view k) const {
+    for (const auto& [b, e] : ranges)
+      if (k >= b && k < e) return true;
+    return false;
+  }
+  void clear() {
+    writes.clear();
+    ranges.clear();
+  }
+};
+
+// Rebuilds an Overlay from a WriteBatch (after bulk inserts skipped indexing).
+class OverlayBuilder : public rocksdb::WriteBatch::Handler {
+ public:
+  explicit OverlayBuilder(Overlay& o) : o_(o) {}
+  rocksdb::Status PutCF(uint32_t, const rocksdb::Slice& k, const rocksdb::Slice& v) override {
+    o_.put(view(k), view(v));
+    return rocksdb::Status::OK();
+  }
+  rocksdb::Status DeleteCF(uint32_t, const rocksdb::Slice& k) override {
+    o_.del(view(k));
+    return rocksdb::Status::OK();
+  }
+  rocksdb::Status DeleteRangeCF(uint32_t, const rocksdb::Slice& b,
+                                const rocksdb::Slice& e) override {
+    o_.del_range(view(b), view(e));
+    return rocksdb::Status::OK();
+  }
+
+ private:
+  Overlay& o_;
+};
+
+using TablePtr = std::shared_ptr<const TableEntry>;
+
+struct Meta {
+  StoreState state;
+  std::map<uint32_t, TablePtr> tables;  // by id, which is creation order
+  uint32_t next_table_id = kFirstTableId;
+  uint64_t next_row_seq = 1;
+};
+
+struct RowBuffers {
+  std::string scratch;
+  Row cells;
+};
+
+class RocksDbStore final : public Store {
+ public:
+  RocksDbStore(std::string path, std::unique_ptr<rocksdb::DB> db)
+      : path_(std::move(path)), db_(std::move(db)) {
+    load();
+  }
+
+  ~RocksDbStore() override {
+    // An open transaction is rolled back by dropping its batch; Close() then flushes
+    // memtables holding copy rows written without the WAL.
+    if (db_) db_->Close().PermitUncheckedError();
+  }
+
+  StoreState state() const override { return committed_.state; }
+
+  std::vector<TableDef> tables() const override {
+    std::vector<TableDef> out;
+    for (const auto& [id, t] : committed_.tables) out.push_back(t->def);
+    return out;
+  }
+
+  void begin() override {
+    if (in_txn_) throw Error(ErrorCategory::kInternal, "begin() inside a transaction");
+    pending_ = committed_;
+    in_txn_ = true;
+  }
+
+  void commit() override {
+    require_txn("commit");
+    write_meta_changes();
+    const bool copy_batch = committed_.state.phase == StoreState::Phase::kCopying &&
+                            pending_.state.phase == StoreState::Phase::kCopying;
+    if (batch_.Count() > 0) {
+      rocksdb::Status s;
+      if (copy_batch) {
+        rocksdb::WriteOptions wo;
+        wo.disableWAL = true;
+        s = db_->Write(wo, &batch_);
+        if (s.ok()) unflushed_copy_ = true;
+      } else {
+        if (unflushed_copy_) flush_copy();
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        s = db_->Write(wo, &batch_);
+      }
+      if (!s.ok()) {
+        end_txn();
+        fail(s, "commit failed (the transaction was rolled back)");
+      }
+    }
+    committed_ = std::move(pending_);
+    end_txn();
+  }
+
+  void rollback() override {
+    require_txn("rollback");
+    end_txn();
+  }
+
+  void write_state(const StoreState& state) override {
+    require_txn("write_state");
+    pending_.state = state;
+    state_dirty_ = true;
+  }
+
+  void reset() override {
+    require_txn("reset");
+    del_range(KeyCodec::table_prefix(kFirstTableId), KeyCodec::table_prefix(kLastTableId + 1));
+    // Also definitions a lost copy batch might have left behind.
+    std::string b = table_meta_key(0);
+    b.resize(b.size() - 4);
+    batch_.DeleteRange(slice(b), slice(prefix_end(b)));
+    for (const auto& [id, t] : pending_.tables) dirty_tables_.insert(id);
+    pending_.tables.clear();
+    pending_.state = StoreState{};
+    state_dirty_ = true;
+  }
+
+  void create_table(TableDef& def) override {
+    require_txn("create_table");
+    for (const auto& [id, t] : pending_.tables) {
+      if (t->def.schema == def.schema && t->def.name == def.name) {
+        drop(id);
+        break;
+      }
+    }
+    if (pending_.next_table_id > kLastTableId)
+      throw Error(ErrorCategory::kStore, where() + ": no table ids left");
+    def.id = pending_.next_table_id++;
+    set_table(TableEntry::identity(def));
+  }
+
+  void drop_table(const TableDef& def) override {
+    require_txn("drop_table");
+    entry(def);  // must exist
+    drop(def.id);
+  }
+
+  void alter_table(const TableDef& from, const TableDef& to, std::span<const Datum> fill) override {
+    require_txn("alter_table");
+    const TableEntry& old = entry(from);
+    if (!fill.empty() && fill.size() != to.columns.size())
+      throw Error(ErrorCategory::kInternal, "alter_table: fill has " + std::to_string(fill.size()) +
+                                                " values for " +
+                                                std::to_string(to.columns.size()) + " columns");
+    TableDef target = to;
+    target.id = old.def.id;
+    auto old_index = [&](const std::string& name) -> int {
+      for (size_t j = 0; j < old.def.columns.size(); ++j)
+        if (old.def.columns[j].name == name) return static_cast<int>(j);
+      return -1;
+    };
+    auto fill_value = [&](size_t i) -> std::optional<std::string> {
+      if (i < fill.size() && fill[i].kind == Datum::Kind::kText) return std::string(fill[i].text);
+      return std::nullopt;
+    };
+
+    if (same_key(old, target)) {
+      // Keys stay as they are: only the layout changes, no row is touched.
+      TableEntry t;
+      t.def = target;
+      t.slot_count = old.slot_count;
+      for (size_t i = 0; i < target.columns.size(); ++i) {
+        int j = old_index(target.columns[i].name);
+        if (j >= 0) {
+          t.slot.push_back(old.slot[j]);
+          t.missing.push_back(old.missing[j]);
+        } else {
+          t.slot.push_back(t.slot_count++);
+          t.missing.push_back(fill_value(i));
+        }
+      }
+      t.finish();
+      set_table(std::move(t));
+      return;
+    }
+
+    // The key changes: rewrite every row under its new key, in the identity layout.
+    TableEntry t = TableEntry::identity(target);
+    std::vector<int> source(target.columns.size());
+    std::vector<std::optional<std::string>> fills(target.columns.size());
+    for (size_t i = 0; i < target.columns.size(); ++i) {
+      source[i] = old_index(target.columns[i].name);
+      if (source[i] < 0) fills[i] = fill_value(i);
+    }
+    std::vector<std::pair<std::string, std::string>> rows;
+    RowBuffers buf;
+    Row old_row, new_row(target.columns.size());
+    for_each(table_begin(old.def.id), table_end(old.def.id),
+             [&](std::string_view key, std::string_view value) {
+               decode_row(old, value, buf, old_row);
+               for (size_t i = 0; i < new_row.size(); ++i) {
+                 if (source[i] >= 0)
+                   new_row[i] = old_row[source[i]];
+                 else
+                   new_row[i] = fills[i] ? Datum::of(*fills[i]) : Datum::null();
+               }
+               std::string new_key = t.codec.encode(new_row);
+               if (!t.codec.keyed()) {
+                 // Keep a keyless row's sequence number; a row that had a key gets one.
+                 std::string_view rest;
+                 if (!old.codec.keyed()) old.codec.decode(key, &rest);
+                 if (rest.size() == 8)
+                   new_key += rest;
+                 else
+                   put_be(new_key, pending_.next_row_seq++, 8);
+               }
+               rows.emplace_back(std::move(new_key), encode_row(t, new_row));
+               return true;
+             });
+    del_range(table_begin(old.def.id), table_end(old.def.id));
+    for (const auto& [k, v] : rows) put(k, v);
+    set_table(std::move(t));
+  }
+
+  void insert_batch(const TableDef& def, const RowBatch& rows) override {
+    require_txn("insert_batch");
+    const TableEntry& t = entry(def);
+    // Copy batches are not indexed for reads inside the transaction: the copy does not
+    // read, and the index would double its memory. A later read rebuilds it.
+    const bool index = !(committed_.state.phase == StoreState::Phase::kCopying &&
+                         pending_.state.phase == StoreState::Phase::kCopying);
+    if (!index) overlay_stale_ = true;
+    Row row;
+    for (size_t i = 0; i < rows.rows(); ++i) {
+      rows.row(i, row);
+      check_row(t, row, "insert_batch");
+      put(row_key(t, row), encode_row(t, row), index);
+    }
+  }
+
+  void upsert(const TableDef& def, std::span<const Datum> row) override {
+    require_txn("upsert");
+    const TableEntry& t = entry(def);
+    check_row(t, row, "upsert");
+    if (has_unchanged(row)) return update(def, {}, row);
+    put(row_key(t, row), encode_row(t, row));
+  }
+
+  void update(const TableDef& def, std::span<const Datum> old_row,
+              std::span<const Datum> new_row) override {
+    require_txn("update");
+    const TableEntry& t = entry(def);
+    check_row(t, new_row, "update");
+    if (!old_row.empty()) check_row(t, old_row, "update (old row)");
+    Row merged(new_row.begin(), new_row.end());
+    RowBuffers buf;
+    Row stored;
+    std::string stored_value;
+
+    if (t.codec.keyed()) {
+      std::string old_key = t.codec.encode(old_row.empty() ? new_row : old_row);
+      if (has_unchanged(new_row)) {
+        std::optional<std::string> v = get(old_key);
+        if (!v)
+          throw Error(ErrorCategory::kStore,
+                      "table " + t.def.qualified() +
+                          ": an update keeps unchanged TOAST values of a row the store does "
+                          "not have; the replica has diverged from the source, sync it again");
+        stored_value = std::move(*v);
+        decode_row(t, stored_value, buf, stored);
+        merge_unchanged(merged, stored);
+      }
+      std::string new_key = t.codec.encode(merged);
+      if (new_key != old_key) del(old_key);
+      put(new_key, encode_row(t, merged));
+      return;
+    }
+
+    // No key: the old row is the whole row (REPLICA IDENTITY FULL); change one equal row.
+    if (old_row.empty())
+      throw Error(ErrorCategory::kInternal,
+                  "update of " + t.def.qualified() + " (no key) without the old row");
+    merge_unchanged(merged, old_row);
+    std::optional<std::string> found = find_equal(t, old_row);
+    std::string new_key = t.codec.encode(merged);
+    if (found) {
+      new_key.append(*found, found->size() - 8, 8);  // keep its sequence number
+      if (new_key != *found) del(*found);
+    } else {
+      put_be(new_key, pending_.next_row_seq++, 8);
+    }
+    put(new_key, encode_row(t, merged));
+  }
+
+  void remove(const TableDef& def, std::span<const Datum> old_row) override {
+    require_txn("remove");
+    const TableEntry& t = entry(def);
+    check_row(t, old_row, "remove");
+    if (t.codec.keyed()) {
+      del(t.codec.encode(old_row));
+      return;
+    }
+    if (std::optional<std::string> found = find_equal(t, old_row)) del(*found);
+  }
+
+  void truncate(const TableDef& def) override {
+    require_txn("truncate");
+    entry(def);
+    del_range(table_begin(def.id), table_end(def.id));
+  }
+
+  void scan(const TableDef& def, const std::function<void(const Row&)>& fn) const override {
+    const TableEntry& t = entry(def);
+    RowBuffers buf;
+    Row row;
+    for_each(table_begin(def.id), table_end(def.id), [&](std::string_view, std::string_view v) {
+      decode_row(t, v, buf, row);
+      fn(row);
+      return true;
+    });
+  }
+
+  uint64_t count(const TableDef& def) const override {
+    entry(def);
+    uint64_t n = 0;
+    for_each(table_begin(def.id), table_end(def.id), [&](std::string_view, std::string_view) {
+      ++n;
+      return true;
+    });
+    return n;
+  }
+
+ private:
+  std::string where() const { return "rocksdb store '" + path_ + "'"; }
+
+  [[noreturn]] void fail(const rocksdb::Status& s, const std::string& what) const {
+    throw Error(ErrorCategory::kStore, where() + ": " + what + ": " + one_line(s.ToString()));
+  }
+
+  void require_txn(const char* op) const {
+    if (!in_txn_)
+      throw Error(ErrorCategory::kInternal, std::string(op) + "() outside a transaction");
+  }
+
+  void end_txn() {
+    in_txn_ = false;
+    pending_ = Meta{};
+    batch_.Clear();
+    overlay_.clear();
+    overlay_stale_ = false;
+    state_dirty_ = false;
+    dirty_tables_.clear();
+  }
+
+  const Meta& current() const { return in_txn_ ? pending_ : committed_; }
+
+  const TableEntry& entry(const TableDef& def) const {
+    const Meta& m = current();
+    auto it = m.tables.find(def.id);
+    if (it == m.tables.end())
+      throw Error(ErrorCategory::kInternal,
+                  "table " + def.qualified() + " (id " + std::to_string(def.id) +
+                      ") is not in the store");
+    return *it->second;
+  }
+
+  static std::string table_begin(uint32_t id) { return KeyCodec::table_prefix(id); }
+  static std::string table_end(uint32_t id) { return KeyCodec::table_prefix(id + 1); }
+
+  static void check_row(const TableEntry& t, std::span<const Datum> row, const char* op) {
+    if (row.size() != t.def.columns.size())
+      throw Error(ErrorCategory::kInternal,
+                  std::string(op) + " on " + t.def.qualified() + ": row has " +
+                      std::to_string(row.size()) + " values for " +
+                      std::to_string(t.def.columns.size()) + " columns");
+  }
+
+  static bool has_unchanged(std::span<const Datum> row) {
+    return std::any_of(row.begin(), row.end(),
+                       [](const Datum& d) { return d.kind == Datum::Kind::kUnchanged; });
+  }
+
+  static void merge_unchanged(Row& merged, std::span<const Datum> from) {
+    for (size_t i = 0; i < merged.size(); ++i)
+      if (merged[i].kind == Datum::Kind::kUnchanged) merged[i] = from[i];
+  }
+
+  // Key of a new row: by key, or (no key) all columns plus a fresh sequence number.
+  std::string row_key(const TableEntry& t, std::span<const Datum> row) {
+    std::string key = t.codec.encode(row);
+    if (!t.codec.keyed()) put_be(key, pending_.next_row_seq++, 8);
+    return key;
+  }
+
+  static std::string encode_row(const TableEntry& t, std::span<const Datum> row) {
+    std::string out;
+    RowCodec::append_count(out, t.slot_count);
+    for (uint32_t s = 0; s < t.slot_count; ++s) {
+      int c = t.column_of_slot[s];
+      if (c < 0)
+        RowCodec::append_null(out);
+      else
+        RowCodec::append_cell(out, t.def.columns[c], row[c]);
+    }
+    return out;
+  }
+
+  static void decode_row(const TableEntry& t, std::string_view value, RowBuffers& buf, Row& out) {
+    RowCodec::decode(value, buf.scratch, buf.cells);
+    out.resize(t.def.columns.size());
+    for (size_t i = 0; i < out.size(); ++i) {
+      uint32_t s = t.slot[i];
+      if (s < buf.cells.size())
+        out[i] = buf.cells[s];
+      else
+        out[i] = t.missing[i] ? Datum::of(*t.missing[i]) : Datum::null();
+    }
+  }
+
+  // Same key columns (names, order, encodings) on both sides, and both keyed: rows keep
+  // their keys.
+  static bool same_key(const TableEntry& old, const TableDef& to) {
+    KeyCodec codec(to);
+    if (!old.codec.keyed() || !codec.keyed() || codec.encodings() != old.codec.encodings())
+      return false;
+    for (size_t k = 0; k < codec.columns().size(); ++k)
+      if (to.columns[codec.columns()[k]].name != old.def.columns[old.codec.columns()[k]].name)
+        return false;
+    return true;
+  }
+
+  // The key of one stored row equal to `row` in a keyless table, if any.
+  std::optional<std::string> find_equal(const TableEntry& t, std::span<const Datum> row) const {
+    std::string prefix = t.codec.encode(row);
+    std::optional<std::string> found;
+    for_each(prefix, prefix_end(prefix), [&](std::string_view key, std::string_view) {
+      // The encoding is prefix-free, so any key here is this row plus a sequence number.
+      if (key.size() == prefix.size() + 8) {
+        found = std::string(key);
+        return false;
+      }
+      return true;
+    });
+    return found;
+  }
+
+  void set_table(TableEntry t) {
+    uint32_t id = t.def.id;
+    pending_.tables[id] = std::make_shared<const TableEntry>(std::move(t));
+    dirty_tables_.insert(id);
+  }
+
+  void drop(uint32_t id) {
+    del_range(table_begin(id), table_end(id));
+    pending_.tables.erase(id);
+    dirty_tables_.insert(id);
+  }
+
+  void write_meta_changes() {
+    if (state_dirty_) batch_.Put(slice(meta_key("state")), slice(encode_state(pending_.state)));
+    for (uint32_t id : dirty_tables_) {
+      auto it = pending_.tables.find(id);
+      if (it != pending_.tables.end())
+        batch_.Put(slice(table_meta_key(id)), slice(encode_table(*it->second)));
+      else
+        batch_.Delete(slice(table_meta_key(id)));
+    }
+    if (pending_.next_table_id != committed_.next_table_id) {
+      std::string v;
+      put_be(v, pending_.next_table_id, 4);
+      batch_.Put(slice(meta_key("next_table_id")), slice(v));
+    }
+    if (pending_.next_row_seq != committed_.next_row_seq) {
+      std::string v;
+      put_be(v, pending_.next_row_seq, 8);
+      batch_.Put(slice(meta_key("next_row_seq")), slice(v));
+    }
+  }
+
+  void flush_copy() {
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    fo.allow_write_stall = true;
+    rocksdb::Status s = db_->Flush(fo);
+    if (!s.ok()) {
+      end_txn();
+      fail(s, "flushing the initial copy failed (the transaction was rolled back)");
+    }
+    unflushed_copy_ = false;
+  }
+
+  // ---- writes: into the batch, and into the overlay for reads inside the transaction ----
+
+  void put(std::string_view k, std::string_view v, bool index = true) {
+    batch_.Put(slice(k), slice(v));
+    if (index && !overlay_stale_) overlay_.put(k, v);
+  }
+  void del(std::string_view k) {
+    batch_.Delete(slice(k));
+    if (!overlay_stale_) overlay_.del(k);
+  }
+  void del_range(std::string_view b, std::string_view e) {
+    batch_.DeleteRange(slice(b), slice(e));
+    if (!overlay_stale_) overlay_.del_range(b, e);
+  }
+
+  void sync_overlay() const {
+    if (!overlay_stale_) return;
+    overlay_.clear();
+    OverlayBuilder builder(overlay_);
+    rocksdb::Status s = batch_.Iterate(&builder);
+    if (!s.ok()) fail(s, "indexing the transaction failed");
+    overlay_stale_ = false;
+  }
+
+  // ---- reads: the DB, under the transaction's own writes when inside one ----
+
+  std::optional<std::string> get(std::string_view key) const {
+    if (in_txn_) {
+      sync_overlay();
+      auto it = overlay_.writes.find(key);
+      if (it != overlay_.writes.end()) return it->second;
+      if (overlay_.range_deleted(key)) return std::nullopt;
+    }
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), slice(key), &v);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) fail(s, "read failed");
+    return v;
+  }
+
+  // Calls fn(key, value) for every key in [begin, end) in order until it returns false.
+  // fn must not write to the store.
+  void for_each(std::string_view begin, std::string_view end,
+                const std::function<bool(std::string_view, std::string_view)>& fn) const {
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice upper = slice(end);
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    it->Seek(slice(begin));
+    if (!in_txn_) {
+      for (; it->Valid(); it->Next())
+        if (!fn(view(it->key()), view(it->value()))) break;
+    } else {
+      sync_overlay();
+      auto ov = overlay_.writes.lower_bound(begin);
+      auto ov_end = overlay_.writes.lower_bound(end);
+      for (;;) {
+        const bool db_valid = it->Valid();
+        const bool ov_valid = ov != ov_end;
+        if (!db_valid && !ov_valid) break;
+        int cmp = !db_valid ? 1 : !ov_valid ? -1 : it->key().compare(slice(ov->first));
+        if (cmp < 0) {
+          std::string_view k = view(it->key());
+          bool go_on = overlay_.range_deleted(k) || fn(k, view(it->value()));
+          it->Next();
+          if (!go_on) break;
+        } else {
+          if (cmp == 0) it->Next();  // the transaction's write replaces the stored one
+          bool go_on = !ov->second || fn(ov->first, *ov->second);
+          ++ov;
+          if (!go_on) break;
+        }
+      }
+    }
+    if (!it->status().ok()) fail(it->status(), "read failed");
+  }
+
+  // ---- opening ----
+
+  void load() {
+    std::optional<std::string> version = get(meta_key("format_version"));
+    if (!version) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+      it->SeekToFirst();
+      if (!it->status().ok()) fail(it->status(), "read failed");
+      if (it->Valid())
+        throw Error(ErrorCategory::kStore,
+                    where() + " is a RocksDB database but not a pgseed store (it has data "
+                              "and no pgseed format-version key)");
+      rocksdb::WriteBatch b;
+      b.Put(slice(meta_key("format_version")), slice(kFormatVersion));
+      b.Put(slice(meta_key("state")), slice(encode_state(StoreState{})));
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      rocksdb::Status s = db_->Write(wo, &b);
+      if (!s.ok()) fail(s, "initialising the store failed");
+      return;
+    }
+    if (*version != kFormatVersion)
+      throw Error(ErrorCategory::kStore, where() + " has pgseed store format version '" +
+                                             one_line(*version) + "'; this pgseed reads version " +
+                                             std::string(kFormatVersion));
+    try {
+      std::optional<std::string> state = get(meta_key("state"));
+      if (!state) throw Error(ErrorCategory::kDecode, "no state key");
+      committed_.state = decode_state(*state);
+      if (auto v = get(meta_key("next_table_id"))) {
+        if (v->size() != 4) throw Error(ErrorCategory::kDecode, "bad next_table_id");
+        committed_.next_table_id = static_cast<uint32_t>(get_be(*v));
+      }
+      if (auto v = get(meta_key("next_row_seq"))) {
+        if (v->size() != 8) throw Error(ErrorCategory::kDecode, "bad next_row_seq");
+        committed_.next_row_seq = get_be(*v);
+      }
+      std::string b = table_meta_key(0);
+      b.resize(b.size() - 4);
+      for_each(b, prefix_end(b), [&](std::string_view key, std::string_view value) {
+        if (key.size() != b.size() + 4) throw Error(ErrorCategory::kDecode, "bad table key");
+        auto id = static_cast<uint32_t>(get_be(key.substr(b.size())));
+        committed_.tables[id] = std::make_shared<const TableEntry>(decode_table(id, value));
+        return true;
+      });
+    } catch (const Error& e) {
+      if (e.category() != ErrorCategory::kDecode) throw;
+      throw Error(ErrorCategory::kStore, where() + " is corrupt: bad metadata: " + e.what());
+    }
+  }
+
+  std::string path_;
+  std::unique_ptr<rocksdb::DB> db_;
+  Meta committed_;
+
+  bool in_txn_ = false;
+  Meta pending_;
+  bool state_dirty_ = false;
+  std::set<uint32_t> dirty_tables_;  // definitions to write (or delete) at commit
+  rocksdb::WriteBatch batch_;
+  mutable Overlay overlay_;
+  mutable bool overlay_stale_ = false;  // batch_ holds writes overlay_ does not
+  bool unflushed_copy_ = false;         // copy batches written without WAL since the last flush
+};
+
+std::string open_error(const std::string& where, const rocksdb::Status& s) {
+  std::string msg = one_line(s.ToString());
+  std::string lower = msg;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (s.IsIOError() && lower.find("lock") != std::string::npos)
+    return where + " is in use by another process (its LOCK is held): " + msg;
+  if (s.IsCorruption()) return where + " is corrupt: " + msg;
+  return where + " cannot be opened: " + msg;
+}
+
+}  // namespace
+
+std::unique_ptr<Store> open_rocksdb_store(const std::string& path, bool must_exist) {
+  const std::string where = "rocksdb store '" + path + "'";
+  std::error_code ec;
+  fs::file_status st = fs::status(path, ec);
+  if (st.type() == fs::file_type::not_found) {
+    if (must_exist) throw Error(ErrorCategory::kStore, where + " does not exist");
+  } else if (ec) {
+    throw Error(ErrorCategory::kStore, where + " cannot be read: " + ec.message());
+  } else if (!fs::is_directory(st)) {
+    throw Error(ErrorCategory::kStore, where + " is not a directory (a RocksDB store is one)");
+  } else if (!fs::exists(fs::path(path) / "CURRENT", ec)) {
+    bool empty = fs::is_empty(path, ec);
+    if (ec) throw Error(ErrorCategory::kStore, where + " cannot be read: " + ec.message());
+    if (!empty)
+      throw Error(ErrorCategory::kStore,
+                  where + " is not a pgseed store: the directory is not empty and holds no "
+                          "RocksDB database");
+    if (must_exist) throw Error(ErrorCategory::kStore, where + " does not exist (empty directory)");
+  }
+
+  rocksdb::Options options;
+  options.create_if_missing = !must_exist;
+  options.keep_log_file_num = 5;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
+  if (!s.ok()) throw Error(ErrorCategory::kStore, open_error(where, s));
+  return std::make_unique<RocksDbStore>(path, std::unique_ptr<rocksdb::DB>(raw));
+}
+
+}  // namespace pgseed

@@ -1,0 +1,627 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include <filesystem>
+#include <map>
+#include <string_view>
+
+#include "pgseed/error.h"
+#include "store/value_codec.h"
+
+namespace pgseed {
+
+namespace {
+
+constexpr const char* kFormat = "pgseed-sqlite-1";
+
+std::string qi(std::string_view id) {  // SQLite identifier quoting
+  std::string out = "\"";
+  for (char c : id) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+struct DbDeleter {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+
+// SQLite's declared type for a storage class. Chosen so that type affinity never alters
+// a bound value: floats get no declared type (BLOB affinity), because REAL affinity would
+// turn the text '-0' we store for -0 into 0.
+const char* declared_type(StorageClass s) {
+  switch (s) {
+    case StorageClass::kInteger:
+    case StorageClass::kBool: return "INTEGER";
+    case StorageClass::kReal: return "";
+    case StorageClass::kBytes: return "BLOB";
+    case StorageClass::kText: return "TEXT";
+  }
+  return "";
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, bool must_exist) : path_(std::move(path)) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    bool exists = fs::exists(path_, ec);
+    if (!exists && must_exist)
+      throw Error(ErrorCategory::kStore, "store " + path_ + " does not exist");
+    if (exists && fs::is_directory(path_, ec))
+      throw Error(ErrorCategory::kStore,
+                  "store " + path_ + " is a directory (a RocksDB store? use rocksdb:" + path_ + ")");
+    sqlite3* raw = nullptr;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (must_exist ? 0 : SQLITE_OPEN_CREATE);
+    int rc = sqlite3_open_v2(path_.c_str(), &raw, flags, nullptr);
+    db_.reset(raw);
+    if (rc != SQLITE_OK) {
+      // A read-only file can still be read (dump, status); writes then fail clearly.
+      if (exists) {
+        db_.reset();
+        raw = nullptr;
+        rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+        db_.reset(raw);
+      }
+      if (rc != SQLITE_OK)
+        throw Error(ErrorCategory::kStore, "cannot open store " + path_ + ": " +
+                                               (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    }
+    sqlite3_busy_timeout(db_.get(), 10000);
+    read_only_ = sqlite3_db_readonly(db_.get(), "main") == 1;
+    try {
+      // Any read of the schema tells a corrupt or foreign file apart.
+      bool has_meta = query_int(
+          "SELECT count(*) FROM sqlite_master WHERE name = '_pgseed_state'") > 0;
+      int64_t others = query_int("SELECT count(*) FROM sqlite_master");
+      if (!has_meta && others > 0)
+        throw Error(ErrorCategory::kStore,
+                    "store " + path_ + " is a SQLite file but not a pgseed store; refusing to touch it");
+      if (!read_only_) exec("PRAGMA journal_mode=WAL");
+      exec("PRAGMA cache_size=-32768");  // 32 MB: memory stays bounded
+      if (!has_meta) {
+        if (read_only_) throw Error(ErrorCategory::kStore, "store " + path_ + " is read-only");
+        create_metadata();
+      }
+      load();
+    } catch (const Error& e) {
+      if (e.category() == ErrorCategory::kStore) throw;
+      throw Error(ErrorCategory::kStore, "store " + path_ + ": " + e.what());
+    }
+  }
+
+  ~SqliteStore() override {
+    stmts_.clear();
+    if (in_txn_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+
+  StoreState state() const override { return state_; }
+  std::vector<TableDef> tables() const override { return tables_; }
+
+  void begin() override {
+    if (read_only_) throw Error(ErrorCategory::kStore, "store " + path_ + " is read-only");
+    // Durable commits, except for the bulk of the initial copy: a crash there only loses
+    // a copy that restarts from scratch anyway (the phase stays kCopying until a durable
+    // commit ends it).
+    exec(state_.phase == StoreState::Phase::kCopying ? "PRAGMA synchronous=NORMAL"
+                                                     : "PRAGMA synchronous=FULL");
+    exec("BEGIN IMMEDIATE");
+    in_txn_ = true;
+    pending_state_ = state_;
+    pending_tables_ = tables_;
+  }
+
+  void commit() override {
+    exec("COMMIT");
+    in_txn_ = false;
+    state_ = pending_state_;
+    tables_ = pending_tables_;
+  }
+
+  void rollback() override {
+    if (!in_txn_) return;
+    in_txn_ = false;
+    stmts_.clear();  // statements may refer to tables the rollback removed
+    exec("ROLLBACK");
+  }
+
+  void write_state(const StoreState& s) override {
+    auto put = [&](const char* key, const std::string& value) {
+      Stmt st = prepare("INSERT OR REPLACE INTO _pgseed_state(key, value) VALUES (?, ?)");
+      sqlite3_bind_text(st.get(), 1, key, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st.get(), 2, value.data(), int(value.size()), SQLITE_STATIC);
+      step_done(st.get());
+    };
+    put("format", kFormat);
+    put("phase", phase_name(s.phase));
+    put("system_id", s.system_id);
+    put("database", s.database);
+    put("slot", s.slot);
+    put("publication", s.publication);
+    put("created_publication", s.created_publication ? "true" : "false");
+    put("consistent_point", s.consistent_point.str());
+    put("applied_lsn", s.applied_lsn.str());
+    put("last_commit_time", s.last_commit_time);
+    pending_state_ = s;
+  }
+
+  void reset() override {
+    stmts_.clear();
+    for (const auto& t : pending_tables_) exec("DROP TABLE IF EXISTS " + qi(local_name(t)));
+    exec("DELETE FROM _pgseed_tables");
+    exec("DELETE FROM _pgseed_columns");
+    pending_tables_.clear();
+    write_state(StoreState{});
+  }
+
+  void create_table(TableDef& def) override {
+    std::string lname = local_name(def);
+    if (lname.rfind("_pgseed_", 0) == 0 || lname.rfind("sqlite_", 0) == 0)
+      throw Error(ErrorCategory::kConfiguration,
+                  "table " + def.qualified() + " has a name the SQLite store reserves");
+    for (const auto& t : pending_tables_)
+      if (local_name(t) == lname && (t.schema != def.schema || t.name != def.name))
+        throw Error(ErrorCategory::kConfiguration, "tables " + t.qualified() + " and " +
+                                                       def.qualified() +
+                                                       " map to the same SQLite table " + qi(lname));
+    for (const auto& t : pending_tables_)
+      if (t.schema == def.schema && t.name == def.name) drop_table(t);
+    def.id = uint32_t(query_int("SELECT coalesce(max(id), 0) + 1 FROM _pgseed_tables"));
+    exec(create_sql(def, lname));
+    write_table_meta(def);
+    pending_tables_.push_back(def);
+  }
+
+  void drop_table(const TableDef& def) override {
+    forget_statements(def.id);
+    exec("DROP TABLE IF EXISTS " + qi(local_name(def)));
+    exec("DELETE FROM _pgseed_tables WHERE id = " + std::to_string(def.id));
+    exec("DELETE FROM _pgseed_columns WHERE table_id = " + std::to_string(def.id));
+    std::erase_if(pending_tables_, [&](const TableDef& t) { return t.id == def.id; });
+  }
+
+  void alter_table(const TableDef& from, const TableDef& to, std::span<const Datum> fill) override {
+    forget_statements(from.id);
+    std::string lname = local_name(from);
+    // Rebuild the table: the simplest way that also handles key and type changes.
+    std::string tmp = lname + "_pgseed_new";
+    TableDef target = to;
+    target.id = from.id;
+    exec(create_sql(target, tmp));
+    std::string cols, sel;
+    for (size_t i = 0; i < target.columns.size(); ++i) {
+      const auto& c = target.columns[i];
+      bool existed = false;
+      for (const auto& oc : from.columns)
+        if (oc.name == c.name) existed = true;
+      if (!cols.empty()) cols += ", ", sel += ", ";
+      cols += qi(c.name);
+      if (existed) {
+        sel += qi(c.name);
+      } else if (i < fill.size() && fill[i].kind == Datum::Kind::kText) {
+        sel += "?" + std::to_string(i + 1);
+      } else {
+        sel += "NULL";
+      }
+    }
+    Stmt st = prepare("INSERT INTO " + qi(tmp) + " (" + cols + ") SELECT " + sel + " FROM " +
+                      qi(lname));
+    for (size_t i = 0; i < target.columns.size() && i < fill.size(); ++i)
+      if (fill[i].kind == Datum::Kind::kText) bind(st.get(), int(i + 1), target.columns[i], fill[i]);
+    step_done(st.get());
+    exec("DROP TABLE " + qi(lname));
+    exec("ALTER TABLE " + qi(tmp) + " RENAME TO " + qi(lname));
+    exec("DELETE FROM _pgseed_columns WHERE table_id = " + std::to_string(from.id));
+    exec("DELETE FROM _pgseed_tables WHERE id = " + std::to_string(from.id));
+    write_table_meta(target);
+    for (auto& t : pending_tables_)
+      if (t.id == from.id) t = target;
+  }
+
+  void insert_batch(const TableDef& def, const RowBatch& rows) override {
+    sqlite3_stmt* st = statement(def, "insert", [&] { return insert_sql(def, "INSERT"); });
+    Row row;
+    for (size_t i = 0; i < rows.rows(); ++i) {
+      rows.row(i, row);
+      bind_row(st, def, row, 1);
+      step_done(st);
+    }
+  }
+
+  void upsert(const TableDef& def, std::span<const Datum> row) override {
+    bool keyed = def.has_key();
+    sqlite3_stmt* st = statement(def, keyed ? "upsert" : "insert", [&] {
+      return insert_sql(def, keyed ? "INSERT OR REPLACE" : "INSERT");
+    });
+    bind_row(st, def, row, 1);
+    step_done(st);
+  }
+
+  void update(const TableDef& def, std::span<const Datum> old_row,
+              std::span<const Datum> new_row) override {
+    // SET every column that has a new value; unchanged TOASTed ones keep the stored value.
+    std::string mask;
+    for (const auto& d : new_row) mask += d.kind == Datum::Kind::kUnchanged ? 'u' : 'v';
+    bool keyed = def.has_key();
+    std::span<const Datum> match = old_row.empty() ? new_row : old_row;
+    sqlite3_stmt* st = statement(def, "update:" + mask, [&] {
+      std::string sql = "UPDATE " + qi(local_name(def)) + " SET ";
+      bool first = true;
+      for (size_t i = 0; i < def.columns.size(); ++i) {
+        if (mask[i] == 'u') continue;
+        if (!first) sql += ", ";
+        first = false;
+        sql += qi(def.columns[i].name) + " = ?" + std::to_string(i + 1);
+      }
+      return sql + match_clause(def, def.columns.size() + 1);
+    });
+    if (mask.find('v') == std::string::npos) return;  // nothing to set
+    bind_row(st, def, new_row, 1);
+    bind_match(st, def, match, int(def.columns.size()) + 1);
+    step_done(st);
+    if (sqlite3_changes(db_.get()) == 0 && mask.find('u') == std::string::npos && keyed) {
+      upsert(def, new_row);  // the row was not there (e.g. it moved into a row filter)
+    }
+  }
+
+  void remove(const TableDef& def, std::span<const Datum> old_row) override {
+    sqlite3_stmt* st = statement(def, "delete", [&] {
+      return "DELETE FROM " + qi(local_name(def)) + match_clause(def, 1);
+    });
+    bind_match(st, def, old_row, 1);
+    step_done(st);
+  }
+
+  void truncate(const TableDef& def) override { exec("DELETE FROM " + qi(local_name(def))); }
+
+  void scan(const TableDef& def, const std::function<void(const Row&)>& fn) const override {
+    std::string cols;
+    for (const auto& c : def.columns) cols += (cols.empty() ? "" : ", ") + qi(c.name);
+    std::string order;
+    std::vector<std::pair<int, std::string>> keys;
+    for (const auto& c : def.columns)
+      if (c.key_position > 0) keys.push_back({c.key_position, qi(c.name)});
+    std::sort(keys.begin(), keys.end());
+    for (const auto& k : keys) order += (order.empty() ? "" : ", ") + k.second;
+    if (order.empty()) order = "rowid";
+    Stmt st = prepare("SELECT " + (cols.empty() ? std::string("NULL") : cols) + " FROM " +
+                      qi(local_name(def)) + " ORDER BY " + order);
+    std::string buf;
+    std::vector<std::pair<size_t, size_t>> spans;
+    Row row;
+    for (;;) {
+      int rc = sqlite3_step(st.get());
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) fail("reading " + def.qualified());
+      buf.clear();
+      spans.clear();
+      row.assign(def.columns.size(), Datum::null());
+      std::vector<bool> null(def.columns.size());
+      for (size_t i = 0; i < def.columns.size(); ++i) {
+        size_t start = buf.size();
+        null[i] = !column_text(st.get(), int(i), def.columns[i], buf);
+        spans.push_back({start, buf.size() - start});
+      }
+      for (size_t i = 0; i < def.columns.size(); ++i)
+        if (!null[i]) row[i] = Datum::of(std::string_view(buf).substr(spans[i].first, spans[i].second));
+      fn(row);
+    }
+  }
+
+  uint64_t count(const TableDef& def) const override {
+    return uint64_t(query_int("SELECT count(*) FROM " + qi(local_name(def))));
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    int code = sqlite3_extended_errcode(db_.get());
+    std::string msg = sqlite3_errmsg(db_.get());
+    if ((code & 0xff) == SQLITE_FULL) msg = "disk full (" + msg + ")";
+    if ((code & 0xff) == SQLITE_READONLY) msg = "store is read-only (" + msg + ")";
+    if ((code & 0xff) == SQLITE_NOTADB || (code & 0xff) == SQLITE_CORRUPT)
+      msg = "not a SQLite database or corrupt (" + msg + ")";
+    throw Error(ErrorCategory::kStore, "store " + path_ + ": " + what + ": " + msg);
+  }
+
+  void exec(const std::string& sql) const {
+    char* err = nullptr;
+    if (sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      if (err) sqlite3_free(err);
+      fail(sql.substr(0, sql.find(' ')));
+    }
+  }
+
+  Stmt prepare(const std::string& sql) const {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_.get(), sql.c_str(), int(sql.size()), &st, nullptr) != SQLITE_OK)
+      fail("preparing statement");
+    return Stmt(st);
+  }
+
+  void step_done(sqlite3_stmt* st) const {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) fail("writing");
+  }
+
+  int64_t query_int(const std::string& sql) const {
+    Stmt st = prepare(sql);
+    int rc = sqlite3_step(st.get());
+    if (rc != SQLITE_ROW) fail("reading");
+    return sqlite3_column_int64(st.get(), 0);
+  }
+
+  template <class MakeSql>
+  sqlite3_stmt* statement(const TableDef& def, const std::string& kind, MakeSql make) {
+    auto key = std::to_string(def.id) + ":" + kind;
+    auto it = stmts_.find(key);
+    if (it == stmts_.end()) it = stmts_.emplace(key, prepare(make())).first;
+    return it->second.get();
+  }
+
+  void forget_statements(uint32_t id) {
+    std::string prefix = std::to_string(id) + ":";
+    std::erase_if(stmts_, [&](const auto& kv) { return kv.first.rfind(prefix, 0) == 0; });
+  }
+
+  static std::string local_name(const TableDef& def) { return sqlite_table_name(def.schema, def.name); }
+
+  std::string create_sql(const TableDef& def, const std::string& lname) const {
+    std::string sql = "CREATE TABLE " + qi(lname) + " (";
+    std::vector<std::pair<int, std::string>> keys;
+    for (size_t i = 0; i < def.columns.size(); ++i) {
+      const auto& c = def.columns[i];
+      if (i) sql += ", ";
+      sql += qi(c.name);
+      if (*declared_type(c.storage)) sql += std::string(" ") + declared_type(c.storage);
+      if (c.key_position > 0) {
+        sql += " NOT NULL";
+        keys.push_back({c.key_position, qi(c.name)});
+      }
+    }
+    std::sort(keys.begin(), keys.end());
+    if (!keys.empty()) {
+      sql += ", PRIMARY KEY (";
+      for (size_t i = 0; i < keys.size(); ++i) sql += (i ? ", " : "") + keys[i].second;
+      sql += ")";
+    }
+    return sql + ")";
+  }
+
+  std::string insert_sql(const TableDef& def, const char* verb) const {
+    std::string cols, params;
+    for (size_t i = 0; i < def.columns.size(); ++i) {
+      cols += (i ? ", " : "") + qi(def.columns[i].name);
+      params += (i ? ", ?" : "?");
+    }
+    return std::string(verb) + " INTO " + qi(local_name(def)) + " (" + cols + ") VALUES (" +
+           params + ")";
+  }
+
+  // WHERE clause matching one row: by key, or (no key) the first row equal on every
+  // column; `IS` makes NULLs compare equal.
+  std::string match_clause(const TableDef& def, size_t first_param) const {
+    std::string cond;
+    bool keyed = def.has_key();
+    for (size_t i = 0; i < def.columns.size(); ++i) {
+      const auto& c = def.columns[i];
+      if (keyed && c.key_position == 0) continue;
+      if (!cond.empty()) cond += " AND ";
+      cond += qi(c.name) + (keyed ? " = ?" : " IS ?") + std::to_string(first_param + i);
+    }
+    if (keyed) return " WHERE " + cond;
+    return " WHERE rowid = (SELECT rowid FROM " + qi(local_name(def)) + " WHERE " + cond +
+           " LIMIT 1)";
+  }
+
+  void bind_match(sqlite3_stmt* st, const TableDef& def, std::span<const Datum> row, int first) {
+    bool keyed = def.has_key();
+    for (size_t i = 0; i < def.columns.size(); ++i) {
+      if (keyed && def.columns[i].key_position == 0) continue;
+      Datum d = i < row.size() ? row[i] : Datum::null();
+      bind(st, first + int(i), def.columns[i], d);
+    }
+  }
+
+  void bind_row(sqlite3_stmt* st, const TableDef& def, std::span<const Datum> row, int first) {
+    if (row.size() != def.columns.size())
+      throw Error(ErrorCategory::kDecode, "row for " + def.qualified() + " has " +
+                                              std::to_string(row.size()) + " values, expected " +
+                                              std::to_string(def.columns.size()));
+    for (size_t i = 0; i < row.size(); ++i)
+      if (row[i].kind != Datum::Kind::kUnchanged) bind(st, first + int(i), def.columns[i], row[i]);
+  }
+
+  void bind(sqlite3_stmt* st, int idx, const ColumnDef& col, const Datum& d) {
+    if (d.kind != Datum::Kind::kText) {
+      sqlite3_bind_null(st, idx);
+      return;
+    }
+    std::string_view t = d.text;
+    switch (col.storage) {
+      case StorageClass::kInteger: {
+        int64_t v;
+        if (parse_int64(t, v)) return void(sqlite3_bind_int64(st, idx, v));
+        break;
+      }
+      case StorageClass::kBool:
+        if (t == "t") return void(sqlite3_bind_int(st, idx, 1));
+        if (t == "f") return void(sqlite3_bind_int(st, idx, 0));
+        break;
+      case StorageClass::kReal:
+        if (auto v = parse_float_exact(t)) return void(sqlite3_bind_double(st, idx, *v));
+        break;  // NaN, ±Infinity, -0: kept as their text
+      case StorageClass::kBytes: {
+        scratch_ = decode_bytea_hex(t);
+        sqlite3_bind_blob64(st, idx, scratch_.data(), scratch_.size(), SQLITE_TRANSIENT);
+        return;
+      }
+      case StorageClass::kText: break;
+    }
+    sqlite3_bind_text64(st, idx, t.data(), t.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  }
+
+  // Appends a column's PostgreSQL text form to `out`; false for NULL.
+  static bool column_text(sqlite3_stmt* st, int i, const ColumnDef& col, std::string& out) {
+    switch (sqlite3_column_type(st, i)) {
+      case SQLITE_NULL: return false;
+      case SQLITE_INTEGER: {
+        int64_t v = sqlite3_column_int64(st, i);
+        if (col.storage == StorageClass::kBool) out += v ? "t" : "f";
+        else out += std::to_string(v);
+        return true;
+      }
+      case SQLITE_FLOAT: {
+        double v = sqlite3_column_double(st, i);
+        out += col.base_type_oid == 700 ? format_float4(float(v)) : format_float8(v);
+        return true;
+      }
+      case SQLITE_BLOB: {
+        const char* p = static_cast<const char*>(sqlite3_column_blob(st, i));
+        append_bytea_hex(out, std::string_view(p ? p : "", size_t(sqlite3_column_bytes(st, i))));
+        return true;
+      }
+      default: {
+        const char* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+        out.append(p ? p : "", size_t(sqlite3_column_bytes(st, i)));
+        return true;
+      }
+    }
+  }
+
+  void create_metadata() {
+    exec("BEGIN IMMEDIATE");
+    exec("CREATE TABLE _pgseed_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    exec("CREATE TABLE _pgseed_tables (id INTEGER PRIMARY KEY, schema_name TEXT NOT NULL, "
+         "table_name TEXT NOT NULL, sqlite_name TEXT NOT NULL, source_oid INTEGER NOT NULL, "
+         "snapshot_lsn TEXT NOT NULL)");
+    exec("CREATE TABLE _pgseed_columns (table_id INTEGER NOT NULL, position INTEGER NOT NULL, "
+         "name TEXT NOT NULL, type_name TEXT NOT NULL, type_oid INTEGER NOT NULL, "
+         "base_type_oid INTEGER NOT NULL, storage TEXT NOT NULL, key_position INTEGER NOT NULL, "
+         "PRIMARY KEY (table_id, position))");
+    exec("INSERT INTO _pgseed_state VALUES ('format', '" + std::string(kFormat) + "')");
+    exec("COMMIT");
+  }
+
+  static const char* storage_name(StorageClass s) {
+    switch (s) {
+      case StorageClass::kInteger: return "integer";
+      case StorageClass::kReal: return "real";
+      case StorageClass::kBool: return "bool";
+      case StorageClass::kBytes: return "bytes";
+      case StorageClass::kText: return "text";
+    }
+    return "text";
+  }
+
+  void write_table_meta(const TableDef& def) {
+    Stmt t = prepare("INSERT INTO _pgseed_tables VALUES (?, ?, ?, ?, ?, ?)");
+    sqlite3_bind_int64(t.get(), 1, def.id);
+    sqlite3_bind_text(t.get(), 2, def.schema.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(t.get(), 3, def.name.c_str(), -1, SQLITE_TRANSIENT);
+    std::string lname = local_name(def);
+    sqlite3_bind_text(t.get(), 4, lname.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(t.get(), 5, def.source_oid);
+    std::string snap = def.snapshot_lsn.str();
+    sqlite3_bind_text(t.get(), 6, snap.c_str(), -1, SQLITE_TRANSIENT);
+    step_done(t.get());
+    Stmt c = prepare("INSERT INTO _pgseed_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    for (size_t i = 0; i < def.columns.size(); ++i) {
+      const auto& col = def.columns[i];
+      sqlite3_bind_int64(c.get(), 1, def.id);
+      sqlite3_bind_int64(c.get(), 2, int64_t(i + 1));
+      sqlite3_bind_text(c.get(), 3, col.name.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(c.get(), 4, col.type_name.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(c.get(), 5, col.type_oid);
+      sqlite3_bind_int64(c.get(), 6, col.base_type_oid);
+      sqlite3_bind_text(c.get(), 7, storage_name(col.storage), -1, SQLITE_STATIC);
+      sqlite3_bind_int64(c.get(), 8, col.key_position);
+      step_done(c.get());
+    }
+  }
+
+  void load() {
+    std::map<std::string, std::string> kv;
+    {
+      Stmt st = prepare("SELECT key, value FROM _pgseed_state");
+      while (sqlite3_step(st.get()) == SQLITE_ROW)
+        kv[reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0))] =
+            reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 1));
+    }
+    if (kv["format"] != kFormat)
+      throw Error(ErrorCategory::kStore, "store " + path_ + " has format '" + kv["format"] +
+                                             "', this pgseed reads '" + kFormat + "'");
+    StoreState s;
+    const std::string& phase = kv["phase"];
+    s.phase = phase == "copying"     ? StoreState::Phase::kCopying
+              : phase == "streaming" ? StoreState::Phase::kStreaming
+                                     : StoreState::Phase::kEmpty;
+    s.system_id = kv["system_id"];
+    s.database = kv["database"];
+    s.slot = kv["slot"];
+    s.publication = kv["publication"];
+    s.created_publication = kv["created_publication"] == "true";
+    if (!kv["consistent_point"].empty()) s.consistent_point = Lsn::parse(kv["consistent_point"]);
+    if (!kv["applied_lsn"].empty()) s.applied_lsn = Lsn::parse(kv["applied_lsn"]);
+    s.last_commit_time = kv["last_commit_time"];
+    state_ = s;
+
+    tables_.clear();
+    Stmt t = prepare(
+        "SELECT id, schema_name, table_name, source_oid, snapshot_lsn FROM _pgseed_tables ORDER BY id");
+    Stmt c = prepare("SELECT name, type_name, type_oid, base_type_oid, storage, key_position "
+                     "FROM _pgseed_columns WHERE table_id = ? ORDER BY position");
+    while (sqlite3_step(t.get()) == SQLITE_ROW) {
+      TableDef def;
+      def.id = uint32_t(sqlite3_column_int64(t.get(), 0));
+      def.schema = reinterpret_cast<const char*>(sqlite3_column_text(t.get(), 1));
+      def.name = reinterpret_cast<const char*>(sqlite3_column_text(t.get(), 2));
+      def.source_oid = uint32_t(sqlite3_column_int64(t.get(), 3));
+      def.snapshot_lsn = Lsn::parse(reinterpret_cast<const char*>(sqlite3_column_text(t.get(), 4)));
+      sqlite3_bind_int64(c.get(), 1, def.id);
+      while (sqlite3_step(c.get()) == SQLITE_ROW) {
+        ColumnDef col;
+        col.name = reinterpret_cast<const char*>(sqlite3_column_text(c.get(), 0));
+        col.type_name = reinterpret_cast<const char*>(sqlite3_column_text(c.get(), 1));
+        col.type_oid = uint32_t(sqlite3_column_int64(c.get(), 2));
+        col.base_type_oid = uint32_t(sqlite3_column_int64(c.get(), 3));
+        col.storage = storage_class_for_type(col.base_type_oid);
+        col.key_position = int(sqlite3_column_int64(c.get(), 5));
+        def.columns.push_back(std::move(col));
+      }
+      sqlite3_reset(c.get());
+      tables_.push_back(std::move(def));
+    }
+  }
+
+  std::string path_;
+  std::unique_ptr<sqlite3, DbDeleter> db_;
+  bool read_only_ = false;
+  bool in_txn_ = false;
+  StoreState state_, pending_state_;
+  std::vector<TableDef> tables_, pending_tables_;
+  std::map<std::string, Stmt> stmts_;
+  std::string scratch_;
+};
+
+}  // namespace
+
+std::string sqlite_table_name(const std::string& schema, const std::string& name) {
+  return schema == "public" ? name : schema + "." + name;
+}
+
+std::unique_ptr<Store> open_sqlite_store(const std::string& path, bool must_exist) {
+  return std::make_unique<SqliteStore>(path, must_exist);
+}
+
+}  // namespace pgseed

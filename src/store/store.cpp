@@ -1,0 +1,36 @@
+#include "store/store.h"
+
+#include "pgseed/error.h"
+#include "store/rocksdb_store.h"
+#include "store/sqlite_store.h"
+
+namespace pgseed {
+
+StoreUri StoreUri::parse(const std::string& uri) {
+  auto colon = uri.find(':');
+  if (colon != std::string::npos && colon > 1) {  // "C:" style paths are not schemes
+    std::string scheme = uri.substr(0, colon);
+    std::string path = uri.substr(colon + 1);
+    if (scheme == "sqlite" || scheme == "rocksdb") {
+      if (path.empty())
+        throw Error(ErrorCategory::kConfiguration, "store '" + uri + "' has no path");
+      return {scheme, path};
+    }
+    bool looks_like_scheme = true;
+    for (char c : scheme)
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+')) looks_like_scheme = false;
+    if (looks_like_scheme)
+      throw Error(ErrorCategory::kConfiguration,
+                  "unknown store scheme '" + scheme + ":' (use sqlite:PATH or rocksdb:PATH)");
+  }
+  if (uri.empty()) throw Error(ErrorCategory::kConfiguration, "empty store path");
+  return {"sqlite", uri};
+}
+
+std::unique_ptr<Store> Store::open(const std::string& uri, bool must_exist) {
+  StoreUri u = StoreUri::parse(uri);
+  if (u.scheme == "rocksdb") return open_rocksdb_store(u.path, must_exist);
+  return open_sqlite_store(u.path, must_exist);
+}
+
+}  // namespace pgseed

@@ -1,0 +1,95 @@
+// Store: the one interface the copy and apply paths write through. SQLite and RocksDB
+// implement it; nothing above this file knows which one is behind it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "pgseed/lsn.h"
+#include "decode/row.h"
+#include "store/table_def.h"
+
+namespace pgseed {
+
+// What the store knows about where its data came from and how far it got.
+struct StoreState {
+  enum class Phase { kEmpty, kCopying, kStreaming };
+  Phase phase = Phase::kEmpty;
+  std::string system_id;        // IDENTIFY_SYSTEM's systemid of the source cluster
+  std::string database;         // source database name
+  std::string slot;
+  std::string publication;
+  bool created_publication = false;  // pgseed created it, so `drop` removes it
+  Lsn consistent_point;         // where the slot's exported snapshot stands
+  Lsn applied_lsn;              // commit LSN of the last source transaction stored
+  std::string last_commit_time; // of that transaction, ISO 8601 UTC; empty if none
+};
+
+const char* phase_name(StoreState::Phase p);
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Opens (creating if missing) the store named by `uri`: "sqlite:PATH", "rocksdb:PATH"
+  // or a bare PATH (SQLite). With `must_exist`, a missing store is an error.
+  // Throws Error(kConfiguration) for an unknown scheme, Error(kStore) when the store
+  // cannot be opened, is not a pgseed store, or is corrupt.
+  static std::unique_ptr<Store> open(const std::string& uri, bool must_exist = false);
+
+  // The state as last committed.
+  virtual StoreState state() const = 0;
+  // Tables as last committed, in creation order.
+  virtual std::vector<TableDef> tables() const = 0;
+
+  // Write transactions. Nothing is visible or durable before commit(); commit() returns
+  // only once everything written is durable (so its LSN may be confirmed to the server).
+  // A store destroyed inside a transaction rolls it back.
+  virtual void begin() = 0;
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+
+  // --- inside a transaction ---
+  virtual void write_state(const StoreState& state) = 0;
+  // Removes every table and resets the state to kEmpty.
+  virtual void reset() = 0;
+  // Creates the table (replacing one of the same name); assigns def.id.
+  virtual void create_table(TableDef& def) = 0;
+  virtual void drop_table(const TableDef& def) = 0;
+  // Changes the columns of an existing table (same id): added columns are NULL in
+  // existing rows unless `fill` (one entry per column of `to`, null for the
+  // others) gives a value for them; dropped columns disappear.
+  virtual void alter_table(const TableDef& from, const TableDef& to,
+                           std::span<const Datum> fill) = 0;
+
+  // Bulk insert during the initial copy (rows hold every column, in def order).
+  virtual void insert_batch(const TableDef& def, const RowBatch& rows) = 0;
+  // Insert or replace by key (tables without a key: plain insert).
+  virtual void upsert(const TableDef& def, std::span<const Datum> row) = 0;
+  // `old_row`: the old key (key columns set, others null) or the whole old row (tables
+  // without a key), or empty when the key did not change. `new_row` may hold
+  // kUnchanged values, which keep the stored ones.
+  virtual void update(const TableDef& def, std::span<const Datum> old_row,
+                      std::span<const Datum> new_row) = 0;
+  // Deletes the row with this key (or, without a key, one row equal to it).
+  virtual void remove(const TableDef& def, std::span<const Datum> old_row) = 0;
+  virtual void truncate(const TableDef& def) = 0;
+
+  // --- reading (outside or inside a transaction) ---
+  // Calls `fn` for every row, in key order; values are PostgreSQL's text form.
+  virtual void scan(const TableDef& def, const std::function<void(const Row&)>& fn) const = 0;
+  virtual uint64_t count(const TableDef& def) const = 0;
+};
+
+// Splits "sqlite:PATH" / "rocksdb:PATH" / "PATH" into scheme and path.
+struct StoreUri {
+  std::string scheme;  // "sqlite" or "rocksdb"
+  std::string path;
+  static StoreUri parse(const std::string& uri);
+};
+
+}  // namespace pgseed

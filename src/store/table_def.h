@@ -1,0 +1,50 @@
+// The shape of a replicated table, as the store records it.
+#pragma once
+
+#include <cstdint>
+
+#include "pgseed/lsn.h"
+#include <string>
+#include <vector>
+
+namespace pgseed {
+
+// How a column's values are held by a store; chosen from the column's base type.
+enum class StorageClass : uint8_t {
+  kInteger,  // int2, int4, int8, oid: a 64-bit integer
+  kReal,     // float4, float8: a double (NaN, ±Infinity, -0 kept exactly)
+  kBool,     // bool: 0/1
+  kBytes,    // bytea: raw bytes
+  kText,     // everything else: PostgreSQL's text output
+};
+
+struct ColumnDef {
+  std::string name;
+  uint32_t type_oid = 0;   // the column's declared type (a domain, an enum, ...)
+  uint32_t base_type_oid = 0;  // type_oid with domains resolved to their base type
+  std::string type_name;   // format_type(), e.g. "numeric(10,2)", "public.mood"
+  StorageClass storage = StorageClass::kText;
+  int key_position = 0;    // 1-based position in the primary key / replica identity; 0: not a key column
+};
+
+struct TableDef {
+  uint32_t id = 0;          // the store's own id for the table (assigned by Store::create_table)
+  uint32_t source_oid = 0;  // the relation's OID on the source (pgoutput's relation id)
+  std::string schema;
+  std::string name;
+  std::vector<ColumnDef> columns;
+  // The point of the snapshot the table was copied under: streamed transactions that
+  // committed before it are already in the copy and are skipped for this table.
+  Lsn snapshot_lsn;
+  // True when the table has a primary key or replica identity index; false for
+  // REPLICA IDENTITY FULL tables without one (rows are then matched on all columns).
+  bool has_key() const {
+    for (const auto& c : columns)
+      if (c.key_position > 0) return true;
+    return false;
+  }
+  // "schema.table" with each part quoted as PostgreSQL needs.
+  std::string qualified() const;
+};
+
+}  // namespace pgseed

@@ -1,0 +1,438 @@
+#include "sync/stream_apply.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include <thread>
+
+#include "decode/replication_frame.h"
+#include "pg/catalog.h"
+#include "pg/identifiers.h"
+#include "pgseed/error.h"
+#include "sync/initial_copy.h"
+
+namespace pgseed {
+
+// The LSN rules, in one place:
+//
+// * The store's applied LSN is the END of the commit record of the last source transaction
+//   it holds (or a WAL position the server reported when nothing was pending: every
+//   transaction that committed before it has been received and stored).
+// * A transaction whose commit record STARTS before the applied LSN (Begin.final_lsn <
+//   applied) is already stored and is skipped. Commit records do not overlap, so a
+//   transaction not yet stored starts at or after the applied LSN. The server applies the
+//   same rule when we START_REPLICATION at the applied LSN, but after a server crash the
+//   slot may rewind and resend: the check here is what keeps apply exactly-once.
+// * A table copied later than the slot's start (added to the publication) has its own
+//   snapshot LSN: changes of transactions committed before it are in the copy, skipped.
+// * The flush LSN sent to the server is only ever durable_lsn_: what a completed, durable
+//   store commit holds.
+
+namespace {
+constexpr size_t kMaxTxnsPerBatch = 5000;                 // source txns per store txn
+constexpr size_t kMaxChangesPerBatch = 100000;
+constexpr auto kMaxBatchAge = std::chrono::milliseconds(50);
+constexpr size_t kMaxCallbackChanges = 100000;           // per transaction, for on_commit
+constexpr auto kStatusInterval = std::chrono::seconds(10);
+
+std::string literal(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+}  // namespace
+
+void StreamApply::run() {
+  if (!options_.follow) {
+    session(/*one_shot=*/true);
+    return;
+  }
+  int backoff = 1;
+  while (!stop_) {
+    try {
+      session(/*one_shot=*/false);
+      return;
+    } catch (const Error& e) {
+      if (e.category() != ErrorCategory::kConnection) throw;
+      if (store_txn_open_) {
+        store_.rollback();
+        store_txn_open_ = false;
+      }
+      log_.warn(std::string("replication connection lost: ") + e.what() + "; retrying in " +
+                std::to_string(backoff) + "s");
+      for (int i = 0; i < backoff * 10 && !stop_; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      backoff = std::min(backoff * 2, 30);
+    }
+  }
+}
+
+void StreamApply::session(bool one_shot) {
+  state_ = store_.state();
+  durable_lsn_ = state_.applied_lsn;
+  in_source_txn_ = store_txn_open_ = false;
+  relations_.clear();
+  undelivered_.clear();
+  load_tables();
+
+  catalog_.emplace(pg::Connection::open(options_.source));
+  // One-shot mode stops at the server's WAL position as of now.
+  Lsn target = Lsn::parse(catalog_->query_value("SELECT pg_current_wal_lsn()::text"));
+
+  // Tables added to the publication since the store last looked: copy them first.
+  {
+    std::vector<uint32_t> missing;
+    auto tables = store_.tables();
+    for (const auto& t : pg::published_tables(*catalog_, state_.publication)) {
+      bool known = false;
+      for (const auto& s : tables)
+        if (s.source_oid == t.def.source_oid) known = true;
+      if (!known) missing.push_back(t.def.source_oid);
+    }
+    if (!missing.empty()) copy_new_tables(*catalog_, missing);
+  }
+
+  pg::Connection repl = pg::Connection::open(options_.source, pg::Connection::Kind::kReplication);
+  repl_ = &repl;
+  std::string cmd = "START_REPLICATION SLOT " + quote_ident(state_.slot) + " LOGICAL " +
+                    state_.applied_lsn.str() + " (proto_version '1', publication_names " +
+                    literal(quote_ident(state_.publication)) + ")";
+  {
+    pg::Result r(PQexec(repl.get(), cmd.c_str()));
+    if (PQresultStatus(r.get()) != PGRES_COPY_BOTH) {
+      Error e = pg::error_from_result(r.get(), repl.get(), "starting replication from slot " + state_.slot);
+      if (e.sqlstate() == "55006")
+        throw Error(ErrorCategory::kSourceState,
+                    "replication slot " + state_.slot + " is in use by another process", "55006");
+      if (e.sqlstate() == "42704")
+        throw Error(ErrorCategory::kSourceState,
+                    "replication slot " + state_.slot + " no longer exists on the source; the "
+                    "replica cannot be caught up: re-sync into a new store", "42704");
+      throw e;
+    }
+  }
+  log_.info("streaming from " + state_.applied_lsn.str() +
+            (one_shot ? " until " + target.str() : std::string(" (follow)")));
+
+  auto last_status = std::chrono::steady_clock::now();
+  auto last_ping = last_status;
+  Lsn server_end;         // the newest WAL end the server reported while we were idle
+  auto server_end_moved = last_status;
+  bool stopping = false;
+  for (;;) {
+    if (!in_source_txn_ && pending_new_tables_.empty() && (stop_ || stopping)) break;
+    char* buf = nullptr;
+    int len = PQgetCopyData(repl.get(), &buf, /*async=*/1);
+    if (len > 0) {
+      std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, &PQfreemem);
+      auto frame = decode_replication_frame(
+          std::span(reinterpret_cast<const uint8_t*>(buf), size_t(len)));
+      if (auto* x = std::get_if<XLogData>(&frame)) {
+        handle(decode_pgoutput(x->payload, /*in_stream=*/false));
+      } else {
+        const auto& k = std::get<PrimaryKeepalive>(frame);
+        // Between transactions, everything that committed before wal_end was received.
+        log_.debug("keepalive " + k.wal_end.str() + (in_source_txn_ ? " (in txn)" : ""));
+        if (!in_source_txn_ && k.wal_end > server_end) {
+          server_end = k.wal_end;
+          server_end_moved = std::chrono::steady_clock::now();
+        }
+        if (k.reply_requested) send_status(false);
+      }
+      if (!in_source_txn_ && !pending_new_tables_.empty()) {
+        commit_store();
+        copy_new_tables(*catalog_, pending_new_tables_);
+        pending_new_tables_.clear();
+      }
+      if (store_txn_open_ && !in_source_txn_ &&
+          (txns_in_batch_ >= kMaxTxnsPerBatch || changes_in_batch_ >= kMaxChangesPerBatch ||
+           std::chrono::steady_clock::now() - batch_started_ > kMaxBatchAge))
+        commit_store();
+      continue;
+    }
+    if (len == -2 || len < -2)
+      throw Error(ErrorCategory::kConnection,
+                  "replication connection: " + std::string(PQerrorMessage(repl.get())).substr(0, 200));
+    if (len == -1) {
+      pg::Result r(PQgetResult(repl.get()));
+      throw pg::error_from_result(r.get(), repl.get(), "the server ended replication");
+    }
+
+    // Nothing buffered: the stream is drained for now. Make what we have durable.
+    if (!in_source_txn_) {
+      if (store_txn_open_) commit_store();
+      // Idle with nothing pending: move the applied LSN to where the server is, so the
+      // slot does not retain WAL for changes that do not concern us.
+      if (server_end > state_.applied_lsn && (one_shot || std::chrono::steady_clock::now() - last_status > std::chrono::seconds(1))) {
+        open_store_txn();
+        state_.applied_lsn = server_end;
+        commit_store();
+        send_status(false);
+        last_status = std::chrono::steady_clock::now();
+      }
+      if (one_shot && state_.applied_lsn >= target) stopping = true;
+      // The server has sent everything it has flushed and its position stands still:
+      // nothing committed before `target` can still be on its way (guards against a
+      // target inside WAL that is written but never reported, e.g. a page boundary).
+      if (one_shot && server_end.valid() && server_end >= state_.applied_lsn &&
+          std::chrono::steady_clock::now() - server_end_moved > std::chrono::seconds(5))
+        stopping = true;
+      if (stopping || stop_) continue;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_status > kStatusInterval) {
+      send_status(false);
+      last_status = now;
+    }
+    // In one-shot mode ask the server where it is, so that we learn when we are done
+    // even if nothing more is published.
+    if (one_shot && !in_source_txn_ && now - last_ping > std::chrono::milliseconds(100)) {
+      send_status(true);
+      last_ping = now;
+    }
+    pollfd pfd{PQsocket(repl.get()), POLLIN, 0};
+    poll(&pfd, 1, 100);
+    if (PQconsumeInput(repl.get()) == 0)
+      throw Error(ErrorCategory::kConnection,
+                  "replication connection lost: " +
+                      std::string(PQerrorMessage(repl.get())).substr(0, 200));
+  }
+
+  // Done: everything is durable; tell the server, end the stream cleanly so that it has
+  // processed our last status before we go.
+  if (store_txn_open_) commit_store();
+  send_status(false);
+  if (PQputCopyEnd(repl.get(), nullptr) == 1) {
+    PQflush(repl.get());
+    for (int i = 0; i < 50; ++i) {
+      char* buf = nullptr;
+      int len = PQgetCopyData(repl.get(), &buf, 0);
+      if (buf) PQfreemem(buf);
+      if (len < 0) break;
+    }
+    while (pg::Result r{PQgetResult(repl.get())}) {}
+  }
+  repl_ = nullptr;
+  log_.info("applied " + std::to_string(applied_txns_) + " transactions; store at " +
+            state_.applied_lsn.str());
+}
+
+void StreamApply::handle(const PgOutputMessage& msg) {
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, Begin>) {
+          on_begin(m);
+        } else if constexpr (std::is_same_v<T, Commit>) {
+          on_commit(m);
+        } else if constexpr (std::is_same_v<T, Relation>) {
+          on_relation(m);
+        } else if constexpr (std::is_same_v<T, Insert>) {
+          if (const TableDef* t = target(m.relid)) {
+            store_.upsert(*t, m.new_tuple);
+            note_change(*t, 'I', m.new_tuple);
+          }
+        } else if constexpr (std::is_same_v<T, Update>) {
+          log_.debug("update rel " + std::to_string(m.relid) + " old_kind " + std::to_string(int(m.old_kind)) + " ncols " + std::to_string(m.new_tuple.size()));
+          if (const TableDef* t = target(m.relid)) {
+            store_.update(*t, m.old_tuple, m.new_tuple);
+            note_change(*t, 'U', m.new_tuple);
+          }
+        } else if constexpr (std::is_same_v<T, Delete>) {
+          if (const TableDef* t = target(m.relid)) {
+            store_.remove(*t, m.old_tuple);
+            note_change(*t, 'D', m.old_tuple);
+          }
+        } else if constexpr (std::is_same_v<T, Truncate>) {
+          for (uint32_t relid : m.relids)
+            if (const TableDef* t = target(relid)) {
+              store_.truncate(*t);
+              note_change(*t, 'T', {});
+            }
+        }
+        // Origin, Type, Message: nothing to store. Stream*: not requested (no
+        // 'streaming' option), so the server never sends them.
+      },
+      msg);
+}
+
+void StreamApply::open_store_txn() {
+  if (store_txn_open_) return;
+  store_.begin();
+  store_txn_open_ = true;
+  txns_in_batch_ = changes_in_batch_ = 0;
+  batch_started_ = std::chrono::steady_clock::now();
+}
+
+void StreamApply::commit_store() {
+  if (!store_txn_open_) return;
+  store_.write_state(state_);
+  store_.commit();
+  store_txn_open_ = false;
+  durable_lsn_ = state_.applied_lsn;
+  if (options_.on_commit)
+    for (const auto& t : undelivered_) options_.on_commit(t);
+  undelivered_.clear();
+}
+
+void StreamApply::on_begin(const Begin& b) {
+  in_source_txn_ = true;
+  txn_lsn_ = b.final_lsn;
+  skip_txn_ = b.final_lsn < state_.applied_lsn;  // already stored (see the rules above)
+  log_.debug("begin " + b.final_lsn.str() + (skip_txn_ ? " (skipped: stored)" : ""));
+  if (skip_txn_) return;
+  open_store_txn();
+  current_ = AppliedTransaction{};
+  current_.commit_lsn = b.final_lsn;
+  current_.commit_time = format_pg_timestamp(b.commit_time);
+}
+
+void StreamApply::on_commit(const Commit& c) {
+  in_source_txn_ = false;
+  if (skip_txn_) return;
+  state_.applied_lsn = c.end_lsn;
+  state_.last_commit_time = format_pg_timestamp(c.commit_time);
+  ++txns_in_batch_;
+  ++applied_txns_;
+  if (options_.on_commit) undelivered_.push_back(std::move(current_));
+}
+
+const TableDef* StreamApply::target(uint32_t relid) {
+  if (skip_txn_) return nullptr;
+  auto it = tables_.find(relid);
+  if (it == tables_.end()) return nullptr;  // not (yet) in the store: copied later
+  if (txn_lsn_ < it->second.snapshot_lsn) return nullptr;  // already in its copy
+  ++changes_in_batch_;
+  return &it->second;
+}
+
+void StreamApply::load_tables() {
+  tables_.clear();
+  for (auto& t : store_.tables()) tables_[t.source_oid] = t;
+}
+
+void StreamApply::note_change(const TableDef& def, char kind, std::span<const Datum> row) {
+  if (!options_.on_commit || current_.changes.size() >= kMaxCallbackChanges) return;
+  AppliedTransaction::Change c;
+  c.table = def.qualified();
+  c.kind = kind;
+  bool keyed = def.has_key();
+  for (size_t i = 0; i < row.size() && i < def.columns.size(); ++i)
+    if (!keyed || def.columns[i].key_position > 0)
+      c.key.push_back(row[i].kind == Datum::Kind::kText ? std::string(row[i].text) : std::string());
+  current_.changes.push_back(std::move(c));
+}
+
+void StreamApply::on_relation(const Relation& r) {
+  relations_[r.oid] = r;
+  auto it = tables_.find(r.oid);
+  if (it == tables_.end()) {
+    // A table added to the publication after the store was made: copy it consistently
+    // once the transaction in hand is over.
+    if (std::find(pending_new_tables_.begin(), pending_new_tables_.end(), r.oid) ==
+        pending_new_tables_.end())
+      pending_new_tables_.push_back(r.oid);
+    return;
+  }
+  const TableDef& from = it->second;
+  bool same = from.columns.size() == r.columns.size();
+  for (size_t i = 0; same && i < r.columns.size(); ++i)
+    same = from.columns[i].name == r.columns[i].name &&
+           from.columns[i].type_oid == r.columns[i].type_oid;
+  if (same) return;
+
+  // Columns were added or dropped (or changed type): follow the source's new shape.
+  TableDef to = from;
+  to.columns.clear();
+  std::vector<std::string> fill_text(r.columns.size());
+  std::vector<bool> has_fill(r.columns.size(), false);
+  for (size_t i = 0; i < r.columns.size(); ++i) {
+    const auto& rc = r.columns[i];
+    ColumnDef col;
+    bool found = false;
+    for (const auto& oc : from.columns)
+      if (oc.name == rc.name && oc.type_oid == rc.type_oid) col = oc, found = true;
+    if (!found) {
+      col.name = rc.name;
+      col.type_oid = rc.type_oid;
+      pg::describe_type(*catalog_, col, rc.type_mod);
+      for (const auto& oc : from.columns)
+        if (oc.name == rc.name) col.key_position = oc.key_position;
+      bool existed = false;
+      for (const auto& oc : from.columns)
+        if (oc.name == rc.name) existed = true;
+      if (!existed) {
+        // Rows that existed before ADD COLUMN ... DEFAULT <constant> show the default,
+        // although the WAL holds no change for them.
+        if (auto v = pg::missing_value(*catalog_, r.oid, rc.name)) {
+          fill_text[i] = *v;
+          has_fill[i] = true;
+        }
+      }
+    }
+    to.columns.push_back(std::move(col));
+  }
+  Row fill(r.columns.size(), Datum::null());
+  for (size_t i = 0; i < fill.size(); ++i)
+    if (has_fill[i]) fill[i] = Datum::of(fill_text[i]);
+  open_store_txn();
+  store_.alter_table(from, to, fill);
+  log_.info("table " + from.qualified() + " changed shape: now " + std::to_string(to.columns.size()) +
+            " columns");
+  it->second = to;
+}
+
+void StreamApply::copy_new_tables(pg::Connection& conn, const std::vector<uint32_t>& oids) {
+  (void)conn;
+  // Each new table gets its own exported snapshot (from a temporary slot): it is copied
+  // as of that point, and stream changes for it from before that point are skipped.
+  pg::Connection repl = pg::Connection::open(options_.source, pg::Connection::Kind::kReplication);
+  char name[48];
+  std::snprintf(name, sizeof name, "pgseed_tmp_%d_%u", int(getpid()), unsigned(applied_txns_ & 0xffff));
+  pg::Result r = repl.exec(std::string("CREATE_REPLICATION_SLOT ") + name +
+                               " TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')",
+                           "creating a snapshot for new tables");
+  Lsn point = Lsn::parse(PQgetvalue(r.get(), 0, 1));
+  InitialCopy copy(options_.source, 1, log_);
+  copy.import_snapshot(PQgetvalue(r.get(), 0, 2));
+  { pg::Connection done = std::move(repl); }  // the temporary slot goes with it
+
+  std::vector<pg::PublishedTable> tables;
+  for (auto& t : copy.published_tables(state_.publication))
+    if (std::find(oids.begin(), oids.end(), t.def.source_oid) != oids.end()) tables.push_back(t);
+  if (tables.empty()) return;
+  // One store transaction: a crash leaves either no trace of the table or all of it.
+  store_.begin();
+  try {
+    for (auto& t : tables) {
+      t.def.snapshot_lsn = point;
+      store_.create_table(t.def);
+    }
+    copy.run(store_, tables, /*own_transactions=*/false);
+    store_.write_state(state_);
+    store_.commit();
+  } catch (...) {
+    store_.rollback();
+    throw;
+  }
+  for (const auto& t : tables)
+    log_.info("table " + t.def.qualified() + " added to the publication: copied at " + point.str());
+  load_tables();
+}
+
+void StreamApply::send_status(bool reply_requested) {
+  if (!repl_) return;
+  std::string msg =
+      encode_standby_status(durable_lsn_, durable_lsn_, durable_lsn_, pg_now_micros(), reply_requested);
+  if (PQputCopyData(repl_->get(), msg.data(), int(msg.size())) != 1 || PQflush(repl_->get()) != 0)
+    throw Error(ErrorCategory::kConnection, "replication connection: cannot send status: " +
+                                                std::string(PQerrorMessage(repl_->get())).substr(0, 200));
+}
+
+}  // namespace pgseed

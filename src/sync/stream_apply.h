@@ -1,0 +1,76 @@
+// StreamApply: follows the slot's pgoutput stream and applies it to the store
+// (DESIGN.md steps 3-4), exactly once, confirming to the server only what is durable.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "decode/pgoutput.h"
+#include "pg/connection.h"
+#include "pgseed/sync.h"
+#include "store/store.h"
+#include "sync/logger.h"
+
+namespace pgseed {
+
+class StreamApply {
+ public:
+  StreamApply(const SyncOptions& options, Store& store, const Logger& log,
+              const std::atomic<bool>& stop)
+      : options_(options), store_(store), log_(log), stop_(stop) {}
+
+  // One-shot: applies everything the server had written when called, then returns.
+  // Follow: runs until `stop`, reconnecting with backoff when the connection drops.
+  void run();
+
+ private:
+  // One replication session; returns when caught up (one-shot) or stopped.
+  void session(bool one_shot);
+  void copy_new_tables(pg::Connection& conn, const std::vector<uint32_t>& oids);
+
+  void handle(const PgOutputMessage& msg);
+  void on_begin(const Begin& b);
+  void on_commit(const Commit& c);
+  void on_relation(const Relation& r);
+  // The store table a change applies to, or nullptr when the change is to be skipped.
+  const TableDef* target(uint32_t relid);
+  void note_change(const TableDef& def, char kind, std::span<const Datum> row);
+
+  void load_tables();
+  void open_store_txn();
+  // Commits the open store transaction (with the state covering it) durably.
+  void commit_store();
+  void send_status(bool reply_requested);
+
+  const SyncOptions& options_;
+  Store& store_;
+  const Logger& log_;
+  const std::atomic<bool>& stop_;
+
+  pg::Connection* repl_ = nullptr;
+  std::optional<pg::Connection> catalog_;  // a normal connection for catalog lookups
+  StoreState state_;        // what the open store transaction will commit
+  Lsn durable_lsn_;         // applied LSN as last durably committed: what we confirm
+  bool store_txn_open_ = false;
+  bool in_source_txn_ = false;
+  bool skip_txn_ = false;
+  Lsn txn_lsn_;             // commit LSN of the source transaction in hand
+  size_t txns_in_batch_ = 0;
+  size_t changes_in_batch_ = 0;
+  std::chrono::steady_clock::time_point batch_started_;
+
+  std::map<uint32_t, Relation> relations_;        // pgoutput relation id -> last Relation
+  std::map<uint32_t, TableDef> tables_;           // the store's tables by source OID
+  std::vector<uint32_t> pending_new_tables_;      // published tables not yet in the store
+
+  AppliedTransaction current_;                    // collected for on_commit callbacks
+  std::vector<AppliedTransaction> undelivered_;   // stored, waiting for the durable commit
+  uint64_t applied_txns_ = 0;
+};
+
+}  // namespace pgseed

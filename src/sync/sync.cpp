@@ -1,0 +1,194 @@
+// Sync::run — the one path (DESIGN.md "How it works"): slot + exported snapshot, initial
+// copy, then streaming; or, on later runs, resume streaming from the store's LSN.
+#include "pgseed/sync.h"
+
+#include <random>
+
+#include "pg/catalog.h"
+#include "pg/connection.h"
+#include "pg/identifiers.h"
+#include "pgseed/error.h"
+#include "store/store.h"
+#include "sync/initial_copy.h"
+#include "sync/logger.h"
+#include "sync/stream_apply.h"
+
+namespace pgseed {
+
+namespace {
+
+struct SystemIdentity {
+  std::string system_id;
+  std::string database;
+};
+
+SystemIdentity identify_system(pg::Connection& repl) {
+  pg::Result r = repl.exec("IDENTIFY_SYSTEM", "IDENTIFY_SYSTEM");
+  return {PQgetvalue(r.get(), 0, 0), PQgetvalue(r.get(), 0, 3)};
+}
+
+std::string random_slot_name() {
+  std::random_device rd;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "pgseed_%08x", unsigned(rd()));
+  return buf;
+}
+
+// Refuses a store made from another cluster or database, or with other names.
+void check_identity(const StoreState& st, const SystemIdentity& id, const SyncOptions& o,
+                    const std::string& store) {
+  if (st.system_id != id.system_id || st.database != id.database)
+    throw Error(ErrorCategory::kStore,
+                "store " + store + " was made from database '" + st.database + "' of system " +
+                    st.system_id + ", not from '" + id.database + "' of system " + id.system_id +
+                    "; use another store path");
+  if (!o.slot.empty() && o.slot != st.slot)
+    throw Error(ErrorCategory::kConfiguration,
+                "store " + store + " uses slot " + st.slot + ", not " + o.slot);
+  if (!o.publication.empty() && o.publication != st.publication)
+    throw Error(ErrorCategory::kConfiguration,
+                "store " + store + " uses publication " + st.publication + ", not " + o.publication);
+}
+
+// First run (or a restart of an interrupted copy): create the slot with an exported
+// snapshot, copy every published table under it, and end the copy phase durably.
+void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, const Logger& log) {
+  StoreState prior = store.state();
+  std::string slot = !o.slot.empty() ? o.slot : !prior.slot.empty() ? prior.slot : random_slot_name();
+
+  // An interrupted copy cannot continue: its snapshot is gone. Discard it and its slot.
+  if (prior.phase == StoreState::Phase::kCopying && !prior.slot.empty() &&
+      pg::slot_exists(conn, prior.slot)) {
+    log.info("discarding the interrupted copy and its slot " + prior.slot);
+    pg::drop_slot(conn, prior.slot);  // waits for a killed run's walsender to go
+  }
+
+  bool active = false;
+  if (pg::slot_exists(conn, slot, &active))
+    throw Error(ErrorCategory::kSourceState,
+                "replication slot " + slot + " already exists" + (active ? " and is in use" : "") +
+                    "; choose another --slot, or drop it with SELECT pg_drop_replication_slot('" +
+                    slot + "')");
+
+  // The publication: the one named, or one created for --tables (or for all tables).
+  std::string publication = o.publication;
+  bool created_publication = prior.created_publication;
+  if (publication.empty()) publication = !prior.publication.empty() ? prior.publication : slot;
+  if (pg::publication_exists(conn, publication)) {
+    if (!o.tables.empty() && !(prior.created_publication && publication == prior.publication))
+      throw Error(ErrorCategory::kConfiguration,
+                  "publication " + publication + " exists; its tables are what is replicated, "
+                  "so --tables cannot be combined with it");
+  } else {
+    if (!o.publication.empty() && o.tables.empty())
+      throw Error(ErrorCategory::kConfiguration,
+                  "publication " + publication + " does not exist on the source; create it "
+                  "(CREATE PUBLICATION " + quote_ident(publication) + " FOR TABLE ...) or pass --tables");
+    std::string sql = "CREATE PUBLICATION " + quote_ident(publication);
+    if (o.tables.empty()) {
+      sql += " FOR ALL TABLES";
+    } else {
+      sql += " FOR TABLE ";
+      for (size_t i = 0; i < o.tables.size(); ++i) {
+        QualifiedName n = parse_qualified_name(o.tables[i]);
+        sql += (i ? ", " : "") + quote_ident(n.schema) + "." + quote_ident(n.name);
+      }
+    }
+    conn.exec(sql, ("creating publication " + publication).c_str());
+    created_publication = true;
+    log.info("created publication " + publication);
+  }
+
+  // From here on, a failure removes what this run created.
+  bool slot_created = false;
+  try {
+    pg::Connection repl = pg::Connection::open(o.source, pg::Connection::Kind::kReplication);
+    SystemIdentity id = identify_system(repl);
+    pg::Result r = repl.exec("CREATE_REPLICATION_SLOT " + quote_ident(slot) +
+                                 " LOGICAL pgoutput (SNAPSHOT 'export')",
+                             ("creating replication slot " + slot).c_str());
+    slot_created = true;
+    Lsn consistent_point = Lsn::parse(PQgetvalue(r.get(), 0, 1));
+    std::string snapshot = PQgetvalue(r.get(), 0, 2);
+    log.info("created slot " + slot + " at " + consistent_point.str());
+
+    // Record the slot durably before copying, so a crash during the copy finds it.
+    StoreState st;
+    st.phase = StoreState::Phase::kCopying;
+    st.system_id = id.system_id;
+    st.database = id.database;
+    st.slot = slot;
+    st.publication = publication;
+    st.created_publication = created_publication;
+    st.consistent_point = consistent_point;
+    st.applied_lsn = consistent_point;
+    store.begin();
+    store.reset();
+    store.write_state(st);
+    store.commit();
+
+    // The exported snapshot lives only while `repl` stays idle: every worker imports
+    // it before anything else is done, then `repl` may go.
+    InitialCopy copy(o.source, o.jobs, log);
+    copy.import_snapshot(snapshot);
+    repl = pg::Connection::open(o.source, pg::Connection::Kind::kReplication);  // drops the old one
+
+    std::vector<pg::PublishedTable> tables = copy.published_tables(publication);
+    if (tables.empty())
+      log.warn("publication " + publication + " publishes no tables");
+    store.begin();
+    for (auto& t : tables) {
+      t.def.snapshot_lsn = consistent_point;
+      store.create_table(t.def);
+    }
+    store.commit();
+    copy.run(store, tables);
+
+    st.phase = StoreState::Phase::kStreaming;
+    store.begin();
+    store.write_state(st);
+    store.commit();
+    log.info("copied " + std::to_string(tables.size()) + " tables, " +
+             std::to_string(copy.rows_copied()) + " rows, consistent at " + consistent_point.str());
+  } catch (...) {
+    // A first run that fails leaves no slot and no publication behind.
+    try {
+      if (slot_created) {
+        pg::drop_slot(conn, slot);
+      }
+      if (created_publication && !prior.created_publication)
+        conn.exec("DROP PUBLICATION IF EXISTS " + quote_ident(publication));
+    } catch (const Error& cleanup) {
+      log.warn(std::string("could not clean up after the failed first run: ") + cleanup.what());
+    }
+    throw;
+  }
+}
+
+}  // namespace
+
+Sync::Sync(SyncOptions options) : options_(std::move(options)) {}
+Sync::~Sync() = default;
+
+void Sync::stop() { stop_ = true; }
+
+void Sync::run() {
+  Logger log(options_.log);
+  if (options_.source.empty())
+    throw Error(ErrorCategory::kConfiguration, "no source given (--source CONNINFO)");
+  std::unique_ptr<Store> store = Store::open(options_.store);
+  pg::Connection conn = pg::Connection::open(options_.source);
+  pg::check_source(conn);
+
+  StoreState st = store->state();
+  if (st.phase != StoreState::Phase::kEmpty) {
+    pg::Connection repl = pg::Connection::open(options_.source, pg::Connection::Kind::kReplication);
+    check_identity(st, identify_system(repl), options_, options_.store);
+  }
+  if (st.phase != StoreState::Phase::kStreaming) initial_sync(*store, conn, options_, log);
+
+  StreamApply stream(options_, *store, log, stop_);
+  stream.run();
+}
+
+}  // namespace pgseed

@@ -1,0 +1,576 @@
+// RocksDbStore on real RocksDB directories in a temporary folder: tables, rows, changes,
+// reopen, schema changes, open errors, and a crash (process exit without close) during
+// and after the initial copy.
+#include "store/rocksdb_store.h"
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "pgseed/error.h"
+#include "store/value_codec.h"
+
+namespace pgseed {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = ::testing::TempDir() + "pgseed_rocks_XXXXXX";
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+using Values = std::vector<std::optional<std::string>>;
+const std::nullopt_t N = std::nullopt;
+
+ColumnDef col(std::string name, uint32_t oid, int key_position = 0) {
+  ColumnDef c;
+  c.name = std::move(name);
+  c.type_oid = oid;
+  c.base_type_oid = oid;
+  c.type_name = "t" + std::to_string(oid);
+  c.storage = storage_class_for_type(oid);
+  c.key_position = key_position;
+  return c;
+}
+
+TableDef items_def() {
+  TableDef d;
+  d.source_oid = 16400;
+  d.schema = "public";
+  d.name = "items";
+  d.columns = {col("id", kInt4Oid, 1), col("name", 25), col("price", 1700), col("ratio", kFloat8Oid),
+               col("data", kByteaOid), col("ok", kBoolOid)};
+  return d;
+}
+
+TableDef bag_def() {  // no key: REPLICA IDENTITY FULL
+  TableDef d;
+  d.source_oid = 16500;
+  d.schema = "public";
+  d.name = "bag";
+  d.columns = {col("a", kInt4Oid), col("b", 25)};
+  return d;
+}
+
+Row datums(const Values& v) {
+  Row r;
+  for (const auto& x : v) r.push_back(x ? Datum::of(*x) : Datum::null());
+  return r;
+}
+
+std::vector<Values> scan(const Store& s, const TableDef& def) {
+  std::vector<Values> out;
+  s.scan(def, [&](const Row& row) {
+    Values v;
+    for (const Datum& d : row) v.push_back(d.is_null() ? std::nullopt : std::optional<std::string>(d.text));
+    out.push_back(std::move(v));
+  });
+  return out;
+}
+
+void insert(Store& s, const TableDef& def, const std::vector<Values>& rows) {
+  RowBatch batch;
+  for (const auto& r : rows) {
+    for (const auto& v : r) v ? batch.add_text(*v) : batch.add_null();
+    batch.end_row();
+  }
+  s.insert_batch(def, batch);
+}
+
+std::unique_ptr<Store> open(const std::string& dir, bool must_exist = false) {
+  return open_rocksdb_store(dir, must_exist);
+}
+
+TEST(RocksDbStore, CreateInsertScanInKeyOrderAndReopen) {
+  TempDir tmp;
+  const std::string dir = tmp.sub("store");
+  TableDef items = items_def();
+  std::vector<Values> rows;
+  std::mt19937_64 rng(31);
+  for (int i = 0; i < 500; ++i) {
+    int id = static_cast<int>(rng() % 100000) - 50000;
+    rows.push_back({std::to_string(id), "name " + std::to_string(i), "12.50", format_float8(i / 3.0),
+                    "\\x00ff", i % 2 ? "t" : "f"});
+  }
+  rows.push_back({"7", std::nullopt, "NaN", "NaN", std::nullopt, std::nullopt});
+  rows.push_back({"8", "", "-0.000", "-0", "\\x", "f"});
+  rows.push_back({"9", "tab\there", "12.3400", "Infinity", "\\x", "t"});
+  {
+    auto s = open(dir);
+    EXPECT_EQ(s->state().phase, StoreState::Phase::kEmpty);
+    s->begin();
+    s->create_table(items);
+    EXPECT_GT(items.id, 0u);
+    insert(*s, items, rows);
+    StoreState st;
+    st.phase = StoreState::Phase::kStreaming;
+    st.system_id = "7300000000000000001";
+    st.database = "db";
+    st.slot = "slot";
+    st.publication = "pub";
+    st.created_publication = true;
+    st.consistent_point = Lsn(0x16B374D848);
+    st.applied_lsn = Lsn(0x16B374D900);
+    st.last_commit_time = "2024-01-02 03:04:05+00";
+    s->write_state(st);
+    EXPECT_EQ(s->state().phase, StoreState::Phase::kEmpty);  // not committed yet
+    s->commit();
+  }
+  // Expected: by id (numeric order), later duplicates of an id replace earlier ones.
+  std::map<int, Values> want;
+  for (const auto& r : rows) want[std::stoi(*r[0])] = r;
+  auto s = open(dir, true);
+  StoreState st = s->state();
+  EXPECT_EQ(st.phase, StoreState::Phase::kStreaming);
+  EXPECT_EQ(st.system_id, "7300000000000000001");
+  EXPECT_EQ(st.database, "db");
+  EXPECT_EQ(st.slot, "slot");
+  EXPECT_EQ(st.publication, "pub");
+  EXPECT_TRUE(st.created_publication);
+  EXPECT_EQ(st.consistent_point, Lsn(0x16B374D848));
+  EXPECT_EQ(st.applied_lsn, Lsn(0x16B374D900));
+  EXPECT_EQ(st.last_commit_time, "2024-01-02 03:04:05+00");
+  auto tables = s->tables();
+  ASSERT_EQ(tables.size(), 1u);
+  EXPECT_EQ(tables[0].id, items.id);
+  EXPECT_EQ(tables[0].name, "items");
+  EXPECT_EQ(tables[0].source_oid, 16400u);
+  ASSERT_EQ(tables[0].columns.size(), items.columns.size());
+  EXPECT_EQ(tables[0].columns[0].key_position, 1);
+  EXPECT_EQ(tables[0].columns[2].type_name, "t1700");
+  std::vector<Values> got = scan(*s, items);
+  ASSERT_EQ(got.size(), want.size());
+  size_t i = 0;
+  for (const auto& [id, r] : want) EXPECT_EQ(got[i++], r) << "id " << id;
+  EXPECT_EQ(s->count(items), want.size());
+}
+
+TEST(RocksDbStore, UpsertUpdateUnchangedAndKeyChange) {
+  TempDir tmp;
+  auto s = open(tmp.sub("store"));
+  TableDef items = items_def();
+  s->begin();
+  s->create_table(items);
+  insert(*s, items, {{"1", "one", "1.0", "1", "\\x01", "t"}, {"2", "two", "2.0", "2", "\\x02", "f"}});
+  // Reads-your-writes: an unchanged TOAST value of a row inserted in this transaction.
+  Row upd = datums({"1", "uno", "1.5", "1", "\\x01", "t"});
+  upd[4] = Datum::unchanged();
+  s->update(items, {}, upd);
+  s->commit();
+  EXPECT_EQ(scan(*s, items),
+            (std::vector<Values>{{"1", "uno", "1.5", "1", "\\x01", "t"}, {"2", "two", "2.0", "2", "\\x02", "f"}}));
+
+  s->begin();
+  s->upsert(items, datums({"2", "deux", N, N, N, N}));
+  // Key change 1 -> 10 keeping an unchanged value from the stored row.
+  Row old_key = datums({"1", N, N, N, N, N});
+  Row moved = datums({"10", "ten", "10", "10", "\\x0a", "f"});
+  moved[1] = Datum::unchanged();
+  s->update(items, old_key, moved);
+  s->commit();
+  EXPECT_EQ(scan(*s, items),
+            (std::vector<Values>{{"2", "deux", N, N, N, N}, {"10", "uno", "10", "10", "\\x0a", "f"}}));
+
+  // Rollback leaves nothing behind; reading inside the transaction sees its writes.
+  s->begin();
+  s->remove(items, datums({"2", N, N, N, N, N}));
+  s->upsert(items, datums({"3", "three", N, N, N, N}));
+  EXPECT_EQ(s->count(items), 2u);
+  EXPECT_EQ(scan(*s, items)[0][0], "3");
+  s->rollback();
+  EXPECT_EQ(s->count(items), 2u);
+  EXPECT_EQ(scan(*s, items)[0][0], "2");
+
+  // An unchanged value of a row the store does not have cannot be merged.
+  s->begin();
+  Row missing = datums({"99", "x", N, N, N, N});
+  missing[1] = Datum::unchanged();
+  try {
+    s->update(items, {}, missing);
+    ADD_FAILURE() << "update of a missing row with unchanged values succeeded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.category(), ErrorCategory::kStore);
+  }
+  s->rollback();
+
+  // Writes outside a transaction are refused.
+  EXPECT_THROW(s->upsert(items, datums({"4", N, N, N, N, N})), Error);
+}
+
+TEST(RocksDbStore, KeylessTableKeepsDuplicatesAndRemovesOne) {
+  TempDir tmp;
+  auto s = open(tmp.sub("store"));
+  TableDef bag = bag_def();
+  s->begin();
+  s->create_table(bag);
+  insert(*s, bag, {{"1", "x"}, {"1", "x"}, {"1", "x"}, {"2", N}, {N, "y"}});
+  s->commit();
+  EXPECT_EQ(s->count(bag), 5u);
+
+  s->begin();
+  s->remove(bag, datums({"1", "x"}));
+  s->remove(bag, datums({"5", "nothing"}));  // no such row: nothing happens
+  s->upsert(bag, datums({"2", N}));
+  EXPECT_EQ(s->count(bag), 5u);
+  s->remove(bag, datums({"2", N}));  // one of the two, inside the transaction
+  s->commit();
+  EXPECT_EQ(scan(*s, bag), (std::vector<Values>{{"1", "x"}, {"1", "x"}, {"2", N}, {N, "y"}}));
+
+  // Update changes exactly one of two equal rows; unchanged values come from the old row.
+  s->begin();
+  Row nw = datums({"3", "x"});
+  nw[1] = Datum::unchanged();
+  s->update(bag, datums({"1", "x"}), nw);
+  s->commit();
+  EXPECT_EQ(scan(*s, bag), (std::vector<Values>{{"1", "x"}, {"2", N}, {"3", "x"}, {N, "y"}}));
+
+  // Update of a row that is not there inserts the new one.
+  s->begin();
+  s->update(bag, datums({"8", "z"}), datums({"9", "z"}));
+  s->commit();
+  EXPECT_EQ(s->count(bag), 5u);
+}
+
+TEST(RocksDbStore, TruncateDropAndRecreate) {
+  TempDir tmp;
+  auto s = open(tmp.sub("store"));
+  TableDef items = items_def(), bag = bag_def();
+  s->begin();
+  s->create_table(items);
+  s->create_table(bag);
+  insert(*s, items, {{"1", "a", N, N, N, N}, {"2", "b", N, N, N, N}});
+  insert(*s, bag, {{"1", "a"}});
+  s->commit();
+
+  s->begin();
+  s->truncate(items);
+  EXPECT_EQ(s->count(items), 0u);
+  s->upsert(items, datums({"3", "c", N, N, N, N}));  // after the truncate: kept
+  s->commit();
+  EXPECT_EQ(scan(*s, items), (std::vector<Values>{{"3", "c", N, N, N, N}}));
+  EXPECT_EQ(s->count(bag), 1u);
+
+  // create_table with the name of an existing table replaces it (new id, no rows).
+  s->begin();
+  TableDef again = items_def();
+  s->create_table(again);
+  EXPECT_NE(again.id, items.id);
+  s->commit();
+  EXPECT_EQ(s->count(again), 0u);
+  EXPECT_THROW(s->count(items), Error);
+  ASSERT_EQ(s->tables().size(), 2u);
+  EXPECT_EQ(s->tables()[0].name, "bag");  // creation order
+  EXPECT_EQ(s->tables()[1].id, again.id);
+
+  s->begin();
+  s->drop_table(bag);
+  s->commit();
+  ASSERT_EQ(s->tables().size(), 1u);
+  EXPECT_THROW(s->count(bag), Error);
+}
+
+TEST(RocksDbStore, AlterTableAddDropColumns) {
+  TempDir tmp;
+  const std::string dir = tmp.sub("store");
+  TableDef t;
+  t.schema = "s";
+  t.name = "t";
+  t.columns = {col("id", kInt8Oid, 1), col("a", 25), col("b", kInt4Oid)};
+  {
+    auto s = open(dir);
+    s->begin();
+    s->create_table(t);
+    insert(*s, t, {{"1", "a1", "10"}, {"2", "a2", "20"}});
+    s->commit();
+
+    // ADD COLUMN c DEFAULT 'dflt', then DROP COLUMN a: no row is rewritten.
+    TableDef t2 = t;
+    t2.columns.push_back(col("c", 25));
+    std::vector<Datum> fill = {Datum::null(), Datum::null(), Datum::null(), Datum::of("dflt")};
+    s->begin();
+    s->alter_table(t, t2, fill);
+    s->upsert(t2, datums({"3", "a3", "30", "own"}));
+    s->commit();
+    EXPECT_EQ(scan(*s, t2), (std::vector<Values>{{"1", "a1", "10", "dflt"},
+                                                 {"2", "a2", "20", "dflt"},
+                                                 {"3", "a3", "30", "own"}}));
+    TableDef t3 = t2;
+    t3.columns.erase(t3.columns.begin() + 1);
+    s->begin();
+    s->alter_table(t2, t3, {});
+    s->commit();
+    // Re-adding a column named like the dropped one gives NULLs, not the old values.
+    TableDef t4 = t3;
+    t4.columns.push_back(col("a", 25));
+    s->begin();
+    s->alter_table(t3, t4, {});
+    s->upsert(t4, datums({"4", "40", N, "a4"}));
+    s->commit();
+    t = t4;
+  }
+  auto s = open(dir);
+  ASSERT_EQ(s->tables().size(), 1u);
+  EXPECT_EQ(s->tables()[0].columns.size(), 4u);
+  EXPECT_EQ(scan(*s, t), (std::vector<Values>{{"1", "10", "dflt", N},
+                                              {"2", "20", "dflt", N},
+                                              {"3", "30", "own", N},
+                                              {"4", "40", N, "a4"}}));
+
+  // A key change rewrites the rows under the new key (here: key b, descending ids).
+  TableDef rekeyed = t;
+  rekeyed.columns[0].key_position = 0;
+  rekeyed.columns[1].key_position = 1;
+  s->begin();
+  s->upsert(t, datums({"5", "-5", N, N}));
+  s->alter_table(t, rekeyed, {});
+  s->commit();
+  auto rows = scan(*s, rekeyed);
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0], (Values{"5", "-5", N, N}));
+  EXPECT_EQ(rows[1], (Values{"1", "10", "dflt", N}));
+  s->begin();
+  s->remove(rekeyed, datums({N, "20", N, N}));
+  s->commit();
+  EXPECT_EQ(s->count(rekeyed), 4u);
+
+  // Dropping the key (REPLICA IDENTITY FULL) rewrites into a keyless table.
+  TableDef keyless = rekeyed;
+  for (auto& c : keyless.columns) c.key_position = 0;
+  keyless.columns.push_back(col("z", kBoolOid));
+  s->begin();
+  s->alter_table(rekeyed, keyless, std::vector<Datum>{Datum::null(), Datum::null(), Datum::null(),
+                                                      Datum::null(), Datum::of("t")});
+  s->commit();
+  rows = scan(*s, keyless);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0], (Values{"1", "10", "dflt", N, "t"}));
+  s->begin();
+  s->remove(keyless, datums({"1", "10", "dflt", N, "t"}));
+  s->commit();
+  EXPECT_EQ(s->count(keyless), 3u);
+}
+
+TEST(RocksDbStore, ResetRemovesEverything) {
+  TempDir tmp;
+  auto s = open(tmp.sub("store"));
+  TableDef items = items_def();
+  s->begin();
+  s->create_table(items);
+  insert(*s, items, {{"1", "a", N, N, N, N}});
+  StoreState st;
+  st.phase = StoreState::Phase::kCopying;
+  st.slot = "x";
+  s->write_state(st);
+  s->commit();
+  s->begin();
+  s->reset();
+  TableDef fresh = items_def();
+  s->create_table(fresh);
+  s->commit();
+  EXPECT_EQ(s->state().phase, StoreState::Phase::kEmpty);
+  EXPECT_EQ(s->state().slot, "");
+  ASSERT_EQ(s->tables().size(), 1u);
+  EXPECT_EQ(s->count(fresh), 0u);
+  EXPECT_NE(fresh.id, items.id);  // ids are never reused
+}
+
+TEST(RocksDbStore, CopyBatchesAreReadableInsideTheirTransaction) {
+  TempDir tmp;
+  auto s = open(tmp.sub("store"));
+  TableDef items = items_def(), bag = bag_def();
+  StoreState st;
+  st.phase = StoreState::Phase::kCopying;
+  s->begin();
+  s->create_table(items);
+  s->create_table(bag);
+  s->write_state(st);
+  s->commit();
+  // Copy batches skip the transaction's read index; a read inside it rebuilds the index.
+  s->begin();
+  insert(*s, items, {{"1", "a", N, N, N, N}, {"2", "b", N, N, N, N}});
+  insert(*s, bag, {{"1", "a"}, {"1", "a"}});
+  Row upd = datums({"1", N, "5", N, N, N});
+  upd[1] = Datum::unchanged();
+  s->update(items, {}, upd);
+  s->remove(bag, datums({"1", "a"}));
+  insert(*s, items, {{"3", "c", N, N, N, N}});
+  EXPECT_EQ(s->count(items), 3u);
+  s->commit();
+  EXPECT_EQ(scan(*s, items), (std::vector<Values>{{"1", "a", "5", N, N, N},
+                                                  {"2", "b", N, N, N, N},
+                                                  {"3", "c", N, N, N, N}}));
+  EXPECT_EQ(s->count(bag), 1u);
+  s->begin();
+  st.phase = StoreState::Phase::kStreaming;
+  s->write_state(st);
+  s->commit();
+  EXPECT_EQ(s->count(items), 3u);
+}
+
+std::string open_error(const std::string& dir, bool must_exist = false) {
+  try {
+    open(dir, must_exist);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.category(), ErrorCategory::kStore);
+    std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    return msg;
+  }
+  ADD_FAILURE() << "opening " << dir << " succeeded";
+  return {};
+}
+
+TEST(RocksDbStore, OpenErrors) {
+  TempDir tmp;
+  EXPECT_NE(open_error(tmp.sub("missing"), true).find("does not exist"), std::string::npos);
+  EXPECT_FALSE(fs::exists(tmp.sub("missing")));
+
+  std::ofstream(tmp.sub("file")) << "not a directory";
+  EXPECT_NE(open_error(tmp.sub("file")).find("not a directory"), std::string::npos);
+
+  fs::create_directory(tmp.sub("other"));
+  std::ofstream(tmp.sub("other") + "/notes.txt") << "x";
+  EXPECT_NE(open_error(tmp.sub("other")).find("not a pgseed store"), std::string::npos);
+
+  // A RocksDB database with data but no pgseed format key.
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, tmp.sub("foreign"), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "k", "v").ok());
+  }
+  EXPECT_NE(open_error(tmp.sub("foreign")).find("not a pgseed store"), std::string::npos);
+
+  // Another format version.
+  {
+    auto s = open(tmp.sub("v2"));
+  }
+  {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), tmp.sub("v2"), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), std::string("\0\0\0\0format_version", 18), "2").ok());
+  }
+  EXPECT_NE(open_error(tmp.sub("v2")).find("format version"), std::string::npos);
+
+  // Locked: a second open of a store that is open.
+  auto s = open(tmp.sub("locked"));
+  EXPECT_NE(open_error(tmp.sub("locked")).find("in use"), std::string::npos);
+
+  // Corrupt: CURRENT names no manifest.
+  {
+    auto c = open(tmp.sub("corrupt"));
+  }
+  std::ofstream(tmp.sub("corrupt") + "/CURRENT", std::ios::trunc) << "garbage\n";
+  std::string msg = open_error(tmp.sub("corrupt"));
+  EXPECT_NE(msg.find("rocksdb store"), std::string::npos) << msg;
+
+  // An empty directory is a new store; with must_exist it is missing.
+  fs::create_directory(tmp.sub("empty"));
+  EXPECT_NE(open_error(tmp.sub("empty"), true).find("does not exist"), std::string::npos);
+  EXPECT_EQ(open(tmp.sub("empty"))->state().phase, StoreState::Phase::kEmpty);
+}
+
+// ---- crash during the initial copy: a child process writes and exits without closing ----
+
+// The child re-runs the test body (death test style "threadsafe"); it finds the directory
+// through the environment.
+std::string crash_dir(const char* env, std::optional<TempDir>& tmp) {
+  if (const char* d = getenv(env)) return d;
+  tmp.emplace();
+  std::string dir = tmp->sub("store");
+  setenv(env, dir.c_str(), 1);
+  return dir;
+}
+
+constexpr int kCopyRows = 2000;
+
+// Enters kCopying durably, copies kCopyRows rows in copy batches, optionally commits
+// kStreaming, then exits at once: no destructor, no flush at close (as after kill -9).
+[[noreturn]] void copy_then_die(const std::string& dir, bool finish) {
+  auto s = open(dir);
+  TableDef items = items_def();
+  StoreState st;
+  st.phase = StoreState::Phase::kCopying;
+  st.slot = "slot";
+  s->begin();
+  s->create_table(items);
+  s->write_state(st);
+  s->commit();
+  for (int b = 0; b < 4; ++b) {
+    std::vector<Values> rows;
+    for (int i = 0; i < kCopyRows / 4; ++i)
+      rows.push_back({std::to_string(b * 100000 + i), "row", N, N, N, N});
+    s->begin();
+    insert(*s, items, rows);
+    s->commit();
+  }
+  if (finish) {
+    st.phase = StoreState::Phase::kStreaming;
+    st.applied_lsn = Lsn(0x100);
+    s->begin();
+    s->write_state(st);
+    s->commit();
+  }
+  [[maybe_unused]] Store* leaked = s.release();  // the process dies with the DB open
+  _exit(0);
+}
+
+TEST(RocksDbStoreCrash, KillDuringCopyIsSeenAsIncomplete) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  std::optional<TempDir> tmp;
+  std::string dir = crash_dir("PGSEED_TEST_CRASH_DIR_COPY", tmp);
+  EXPECT_EXIT(copy_then_die(dir, false), ::testing::ExitedWithCode(0), "");
+  unsetenv("PGSEED_TEST_CRASH_DIR_COPY");
+  auto s = open(dir, true);
+  EXPECT_EQ(s->state().phase, StoreState::Phase::kCopying);
+  ASSERT_EQ(s->tables().size(), 1u);
+  EXPECT_LE(s->count(s->tables()[0]), static_cast<uint64_t>(kCopyRows));
+  // Starting over works.
+  s->begin();
+  s->reset();
+  s->commit();
+  EXPECT_EQ(s->state().phase, StoreState::Phase::kEmpty);
+  EXPECT_TRUE(s->tables().empty());
+}
+
+TEST(RocksDbStoreCrash, KillAfterCopyKeepsEveryRow) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  std::optional<TempDir> tmp;
+  std::string dir = crash_dir("PGSEED_TEST_CRASH_DIR_DONE", tmp);
+  EXPECT_EXIT(copy_then_die(dir, true), ::testing::ExitedWithCode(0), "");
+  unsetenv("PGSEED_TEST_CRASH_DIR_DONE");
+  auto s = open(dir, true);
+  EXPECT_EQ(s->state().phase, StoreState::Phase::kStreaming);
+  EXPECT_EQ(s->state().applied_lsn, Lsn(0x100));
+  ASSERT_EQ(s->tables().size(), 1u);
+  EXPECT_EQ(s->count(s->tables()[0]), static_cast<uint64_t>(kCopyRows));
+}
+
+}  // namespace
+}  // namespace pgseed
