@@ -1,0 +1,247 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace pgseed::test {
+
+namespace {
+long g_last_rss_kb = 0;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string unique_suffix() {
+  static std::atomic<int> counter{0};
+  std::random_device rd;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%d_%d_%04x", int(getpid()), counter++, unsigned(rd() & 0xffff));
+  return buf;
+}
+
+std::string tmp_dir() {
+  static std::string dir = [] {
+    std::string d = "/tmp/pgseed-it-" + std::to_string(getpid());
+    std::filesystem::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+}  // namespace
+
+std::string server_conninfo() {
+  const char* c = std::getenv("PGSEED_TEST_CONNINFO");
+  if (!c || !*c) {
+    ADD_FAILURE() << "PGSEED_TEST_CONNINFO is not set: run the integration tests through "
+                     "scripts/test.sh, which starts a throwaway PostgreSQL";
+    return "";
+  }
+  return c;
+}
+
+int spawn_pgseed(const std::vector<std::string>& args, const std::string& log_path) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    std::string bin = PGSEED_BIN;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_pid(int pid) {
+  int status = 0;
+  rusage ru{};
+  wait4(pid, &status, 0, &ru);
+  g_last_rss_kb = ru.ru_maxrss;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+long last_child_peak_rss_kb() { return g_last_rss_kb; }
+
+RunResult run_pgseed(const std::vector<std::string>& args) {
+  std::string base = tmp_dir() + "/run_" + unique_suffix();
+  pid_t pid = fork();
+  if (pid == 0) {
+    int out = open((base + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open((base + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(err, 2);
+    std::vector<char*> argv;
+    std::string bin = PGSEED_BIN;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  RunResult r;
+  r.exit_code = wait_pid(pid);
+  r.out = read_file(base + ".out");
+  r.err = read_file(base + ".err");
+  std::filesystem::remove(base + ".out");
+  std::filesystem::remove(base + ".err");
+  return r;
+}
+
+Db::Db(const std::string& conninfo) {
+  std::string opts =
+      "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 "
+      "-c bytea_output=hex";
+  const char* keys[] = {"dbname", "options", "client_encoding", nullptr};
+  const char* vals[] = {conninfo.c_str(), opts.c_str(), "UTF8", nullptr};
+  conn_ = PQconnectdbParams(keys, vals, 1);
+  if (PQstatus(conn_) != CONNECTION_OK) ADD_FAILURE() << "cannot connect: " << PQerrorMessage(conn_);
+}
+
+Db::~Db() { PQfinish(conn_); }
+
+std::string Db::try_exec(const std::string& sql) {
+  PGresult* r = PQexec(conn_, sql.c_str());
+  auto st = PQresultStatus(r);
+  std::string err;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) err = PQresultErrorMessage(r);
+  PQclear(r);
+  return err;
+}
+
+void Db::exec(const std::string& sql) {
+  std::string err = try_exec(sql);
+  if (!err.empty()) ADD_FAILURE() << "SQL failed: " << sql.substr(0, 300) << "\n" << err;
+}
+
+std::string Db::value(const std::string& sql) {
+  PGresult* r = PQexec(conn_, sql.c_str());
+  std::string out;
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) ADD_FAILURE() << "query failed: " << sql << "\n" << PQresultErrorMessage(r);
+  else if (PQntuples(r) > 0) out = PQgetvalue(r, 0, 0);
+  PQclear(r);
+  return out;
+}
+
+std::vector<std::string> Db::csv_records(const std::string& query) {
+  std::string sql = "COPY (" + query + ") TO STDOUT (FORMAT csv)";
+  PGresult* r = PQexec(conn_, sql.c_str());
+  std::string data;
+  if (PQresultStatus(r) != PGRES_COPY_OUT) {
+    ADD_FAILURE() << "COPY failed: " << PQresultErrorMessage(r);
+    PQclear(r);
+    return {};
+  }
+  PQclear(r);
+  char* buf;
+  int len;
+  while ((len = PQgetCopyData(conn_, &buf, 0)) > 0) {
+    data.append(buf, size_t(len));
+    PQfreemem(buf);
+  }
+  while ((r = PQgetResult(conn_))) PQclear(r);
+  return sorted_csv_records(data);
+}
+
+TestDatabase::TestDatabase() {
+  std::string server = server_conninfo();
+  name_ = "t_" + unique_suffix();
+  Db admin(server);
+  admin.exec("CREATE DATABASE " + name_);
+  conninfo_ = server + " dbname=" + name_;
+  db_ = std::make_unique<Db>(conninfo_);
+}
+
+TestDatabase::~TestDatabase() {
+  db_.reset();
+  Db admin(server_conninfo());
+  // Slots of this database (pgseed's and leftovers) go first, then the database.
+  for (int i = 0; i < 50; ++i) {
+    std::string err = admin.try_exec(
+        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = '" +
+        name_ + "' AND active_pid IS NOT NULL; SELECT pg_drop_replication_slot(slot_name) FROM "
+        "pg_replication_slots WHERE database = '" + name_ + "'");
+    if (err.empty()) break;
+    usleep(100000);
+  }
+  admin.try_exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+}
+
+std::vector<std::string> sorted_csv_records(const std::string& csv) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool quoted = false;
+  for (char c : csv) {
+    if (c == '"') quoted = !quoted;
+    if (c == '\n' && !quoted) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string temp_store(const std::string& kind) {
+  std::string path = tmp_dir() + "/store_" + unique_suffix();
+  return kind == "rocksdb" ? "rocksdb:" + path : "sqlite:" + path + ".db";
+}
+
+void expect_table_equal(TestDatabase& src, const std::string& store, const std::string& table,
+                        const std::string& columns) {
+  RunResult r = run_pgseed({"dump", "--store", store, "--table", table, "--format", "csv"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> got = sorted_csv_records(r.out);
+  std::vector<std::string> want = src.db().csv_records("SELECT " + columns + " FROM " + table);
+  EXPECT_EQ(got.size(), want.size()) << "row count differs for " << table;
+  // Show the first difference, not thousands of lines.
+  auto [a, b] = std::mismatch(got.begin(), got.end(), want.begin(), want.end());
+  if (a != got.end() || b != want.end())
+    ADD_FAILURE() << "table " << table << " differs: store has "
+                  << (a != got.end() ? "'" + *a + "'" : "nothing") << " where the source has "
+                  << (b != want.end() ? "'" + *b + "'" : "nothing");
+}
+
+void sync_ok(TestDatabase& src, const std::string& store, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"sync", "--source", src.conninfo(), "--store", store};
+  args.insert(args.end(), extra.begin(), extra.end());
+  RunResult r = run_pgseed(args);
+  ASSERT_EQ(r.exit_code, 0) << "pgseed sync failed: " << r.err;
+}
+
+static void pg_script(const std::string& verb) {
+  const char* dir = std::getenv("PGSEED_PG_DIR");
+  const char* scripts = std::getenv("PGSEED_SCRIPTS_DIR");
+  ASSERT_TRUE(dir && scripts) << "PGSEED_PG_DIR / PGSEED_SCRIPTS_DIR not set (use scripts/test.sh)";
+  std::string cmd = std::string(scripts) + "/pg.sh " + verb + " " + dir + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+void crash_server() { pg_script("crash"); }
+void restart_server() { pg_script("restart"); }
+
+}  // namespace pgseed::test

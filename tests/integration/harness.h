@@ -1,0 +1,95 @@
+// Test harness for integration tests: a real PostgreSQL (PGSEED_TEST_CONNINFO, started by
+// scripts/test.sh), a fresh database per test, and the real pgseed binary.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <string>
+#include <vector>
+
+namespace pgseed::test {
+
+// The server's superuser conninfo; fails the test (never skips) when unset.
+std::string server_conninfo();
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs build/pgseed with `args` (no shell), waits, captures stdout and stderr.
+RunResult run_pgseed(const std::vector<std::string>& args);
+
+// Starts pgseed in the background (stdout/stderr to files); returns its pid.
+int spawn_pgseed(const std::vector<std::string>& args, const std::string& log_path);
+// Waits for pid; returns its exit code (or 128+signal).
+int wait_pid(int pid);
+
+// Peak RSS of the last finished child waited for by run_pgseed/wait_pid, in kB.
+long last_child_peak_rss_kb();
+
+// A connection to a database, with pgseed's fixed session settings.
+class Db {
+ public:
+  explicit Db(const std::string& conninfo);
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  // Runs SQL (several statements allowed); fails the test on error.
+  void exec(const std::string& sql);
+  // Runs SQL; returns the error message ("" when it succeeded).
+  std::string try_exec(const std::string& sql);
+  // First column of the first row ("" when no row).
+  std::string value(const std::string& sql);
+  // `COPY (query) TO STDOUT (FORMAT csv)` as a sorted list of CSV records.
+  std::vector<std::string> csv_records(const std::string& query);
+  PGconn* get() { return conn_; }
+
+ private:
+  PGconn* conn_;
+};
+
+// A database of its own for one test: created on construction, dropped (with any slots
+// in it) on destruction.
+class TestDatabase {
+ public:
+  TestDatabase();
+  ~TestDatabase();
+  const std::string& name() const { return name_; }
+  const std::string& conninfo() const { return conninfo_; }
+  Db& db() { return *db_; }
+
+ private:
+  std::string name_;
+  std::string conninfo_;
+  std::unique_ptr<Db> db_;
+};
+
+// Splits CSV text into records (newlines inside quotes do not split) and sorts them.
+std::vector<std::string> sorted_csv_records(const std::string& csv);
+
+// A fresh store location of the given kind ("sqlite" or "rocksdb") in a temp dir.
+std::string temp_store(const std::string& kind);
+
+// Expects `pgseed dump --table T --format csv` to equal the source's COPY csv of T (as
+// multisets of records). `columns` is the SELECT list (default: *).
+void expect_table_equal(TestDatabase& src, const std::string& store, const std::string& table,
+                        const std::string& columns = "*");
+
+// Runs `pgseed sync` one-shot and expects success.
+void sync_ok(TestDatabase& src, const std::string& store, const std::vector<std::string>& extra = {});
+
+// scripts/pg.sh crash / restart of the test server.
+void crash_server();
+void restart_server();
+
+// Parametrised over both stores.
+class StoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string store_kind() const { return GetParam(); }
+};
+
+}  // namespace pgseed::test
