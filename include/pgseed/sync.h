@@ -26,6 +26,34 @@ struct AppliedTransaction {
   std::vector<Change> changes;
 };
 
+// Where a sync is; delivered about once a second to SyncOptions::on_progress.
+struct Progress {
+  enum class Phase { kCopy, kStream } phase = Phase::kCopy;
+  double elapsed_seconds = 0;  // since the phase began
+
+  // kCopy: per table and overall. Estimates come from the source's catalog (reltuples,
+  // relation size) and may be -1 (unknown) or off; done rows are exact.
+  struct Table {
+    std::string name;
+    uint64_t rows = 0;
+    uint64_t bytes = 0;  // COPY text bytes received
+    int64_t estimated_rows = -1;
+    int64_t estimated_bytes = -1;
+    bool done = false;
+  };
+  std::vector<Table> tables;
+  uint64_t rows = 0;
+  uint64_t bytes = 0;
+  int64_t estimated_rows = -1;
+  int64_t estimated_bytes = -1;
+
+  // kStream
+  uint64_t transactions = 0;  // applied in this run
+  double transactions_per_second = 0;  // over the last interval
+  Lsn applied_lsn;
+  int64_t lag_bytes = -1;     // server WAL end minus applied LSN, -1 when unknown
+};
+
 struct SyncOptions {
   std::string source;       // libpq conninfo (key=value or URI); PG* variables apply
   std::string store;        // "sqlite:PATH", "rocksdb:PATH" or PATH
@@ -37,6 +65,8 @@ struct SyncOptions {
   LogSink log;              // where progress and warnings go; may be empty
   // Called on the sync's thread after each transaction is durably stored.
   std::function<void(const AppliedTransaction&)> on_commit;
+  // Called on the sync's thread about once a second.
+  std::function<void(const Progress&)> on_progress;
 };
 
 // Runs a sync on the caller's thread. Thread-safe: stop() from any thread.

@@ -64,6 +64,62 @@ LogSink make_log_sink(const CommonOptions& o) {
   };
 }
 
+std::function<void(const Progress&)> make_progress_renderer(const CommonOptions& o, LogSink log) {
+  if (o.quiet) return {};
+  bool tty = isatty(2) && o.log_format == "text";
+  auto last_line = std::make_shared<double>(-1e9);
+  auto live = std::make_shared<bool>(false);
+  return [tty, log, last_line, live](const Progress& p) {
+    char buf[256];
+    if (p.phase == Progress::Phase::kCopy) {
+      bool all_done = !p.tables.empty();
+      size_t done = 0;
+      for (const auto& t : p.tables) done += t.done, all_done = all_done && t.done;
+      double rate = p.elapsed_seconds > 0 ? double(p.rows) / p.elapsed_seconds : 0;
+      std::string pct = "?", eta = "?";
+      // Rows against the catalog's row estimate; without one (never analyzed), COPY
+      // bytes against the heap size, which are close for most tables.
+      double f = -1;
+      if (p.estimated_rows > 0) f = double(p.rows) / double(p.estimated_rows);
+      else if (p.estimated_bytes > 0) f = double(p.bytes) / double(p.estimated_bytes);
+      if (f >= 0) {
+        f = std::min(1.0, f);
+        char b[32];
+        std::snprintf(b, sizeof b, "%.0f%%", f * 100);
+        pct = b;
+        if (f > 0 && !all_done) {
+          double left = p.elapsed_seconds * (1 - f) / f;
+          std::snprintf(b, sizeof b, "%.0fs", left);
+          eta = b;
+        }
+      }
+      if (all_done) pct = "100%", eta = "0s";
+      std::snprintf(buf, sizeof buf,
+                    "copy: %s, %llu rows, %.1f MB, %zu/%zu tables done, %.0f rows/s, ETA %s", pct.c_str(),
+                    (unsigned long long)p.rows, double(p.bytes) / 1e6, done, p.tables.size(), rate,
+                    eta.c_str());
+    } else {
+      std::snprintf(buf, sizeof buf, "stream: %llu transactions applied (%.0f/s), at %s, lag %s",
+                    (unsigned long long)p.transactions, p.transactions_per_second,
+                    p.applied_lsn.str().c_str(),
+                    p.lag_bytes < 0 ? "?" : (std::to_string(p.lag_bytes) + " bytes").c_str());
+    }
+    if (tty && p.phase == Progress::Phase::kCopy) {
+      std::fprintf(stderr, "\r\033[K%s", buf);
+      *live = true;
+      if (p.phase == Progress::Phase::kCopy) {
+        bool all_done = !p.tables.empty();
+        for (const auto& t : p.tables) all_done = all_done && t.done;
+        if (all_done) std::fprintf(stderr, "\n"), *live = false;
+      }
+      std::fflush(stderr);
+    } else if (p.elapsed_seconds - *last_line >= 10 || p.elapsed_seconds < *last_line) {
+      *last_line = p.elapsed_seconds;
+      if (log) log(LogLevel::kInfo, buf);
+    }
+  };
+}
+
 std::vector<std::string> split_tables(const std::string& list) {
   std::vector<std::string> out;
   for (const auto& n : parse_name_list(list))

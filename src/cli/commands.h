@@ -4,7 +4,10 @@
 #include <string>
 #include <vector>
 
+#include <functional>
+
 #include "pgseed/log.h"
+#include "pgseed/sync.h"
 
 namespace pgseed::cli {
 
@@ -14,6 +17,9 @@ struct CommonOptions {
 };
 // Log lines to stderr: "pgseed: <level>: <message>" or one JSON object per line.
 LogSink make_log_sink(const CommonOptions& o);
+
+// Renders sync progress: a live line on a terminal, a log line every 10 s otherwise.
+std::function<void(const Progress&)> make_progress_renderer(const CommonOptions& o, LogSink log);
 
 // "a, public.\"B,c\"" -> {"public.a", "public.\"B,c\""} (each re-quoted as SQL needs).
 std::vector<std::string> split_tables(const std::string& list);

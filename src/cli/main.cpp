@@ -126,6 +126,7 @@ int main(int argc, char** argv) {
       if (!tables.empty())
         for (const auto& n : pgseed::cli::split_tables(tables)) sync.tables.push_back(n);
       sync.log = sink;
+      sync.on_progress = pgseed::cli::make_progress_renderer(common, sink);
       pgseed::Sync s(sync);
       g_running = &s;
       std::signal(SIGINT, on_signal);

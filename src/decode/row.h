@@ -49,6 +49,7 @@ class RowBatch {
 
   size_t rows() const { return row_ends_.size(); }
   size_t bytes() const { return data_.size() + cells_.size() * sizeof(Cell); }
+  size_t text_bytes() const { return data_.size(); }
   bool empty() const { return row_ends_.empty(); }
   void clear() {
     data_.clear();

@@ -66,7 +66,11 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
 
   std::string sql =
       "SELECT c.oid, pt.schemaname, pt.tablename, coalesce(pt.rowfilter, ''), "
-      "       array_to_string(pt.attnames, chr(1)) "
+      "       array_to_string(pt.attnames, chr(1)), "
+      "       (SELECT coalesce(sum(greatest(r.reltuples, 0)), 0)::bigint FROM pg_class r "
+      "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)), "
+      "       (SELECT coalesce(sum(pg_relation_size(r.oid)), 0)::bigint FROM pg_class r "
+      "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)) "
       "FROM pg_publication_tables pt "
       "JOIN pg_namespace n ON n.nspname = pt.schemaname "
       "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
@@ -76,7 +80,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
     sql += " AND c.oid = $2";
     params.push_back(std::to_string(only_oid));
   }
-  sql += " ORDER BY pg_relation_size(c.oid) DESC, 2, 3";
+  sql += " ORDER BY 7 DESC, 2, 3";  // largest first: the longest copy starts first
   Result tables = conn.exec_params(sql, params, "reading the publication's tables");
 
   std::vector<PublishedTable> out;
@@ -87,6 +91,9 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
     t.def.name = PQgetvalue(tables.get(), i, 2);
     t.row_filter = PQgetvalue(tables.get(), i, 3);
     std::string attnames = PQgetvalue(tables.get(), i, 4);
+    t.estimated_rows = std::stoll(PQgetvalue(tables.get(), i, 5));
+    if (t.estimated_rows <= 0) t.estimated_rows = -1;  // never analyzed: unknown
+    t.estimated_bytes = std::stoll(PQgetvalue(tables.get(), i, 6));
     std::vector<std::string> published;
     {
       std::string cur;

@@ -14,6 +14,8 @@ namespace pgseed::pg {
 struct PublishedTable {
   TableDef def;            // published columns only (column lists), key, types
   std::string row_filter;  // the publication's row filter (WHERE expression), or empty
+  int64_t estimated_rows = -1;   // the catalog's estimate (reltuples), -1 when unknown
+  int64_t estimated_bytes = -1;  // heap size on disk
 };
 
 // Checks what a sync needs of the source: server version (15+), wal_level = logical,

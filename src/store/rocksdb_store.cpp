@@ -888,7 +888,7 @@ std::string open_error(const std::string& where, const rocksdb::Status& s) {
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (s.IsIOError() && lower.find("lock") != std::string::npos)
-    return where + " is in use by another process (its LOCK is held): " + msg;
+    return where + " is in use: another process (or another open store) holds its LOCK: " + msg;
   if (s.IsCorruption()) return where + " is corrupt: " + msg;
   return where + " cannot be opened: " + msg;
 }

@@ -39,16 +39,32 @@ bool parse_int64(std::string_view text, int64_t& out) {
   return true;
 }
 
-std::optional<double> parse_float_exact(std::string_view text) {
-  // from_chars also takes "nan", "inf" and "infinity" in any case; those are filtered out
-  // below by isfinite, together with PostgreSQL's own "NaN"/"Infinity".
-  double value = 0;
+namespace {
+
+// Parses a finite number in T's range; nullopt for anything else and for -0.
+template <typename T>
+std::optional<T> parse_real(std::string_view text) {
+  // from_chars also takes "nan", "inf" and "infinity" in any case; isfinite drops those
+  // together with PostgreSQL's own "NaN"/"Infinity".
+  T value = 0;
   const char* last = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), last, value, std::chars_format::general);
   if (ec != std::errc() || ptr != last || text.empty()) return std::nullopt;
   if (!std::isfinite(value)) return std::nullopt;
   if (value == 0 && std::signbit(value)) return std::nullopt;
   return value;
+}
+
+}  // namespace
+
+std::optional<double> parse_float_exact(std::string_view text) { return parse_real<double>(text); }
+
+std::optional<double> parse_float4_exact(std::string_view text) {
+  std::optional<float> exact = parse_real<float>(text);
+  if (!exact) return std::nullopt;
+  std::optional<double> nearest = parse_real<double>(text);
+  if (nearest && static_cast<float>(*nearest) == *exact) return nearest;
+  return static_cast<double>(*exact);
 }
 
 namespace {

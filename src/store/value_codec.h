@@ -36,15 +36,21 @@ StorageClass storage_class_for_type(uint32_t base_type_oid);
 // the text is not such an integer or does not fit in int64.
 bool parse_int64(std::string_view text, int64_t& out);
 
-// Parses a float4/float8 text as PostgreSQL prints it with extra_float_digits >= 1 (shortest
+// Parses a float8 text as PostgreSQL prints it with extra_float_digits >= 1 (shortest
 // round-trip digits). Returns nullopt when the value must not be stored as an SQLite REAL
 // because it would not come back as the same text: NaN, Infinity, -Infinity and -0 (SQLite
 // turns a bound NaN into NULL and -0 into 0), and any text that is not a finite number in
-// range. The caller stores those values as their text.
-// For a float4 text the result is the double nearest to the decimal text (0.1 -> 0.1, not
-// 0.100000001490116); static_cast<float> of it is the float4 value, and format_float4 of
-// that prints `text` again.
+// double range. The caller stores those values as their text. format_float8 of the result
+// prints `text` again.
 std::optional<double> parse_float_exact(std::string_view text);
+
+// The same for a float4 text; use it for float4 columns, not parse_float_exact. The result
+// is the double nearest to the decimal text (0.1 -> 0.1, not 0.100000001490116) whenever
+// static_cast<float> of that double is the float4 value; for the rare texts where it is not
+// (rounding twice, text -> double -> float, lands on another float: "7.038531e-26"), it is
+// the float4 value itself, widened. Either way format_float4(static_cast<float>(result))
+// prints `text` again.
+std::optional<double> parse_float4_exact(std::string_view text);
 
 // The text PostgreSQL 15 prints for a float8 / float4 with extra_float_digits=3 (the
 // shortest digits that round-trip, Ryu-style): fixed notation when the decimal exponent is

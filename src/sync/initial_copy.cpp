@@ -43,6 +43,27 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
   std::exception_ptr worker_error;
   std::mutex error_mu;
 
+  // Progress: rows and bytes per table, counted by the writer as it stores them.
+  Progress progress;
+  std::vector<std::atomic<bool>> table_done(tables.size());
+  for (const auto& t : tables) {
+    Progress::Table pt;
+    pt.name = t.def.qualified();
+    pt.estimated_rows = t.estimated_rows;
+    pt.estimated_bytes = t.estimated_bytes;
+    progress.tables.push_back(pt);
+    if (t.estimated_rows > 0) progress.estimated_rows = std::max<int64_t>(progress.estimated_rows, 0) + t.estimated_rows;
+    if (t.estimated_bytes > 0) progress.estimated_bytes = std::max<int64_t>(progress.estimated_bytes, 0) + t.estimated_bytes;
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto report = [&] {
+    progress.elapsed_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    for (size_t i = 0; i < tables.size(); ++i) progress.tables[i].done = table_done[i];
+    if (on_progress_) on_progress_(progress);
+  };
+
+
   auto worker = [&](pg::Connection& conn) {
     try {
       for (;;) {
@@ -69,6 +90,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
           throw pg::error_from_result(end.get(), conn.get(), "copying " + t.def.qualified());
         while (pg::Result more{PQgetResult(conn.get())}) {}
         if (!batch.rows.empty() && !queue.push(std::move(batch))) return;
+        table_done[ti] = true;
       }
     } catch (...) {
       std::lock_guard lock(error_mu);
@@ -90,22 +112,27 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
   try {
     size_t since_commit = 0;
     if (own_transactions) store.begin();
-    auto last_log = std::chrono::steady_clock::now();
+    auto last_report = std::chrono::steady_clock::now();
     while (auto b = queue.pop()) {
       store.insert_batch(tables[b->table].def, b->rows);
       rows_ += b->rows.rows();
       since_commit += b->rows.bytes();
+      progress.rows += b->rows.rows();
+      progress.bytes += b->rows.text_bytes();
+      progress.tables[b->table].rows += b->rows.rows();
+      progress.tables[b->table].bytes += b->rows.text_bytes();
       if (own_transactions && since_commit >= kCommitBytes) {
         store.commit();
         store.begin();
         since_commit = 0;
       }
       auto now = std::chrono::steady_clock::now();
-      if (now - last_log > std::chrono::seconds(5)) {
-        log_.info("copy: " + std::to_string(rows_) + " rows stored");
-        last_log = now;
+      if (now - last_report > std::chrono::seconds(1)) {
+        report();
+        last_report = now;
       }
     }
+    report();
     if (own_transactions) {
       if (worker_error) store.rollback();
       else store.commit();

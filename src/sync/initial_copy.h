@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <functional>
+
 #include "pg/catalog.h"
+#include "pgseed/sync.h"
 #include "store/store.h"
 #include "sync/logger.h"
 
@@ -14,8 +17,9 @@ namespace pgseed {
 
 class InitialCopy {
  public:
-  InitialCopy(const std::string& conninfo, int jobs, const Logger& log)
-      : conninfo_(conninfo), jobs_(jobs), log_(log) {}
+  InitialCopy(const std::string& conninfo, int jobs, const Logger& log,
+              std::function<void(const Progress&)> on_progress = {})
+      : conninfo_(conninfo), jobs_(jobs), log_(log), on_progress_(std::move(on_progress)) {}
 
   // Opens the worker connections and imports `snapshot` in each. Must complete while the
   // connection that exported the snapshot is still open and idle.
@@ -36,6 +40,7 @@ class InitialCopy {
   std::string conninfo_;
   int jobs_;
   const Logger& log_;
+  std::function<void(const Progress&)> on_progress_;
   std::vector<pg::Connection> conns_;
   uint64_t rows_ = 0;
 };

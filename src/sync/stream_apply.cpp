@@ -125,8 +125,29 @@ void StreamApply::session(bool one_shot) {
   Lsn server_end;         // the newest WAL end the server reported while we were idle
   auto server_end_moved = last_status;
   bool stopping = false;
+  auto last_progress = last_status;
+  auto phase_started = last_status;
+  uint64_t txns_at_last_progress = applied_txns_;
+  Lsn wal_end_seen;  // the newest WAL end the server mentioned, for lag
   for (;;) {
     if (!in_source_txn_ && pending_new_tables_.empty() && (stop_ || stopping)) break;
+    if (options_.on_progress) {
+      auto now = std::chrono::steady_clock::now();
+      double dt = std::chrono::duration<double>(now - last_progress).count();
+      if (dt >= 1.0) {
+        Progress p;
+        p.phase = Progress::Phase::kStream;
+        p.elapsed_seconds = std::chrono::duration<double>(now - phase_started).count();
+        p.transactions = applied_txns_;
+        p.transactions_per_second = double(applied_txns_ - txns_at_last_progress) / dt;
+        p.applied_lsn = durable_lsn_;
+        if (wal_end_seen.valid())
+          p.lag_bytes = wal_end_seen > durable_lsn_ ? int64_t(wal_end_seen.value - durable_lsn_.value) : 0;
+        options_.on_progress(p);
+        last_progress = now;
+        txns_at_last_progress = applied_txns_;
+      }
+    }
     char* buf = nullptr;
     int len = PQgetCopyData(repl.get(), &buf, /*async=*/1);
     if (len > 0) {
@@ -134,9 +155,11 @@ void StreamApply::session(bool one_shot) {
       auto frame = decode_replication_frame(
           std::span(reinterpret_cast<const uint8_t*>(buf), size_t(len)));
       if (auto* x = std::get_if<XLogData>(&frame)) {
+        wal_end_seen = std::max(wal_end_seen, x->wal_end);
         handle(decode_pgoutput(x->payload, /*in_stream=*/false));
       } else {
         const auto& k = std::get<PrimaryKeepalive>(frame);
+        wal_end_seen = std::max(wal_end_seen, k.wal_end);
         // Between transactions, everything that committed before wal_end was received.
         log_.debug("keepalive " + k.wal_end.str() + (in_source_txn_ ? " (in txn)" : ""));
         if (!in_source_txn_ && k.wal_end > server_end) {

@@ -75,11 +75,21 @@ TableDef bag_def() {  // no key: REPLICA IDENTITY FULL
   return d;
 }
 
+// Datums view their text: for use within one full expression only.
 Row datums(const Values& v) {
   Row r;
   for (const auto& x : v) r.push_back(x ? Datum::of(*x) : Datum::null());
   return r;
 }
+
+// A row whose Datums stay valid as long as it lives (for rows kept in a variable).
+struct OwnedRow {
+  Values values;
+  Row row;
+  explicit OwnedRow(Values v) : values(std::move(v)), row(datums(values)) {}
+  OwnedRow(const OwnedRow&) = delete;
+  OwnedRow& operator=(const OwnedRow&) = delete;
+};
 
 std::vector<Values> scan(const Store& s, const TableDef& def) {
   std::vector<Values> out;
@@ -176,9 +186,9 @@ TEST(RocksDbStore, UpsertUpdateUnchangedAndKeyChange) {
   s->create_table(items);
   insert(*s, items, {{"1", "one", "1.0", "1", "\\x01", "t"}, {"2", "two", "2.0", "2", "\\x02", "f"}});
   // Reads-your-writes: an unchanged TOAST value of a row inserted in this transaction.
-  Row upd = datums({"1", "uno", "1.5", "1", "\\x01", "t"});
-  upd[4] = Datum::unchanged();
-  s->update(items, {}, upd);
+  OwnedRow upd({"1", "uno", "1.5", "1", "\\x01", "t"});
+  upd.row[4] = Datum::unchanged();
+  s->update(items, {}, upd.row);
   s->commit();
   EXPECT_EQ(scan(*s, items),
             (std::vector<Values>{{"1", "uno", "1.5", "1", "\\x01", "t"}, {"2", "two", "2.0", "2", "\\x02", "f"}}));
@@ -186,10 +196,10 @@ TEST(RocksDbStore, UpsertUpdateUnchangedAndKeyChange) {
   s->begin();
   s->upsert(items, datums({"2", "deux", N, N, N, N}));
   // Key change 1 -> 10 keeping an unchanged value from the stored row.
-  Row old_key = datums({"1", N, N, N, N, N});
-  Row moved = datums({"10", "ten", "10", "10", "\\x0a", "f"});
-  moved[1] = Datum::unchanged();
-  s->update(items, old_key, moved);
+  OwnedRow old_key({"1", N, N, N, N, N});
+  OwnedRow moved({"10", "ten", "10", "10", "\\x0a", "f"});
+  moved.row[1] = Datum::unchanged();
+  s->update(items, old_key.row, moved.row);
   s->commit();
   EXPECT_EQ(scan(*s, items),
             (std::vector<Values>{{"2", "deux", N, N, N, N}, {"10", "uno", "10", "10", "\\x0a", "f"}}));
@@ -206,10 +216,10 @@ TEST(RocksDbStore, UpsertUpdateUnchangedAndKeyChange) {
 
   // An unchanged value of a row the store does not have cannot be merged.
   s->begin();
-  Row missing = datums({"99", "x", N, N, N, N});
-  missing[1] = Datum::unchanged();
+  OwnedRow missing({"99", "x", N, N, N, N});
+  missing.row[1] = Datum::unchanged();
   try {
-    s->update(items, {}, missing);
+    s->update(items, {}, missing.row);
     ADD_FAILURE() << "update of a missing row with unchanged values succeeded";
   } catch (const Error& e) {
     EXPECT_EQ(e.category(), ErrorCategory::kStore);
@@ -241,9 +251,9 @@ TEST(RocksDbStore, KeylessTableKeepsDuplicatesAndRemovesOne) {
 
   // Update changes exactly one of two equal rows; unchanged values come from the old row.
   s->begin();
-  Row nw = datums({"3", "x"});
-  nw[1] = Datum::unchanged();
-  s->update(bag, datums({"1", "x"}), nw);
+  OwnedRow nw({"3", "x"});
+  nw.row[1] = Datum::unchanged();
+  s->update(bag, datums({"1", "x"}), nw.row);
   s->commit();
   EXPECT_EQ(scan(*s, bag), (std::vector<Values>{{"1", "x"}, {"2", N}, {"3", "x"}, {N, "y"}}));
 
@@ -412,9 +422,9 @@ TEST(RocksDbStore, CopyBatchesAreReadableInsideTheirTransaction) {
   s->begin();
   insert(*s, items, {{"1", "a", N, N, N, N}, {"2", "b", N, N, N, N}});
   insert(*s, bag, {{"1", "a"}, {"1", "a"}});
-  Row upd = datums({"1", N, "5", N, N, N});
-  upd[1] = Datum::unchanged();
-  s->update(items, {}, upd);
+  OwnedRow upd({"1", N, "5", N, N, N});
+  upd.row[1] = Datum::unchanged();
+  s->update(items, {}, upd.row);
   s->remove(bag, datums({"1", "a"}));
   insert(*s, items, {{"3", "c", N, N, N, N}});
   EXPECT_EQ(s->count(items), 3u);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -88,7 +89,7 @@ TEST(ValueCodec, Float4CaptureRoundTrips) {
   size_t checked = 0;
   size_t refused = 0;
   for (const auto& text : lines) {
-    std::optional<double> v = parse_float_exact(text);
+    std::optional<double> v = parse_float4_exact(text);
     if (!v) {
       EXPECT_TRUE(kNotReal.count(text)) << "refused: " << text;
       ++refused;
@@ -176,6 +177,25 @@ TEST(ValueCodec, ParseFloatExactRefusesWhatRealCannotHold) {
   EXPECT_EQ(parse_float_exact("-1.7976931348623157e+308"),
             -std::numeric_limits<double>::max());
   EXPECT_EQ(parse_float_exact("123"), 123.0);
+}
+
+TEST(ValueCodec, ParseFloat4Exact) {
+  for (const char* t : {"NaN", "Infinity", "-Infinity", "-0", "", "1e39", "x"}) {
+    EXPECT_FALSE(parse_float4_exact(t).has_value()) << t;
+  }
+  // The nearest double to the text, which narrows to the float4 value...
+  EXPECT_EQ(parse_float4_exact("0.1"), 0.1);
+  EXPECT_EQ(parse_float4_exact("3.4028235e+38"), 3.4028235e+38);
+  EXPECT_EQ(parse_float4_exact("1e-45"), 1e-45);
+  // ...except where text -> double -> float rounds to a different float than
+  // text -> float: then the float4 value itself.
+  for (const char* t : {"7.038531e-26", "-7.038531e-26"}) {
+    std::optional<double> v = parse_float4_exact(t);
+    ASSERT_TRUE(v.has_value()) << t;
+    EXPECT_NE(static_cast<float>(*parse_float_exact(t)), static_cast<float>(*v)) << t;
+    EXPECT_EQ(*v, static_cast<double>(std::strtof(t, nullptr))) << t;
+    EXPECT_EQ(format_float4(static_cast<float>(*v)), t);
+  }
 }
 
 TEST(ValueCodec, Bool) {
