@@ -103,6 +103,10 @@ class SqliteStore final : public Store {
   ~SqliteStore() override {
     stmts_.clear();
     if (in_txn_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    db_.reset();
+    // Only now: closing any descriptor of the file drops the process's POSIX locks,
+    // which SQLite relies on.
+    if (lock_fd_ >= 0) close(lock_fd_);
   }
 
   StoreState state() const override { return state_; }
@@ -110,6 +114,14 @@ class SqliteStore final : public Store {
 
   void begin() override {
     if (read_only_) throw Error(ErrorCategory::kStore, "store " + path_ + " is read-only");
+    // One writer per store: a second pgseed sync on the same file is refused. (flock is
+    // independent of the fcntl locks SQLite takes; readers are not affected.)
+    if (lock_fd_ < 0) {
+      lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+      if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
+        throw Error(ErrorCategory::kStore,
+                    "store " + path_ + " is in use by another pgseed process");
+    }
     // Durable commits, except for the bulk of the initial copy: a crash there only loses
     // a copy that restarts from scratch anyway (the phase stays kCopying until a durable
     // commit ends it).
@@ -607,6 +619,7 @@ class SqliteStore final : public Store {
   std::string path_;
   std::unique_ptr<sqlite3, DbDeleter> db_;
   bool read_only_ = false;
+  int lock_fd_ = -1;
   bool in_txn_ = false;
   StoreState state_, pending_state_;
   std::vector<TableDef> tables_, pending_tables_;
