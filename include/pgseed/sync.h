@@ -69,6 +69,10 @@ struct SyncOptions {
   std::function<void(const Progress&)> on_progress;
 };
 
+// Splits a --tables style list ("a, public.\"B,c\"") into names as SQL writes them,
+// each schema-qualified ("public.a", "public.\"B,c\""). Throws Error(kConfiguration).
+std::vector<std::string> parse_table_list(const std::string& list);
+
 // Runs a sync on the caller's thread. Thread-safe: stop() from any thread.
 class Sync {
  public:

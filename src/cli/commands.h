@@ -21,9 +21,6 @@ LogSink make_log_sink(const CommonOptions& o);
 // Renders sync progress: a live line on a terminal, a log line every 10 s otherwise.
 std::function<void(const Progress&)> make_progress_renderer(const CommonOptions& o, LogSink log);
 
-// "a, public.\"B,c\"" -> {"public.a", "public.\"B,c\""} (each re-quoted as SQL needs).
-std::vector<std::string> split_tables(const std::string& list);
-
 struct DumpOptions {
   std::string store, table, format = "csv";
 };

@@ -123,8 +123,7 @@ int main(int argc, char** argv) {
   pgseed::LogSink sink = pgseed::cli::make_log_sink(common);
   try {
     if (*cmd_sync) {
-      if (!tables.empty())
-        for (const auto& n : pgseed::cli::split_tables(tables)) sync.tables.push_back(n);
+      if (!tables.empty()) sync.tables = pgseed::parse_table_list(tables);
       sync.log = sink;
       sync.on_progress = pgseed::cli::make_progress_renderer(common, sink);
       pgseed::Sync s(sync);

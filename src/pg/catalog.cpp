@@ -70,7 +70,8 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
       "       (SELECT coalesce(sum(greatest(r.reltuples, 0)), 0)::bigint FROM pg_class r "
       "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)), "
       "       (SELECT coalesce(sum(pg_relation_size(r.oid)), 0)::bigint FROM pg_class r "
-      "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)) "
+      "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)), "
+      "       c.relkind = 'p' "
       "FROM pg_publication_tables pt "
       "JOIN pg_namespace n ON n.nspname = pt.schemaname "
       "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
@@ -94,6 +95,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
     t.estimated_rows = std::stoll(PQgetvalue(tables.get(), i, 5));
     if (t.estimated_rows <= 0) t.estimated_rows = -1;  // never analyzed: unknown
     t.estimated_bytes = std::stoll(PQgetvalue(tables.get(), i, 6));
+    t.partitioned = std::string_view(PQgetvalue(tables.get(), i, 7)) == "t";
     std::vector<std::string> published;
     {
       std::string cur;
@@ -193,9 +195,11 @@ std::optional<std::string> missing_value(Connection& conn, uint32_t relid, const
       "WHERE attrelid = $1 AND attname = $2 AND NOT attisdropped",
       {std::to_string(relid), column});
   if (PQntuples(t.get()) == 0 || std::string(PQgetvalue(t.get(), 0, 1)) != "true") return std::nullopt;
-  // attmissingval is a one-element array of the column's type.
+  // attmissingval is a one-element array of the column's type. The element is returned
+  // as is, so that libpq gives its output function's text (a cast to text differs for
+  // some types: true::text is 'true', boolout gives 't').
   Result v = conn.exec_params("SELECT ((attmissingval::text)::" + std::string(PQgetvalue(t.get(), 0, 0)) +
-                                  "[])[1]::text FROM pg_attribute WHERE attrelid = $1 AND attname = $2",
+                                  "[])[1] FROM pg_attribute WHERE attrelid = $1 AND attname = $2",
                               {std::to_string(relid), column}, "reading a column default");
   if (PQntuples(v.get()) == 0 || PQgetisnull(v.get(), 0, 0)) return std::nullopt;
   return std::string(PQgetvalue(v.get(), 0, 0));
@@ -205,7 +209,11 @@ std::string copy_query(const PublishedTable& t) {
   std::string cols;
   for (const auto& c : t.def.columns) cols += (cols.empty() ? "" : ", ") + quote_ident(c.name);
   if (cols.empty()) cols = "NULL";  // cannot happen for a published table, but stay valid
-  std::string sql = "COPY (SELECT " + cols + " FROM " + t.def.qualified();
+  // ONLY: a plain table's inheritance children are tables of their own, whose changes
+  // pgoutput sends under their own relation (as `COPY parent TO STDOUT` reads the parent's
+  // rows only). A partitioned root published via the root is read with its partitions.
+  std::string sql = "COPY (SELECT " + cols + " FROM " + (t.partitioned ? "" : "ONLY ") +
+                    t.def.qualified();
   if (!t.row_filter.empty()) sql += " WHERE " + t.row_filter;
   return sql + ") TO STDOUT";
 }

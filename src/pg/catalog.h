@@ -16,6 +16,7 @@ struct PublishedTable {
   std::string row_filter;  // the publication's row filter (WHERE expression), or empty
   int64_t estimated_rows = -1;   // the catalog's estimate (reltuples), -1 when unknown
   int64_t estimated_bytes = -1;  // heap size on disk
+  bool partitioned = false;      // a partitioned table: its rows are in its partitions
 };
 
 // Checks what a sync needs of the source: server version (15+), wal_level = logical,

@@ -42,22 +42,38 @@ constexpr int64_t kMicrosPerDay = 86'400'000'000LL;
 
 const char* encoding_name(KeyEncoding e) {
   switch (e) {
-    case KeyEncoding::kInt2: return "int2";
-    case KeyEncoding::kInt4: return "int4";
-    case KeyEncoding::kInt8: return "int8";
-    case KeyEncoding::kOid: return "oid";
-    case KeyEncoding::kFloat4: return "float4";
-    case KeyEncoding::kFloat8: return "float8";
-    case KeyEncoding::kBool: return "bool";
-    case KeyEncoding::kText: return "text";
-    case KeyEncoding::kBpchar: return "bpchar";
-    case KeyEncoding::kBytea: return "bytea";
-    case KeyEncoding::kUuid: return "uuid";
-    case KeyEncoding::kNumeric: return "numeric";
-    case KeyEncoding::kDate: return "date";
-    case KeyEncoding::kTimestamp: return "timestamp";
-    case KeyEncoding::kTimestamptz: return "timestamptz";
-    case KeyEncoding::kOther: return "text form";
+    case KeyEncoding::kInt2:
+      return "int2";
+    case KeyEncoding::kInt4:
+      return "int4";
+    case KeyEncoding::kInt8:
+      return "int8";
+    case KeyEncoding::kOid:
+      return "oid";
+    case KeyEncoding::kFloat4:
+      return "float4";
+    case KeyEncoding::kFloat8:
+      return "float8";
+    case KeyEncoding::kBool:
+      return "bool";
+    case KeyEncoding::kText:
+      return "text";
+    case KeyEncoding::kBpchar:
+      return "bpchar";
+    case KeyEncoding::kBytea:
+      return "bytea";
+    case KeyEncoding::kUuid:
+      return "uuid";
+    case KeyEncoding::kNumeric:
+      return "numeric";
+    case KeyEncoding::kDate:
+      return "date";
+    case KeyEncoding::kTimestamp:
+      return "timestamp";
+    case KeyEncoding::kTimestamptz:
+      return "timestamptz";
+    case KeyEncoding::kOther:
+      return "text form";
   }
   return "?";
 }
@@ -69,9 +85,7 @@ void invalid(KeyEncoding enc, std::string_view text) {
                                           (text.size() > 64 ? "...'" : "'"));
 }
 
-[[noreturn]] void corrupt(const std::string& what) {
-  throw Error(ErrorCategory::kDecode, what);
-}
+[[noreturn]] void corrupt(const std::string& what) { throw Error(ErrorCategory::kDecode, what); }
 
 void put_be(std::string& out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
@@ -154,7 +168,7 @@ double float_from_order_bits(uint64_t u) {
 
 struct Decimal {
   uint8_t cls = kNumZero;
-  std::string digits;  // significant digits, no leading or trailing zeros
+  std::string digits;    // significant digits, no leading or trailing zeros
   int64_t exponent = 0;  // value = 0.digits x 10^exponent
   uint64_t dscale = 0;   // digits after the decimal point in the text
 };
@@ -253,10 +267,14 @@ Decimal read_numeric(ByteReader& in) {
 
 std::string numeric_text(const Decimal& d) {
   switch (d.cls) {
-    case kNumNan: return "NaN";
-    case kNumPosInf: return "Infinity";
-    case kNumNegInf: return "-Infinity";
-    default: break;
+    case kNumNan:
+      return "NaN";
+    case kNumPosInf:
+      return "Infinity";
+    case kNumNegInf:
+      return "-Infinity";
+    default:
+      break;
   }
   std::string s;
   if (d.cls == kNumNeg) s.push_back('-');
@@ -272,7 +290,8 @@ std::string numeric_text(const Decimal& d) {
   std::string frac;
   if (d.cls != kNumZero) {
     if (d.exponent < 0) frac.append(static_cast<size_t>(-d.exponent), '0');
-    if (d.exponent < n) frac.append(d.digits, static_cast<size_t>(std::max<int64_t>(d.exponent, 0)));
+    if (d.exponent < n)
+      frac.append(d.digits, static_cast<size_t>(std::max<int64_t>(d.exponent, 0)));
   }
   if (frac.size() > d.dscale) corrupt("numeric display scale below its digits in a key");
   frac.append(d.dscale - frac.size(), '0');
@@ -514,8 +533,8 @@ void append_field(std::string& out, std::string& tie, KeyEncoding enc, const Dat
                   bool allow_null) {
   if (v.kind == Datum::Kind::kNull) {
     if (!allow_null)
-      throw Error(ErrorCategory::kDecode, std::string("NULL in a key column (") +
-                                              encoding_name(enc) + ")");
+      throw Error(ErrorCategory::kDecode,
+                  std::string("NULL in a key column (") + encoding_name(enc) + ")");
     out.push_back(static_cast<char>(kMarkNull));
     return;
   }
@@ -533,8 +552,7 @@ void append_field(std::string& out, std::string& tie, KeyEncoding enc, const Dat
              4);
       return;
     case KeyEncoding::kInt8:
-      put_be(out, static_cast<uint64_t>(parse_int_in(t, INT64_MIN, INT64_MAX, enc)) ^ kSignBit,
-             8);
+      put_be(out, static_cast<uint64_t>(parse_int_in(t, INT64_MIN, INT64_MAX, enc)) ^ kSignBit, 8);
       return;
     case KeyEncoding::kOid:
       put_be(out, static_cast<uint64_t>(parse_int_in(t, 0, UINT32_MAX, enc)), 4);
@@ -599,7 +617,8 @@ template <typename Values>
 void append_fields(std::string& out, std::span<const KeyEncoding> encodings, const Values& value,
                    bool allow_null) {
   std::string tie;
-  for (size_t i = 0; i < encodings.size(); ++i) append_field(out, tie, encodings[i], value(i), allow_null);
+  for (size_t i = 0; i < encodings.size(); ++i)
+    append_field(out, tie, encodings[i], value(i), allow_null);
   out += tie;
 }
 
@@ -608,31 +627,51 @@ void append_fields(std::string& out, std::span<const KeyEncoding> encodings, con
 KeyEncoding key_encoding_for(const ColumnDef& column) {
   uint32_t oid = column.base_type_oid != 0 ? column.base_type_oid : column.type_oid;
   switch (oid) {
-    case kInt2Oid: return KeyEncoding::kInt2;
-    case kInt4Oid: return KeyEncoding::kInt4;
-    case kInt8Oid: return KeyEncoding::kInt8;
-    case kOidOid: return KeyEncoding::kOid;
-    case kFloat4Oid: return KeyEncoding::kFloat4;
-    case kFloat8Oid: return KeyEncoding::kFloat8;
-    case kBoolOid: return KeyEncoding::kBool;
-    case kByteaOid: return KeyEncoding::kBytea;
+    case kInt2Oid:
+      return KeyEncoding::kInt2;
+    case kInt4Oid:
+      return KeyEncoding::kInt4;
+    case kInt8Oid:
+      return KeyEncoding::kInt8;
+    case kOidOid:
+      return KeyEncoding::kOid;
+    case kFloat4Oid:
+      return KeyEncoding::kFloat4;
+    case kFloat8Oid:
+      return KeyEncoding::kFloat8;
+    case kBoolOid:
+      return KeyEncoding::kBool;
+    case kByteaOid:
+      return KeyEncoding::kBytea;
     case kTextOid:
     case kVarcharOid:
-    case kNameOid: return KeyEncoding::kText;
-    case kBpcharOid: return KeyEncoding::kBpchar;
-    case kUuidOid: return KeyEncoding::kUuid;
-    case kNumericOid: return KeyEncoding::kNumeric;
-    case kDateOid: return KeyEncoding::kDate;
-    case kTimestampOid: return KeyEncoding::kTimestamp;
-    case kTimestamptzOid: return KeyEncoding::kTimestamptz;
-    default: break;
+    case kNameOid:
+      return KeyEncoding::kText;
+    case kBpcharOid:
+      return KeyEncoding::kBpchar;
+    case kUuidOid:
+      return KeyEncoding::kUuid;
+    case kNumericOid:
+      return KeyEncoding::kNumeric;
+    case kDateOid:
+      return KeyEncoding::kDate;
+    case kTimestampOid:
+      return KeyEncoding::kTimestamp;
+    case kTimestamptzOid:
+      return KeyEncoding::kTimestamptz;
+    default:
+      break;
   }
   switch (column.storage) {
-    case StorageClass::kInteger: return KeyEncoding::kInt8;
-    case StorageClass::kBool: return KeyEncoding::kBool;
-    case StorageClass::kBytes: return KeyEncoding::kBytea;
+    case StorageClass::kInteger:
+      return KeyEncoding::kInt8;
+    case StorageClass::kBool:
+      return KeyEncoding::kBool;
+    case StorageClass::kBytes:
+      return KeyEncoding::kBytea;
     case StorageClass::kReal:  // float4 or float8 unknown: the text keeps it lossless
-    case StorageClass::kText: break;
+    case StorageClass::kText:
+      break;
   }
   return KeyEncoding::kOther;
 }
@@ -643,7 +682,8 @@ void append_key_fields(std::string& out, std::span<const KeyEncoding> encodings,
     throw Error(ErrorCategory::kInternal, "key has " + std::to_string(values.size()) +
                                               " values for " + std::to_string(encodings.size()) +
                                               " columns");
-  append_fields(out, encodings, [&](size_t i) -> const Datum& { return values[i]; }, allow_null);
+  append_fields(
+      out, encodings, [&](size_t i) -> const Datum& { return values[i]; }, allow_null);
 }
 
 std::vector<std::optional<std::string>> read_key_fields(std::string_view& in,
@@ -760,7 +800,9 @@ KeyCodec::KeyCodec(const TableDef& def) : table_id_(def.id), keyed_(def.has_key(
   for (size_t i : columns_) encodings_.push_back(key_encoding_for(def.columns[i]));
 }
 
-void KeyCodec::append_table_prefix(std::string& out, uint32_t table_id) { put_be(out, table_id, 4); }
+void KeyCodec::append_table_prefix(std::string& out, uint32_t table_id) {
+  put_be(out, table_id, 4);
+}
 
 std::string KeyCodec::table_prefix(uint32_t table_id) {
   std::string s;
@@ -771,14 +813,14 @@ std::string KeyCodec::table_prefix(uint32_t table_id) {
 std::string KeyCodec::encode(std::span<const Datum> row) const {
   for (size_t i : columns_)
     if (i >= row.size())
-      throw Error(ErrorCategory::kInternal,
-                  "row has " + std::to_string(row.size()) + " values, key needs column " +
-                      std::to_string(i + 1));
+      throw Error(ErrorCategory::kInternal, "row has " + std::to_string(row.size()) +
+                                                " values, key needs column " +
+                                                std::to_string(i + 1));
   std::string out;
   out.reserve(32);
   append_table_prefix(out, table_id_);
-  append_fields(out, encodings_, [&](size_t k) -> const Datum& { return row[columns_[k]]; },
-                !keyed_);
+  append_fields(
+      out, encodings_, [&](size_t k) -> const Datum& { return row[columns_[k]]; }, !keyed_);
   return out;
 }
 
@@ -792,8 +834,8 @@ std::vector<std::optional<std::string>> KeyCodec::decode(std::string_view key,
   if (rest) {
     *rest = key;
   } else if (!key.empty()) {
-    throw Error(ErrorCategory::kStore, "corrupt key in the store: " + std::to_string(key.size()) +
-                                           " trailing bytes");
+    throw Error(ErrorCategory::kStore,
+                "corrupt key in the store: " + std::to_string(key.size()) + " trailing bytes");
   }
   return values;
 }

@@ -2,7 +2,9 @@
 //
 // A key is  table id (u32 big-endian)  +  one field per key column  +  the tie suffix.
 // Comparing two keys of one table with memcmp gives the order of the key values under
-// PostgreSQL's btree order (ASC, NULLS LAST, text in the C collation), column by column.
+// PostgreSQL's btree order (ASC, NULLS LAST, text in the C collation), column by column,
+// for every encoding but kOther (see there). Values PostgreSQL holds equal but prints
+// differently (1.5 / 1.50, 0 / -0) get distinct, adjacent keys (see the tie suffix).
 //
 // Field := marker byte, then the value's order part:
 //   0x01 value follows  |  0x02 NULL (only in keys of tables without a key: all columns)

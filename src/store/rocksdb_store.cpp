@@ -225,7 +225,9 @@ TableEntry decode_table(uint32_t id, std::string_view v) {
       t.missing.emplace_back(std::nullopt);
     t.def.columns.push_back(std::move(c));
   }
-  t.slot_count = static_cast<uint32_t>(read_varint(r, "slot count"));
+  uint64_t slots = read_varint(r, "slot count");
+  if (slots > (uint64_t{1} << 20) || slots < t.slot.size()) throw bad("bad slot count");
+  t.slot_count = static_cast<uint32_t>(slots);
   r.expect_end("table definition");
   std::vector<bool> used(t.slot_count, false);
   for (uint32_t s : t.slot) {
@@ -401,8 +403,8 @@ class RocksDbStore final : public Store {
     const TableEntry& old = entry(from);
     if (!fill.empty() && fill.size() != to.columns.size())
       throw Error(ErrorCategory::kInternal, "alter_table: fill has " + std::to_string(fill.size()) +
-                                                " values for " +
-                                                std::to_string(to.columns.size()) + " columns");
+                                                " values for " + std::to_string(to.columns.size()) +
+                                                " columns");
     TableDef target = to;
     target.id = old.def.id;
     auto old_index = [&](const std::string& name) -> int {
@@ -609,9 +611,8 @@ class RocksDbStore final : public Store {
     const Meta& m = current();
     auto it = m.tables.find(def.id);
     if (it == m.tables.end())
-      throw Error(ErrorCategory::kInternal,
-                  "table " + def.qualified() + " (id " + std::to_string(def.id) +
-                      ") is not in the store");
+      throw Error(ErrorCategory::kInternal, "table " + def.qualified() + " (id " +
+                                                std::to_string(def.id) + ") is not in the store");
     return *it->second;
   }
 
@@ -620,10 +621,10 @@ class RocksDbStore final : public Store {
 
   static void check_row(const TableEntry& t, std::span<const Datum> row, const char* op) {
     if (row.size() != t.def.columns.size())
-      throw Error(ErrorCategory::kInternal,
-                  std::string(op) + " on " + t.def.qualified() + ": row has " +
-                      std::to_string(row.size()) + " values for " +
-                      std::to_string(t.def.columns.size()) + " columns");
+      throw Error(ErrorCategory::kInternal, std::string(op) + " on " + t.def.qualified() +
+                                                ": row has " + std::to_string(row.size()) +
+                                                " values for " +
+                                                std::to_string(t.def.columns.size()) + " columns");
   }
 
   static bool has_unchanged(std::span<const Datum> row) {
@@ -827,8 +828,9 @@ class RocksDbStore final : public Store {
       if (!it->status().ok()) fail(it->status(), "read failed");
       if (it->Valid())
         throw Error(ErrorCategory::kStore,
-                    where() + " is a RocksDB database but not a pgseed store (it has data "
-                              "and no pgseed format-version key)");
+                    where() +
+                        " is a RocksDB database but not a pgseed store (it has data "
+                        "and no pgseed format-version key)");
       rocksdb::WriteBatch b;
       b.Put(slice(meta_key("format_version")), slice(kFormatVersion));
       b.Put(slice(meta_key("state")), slice(encode_state(StoreState{})));
@@ -910,8 +912,9 @@ std::unique_ptr<Store> open_rocksdb_store(const std::string& path, bool must_exi
     if (ec) throw Error(ErrorCategory::kStore, where + " cannot be read: " + ec.message());
     if (!empty)
       throw Error(ErrorCategory::kStore,
-                  where + " is not a pgseed store: the directory is not empty and holds no "
-                          "RocksDB database");
+                  where +
+                      " is not a pgseed store: the directory is not empty and holds no "
+                      "RocksDB database");
     if (must_exist) throw Error(ErrorCategory::kStore, where + " does not exist (empty directory)");
   }
 

@@ -36,7 +36,9 @@ uint64_t read_varint(ByteReader& in, const char* what) {
 
 namespace {
 
-uint32_t base_oid(const ColumnDef& c) { return c.base_type_oid != 0 ? c.base_type_oid : c.type_oid; }
+uint32_t base_oid(const ColumnDef& c) {
+  return c.base_type_oid != 0 ? c.base_type_oid : c.type_oid;
+}
 
 void put_be(std::string& out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));

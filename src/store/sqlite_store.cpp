@@ -297,37 +297,37 @@ class SqliteStore final : public Store {
   void truncate(const TableDef& def) override { exec("DELETE FROM " + qi(local_name(def))); }
 
   void scan(const TableDef& def, const std::function<void(const Row&)>& fn) const override {
-    std::string cols;
-    for (const auto& c : def.columns) cols += (cols.empty() ? "" : ", ") + qi(c.name);
-    std::string order;
     std::vector<std::pair<int, std::string>> keys;
     for (const auto& c : def.columns)
       if (c.key_position > 0) keys.push_back({c.key_position, qi(c.name)});
     std::sort(keys.begin(), keys.end());
+    std::string order;
     for (const auto& k : keys) order += (order.empty() ? "" : ", ") + k.second;
     if (order.empty()) order = "rowid";
-    Stmt st = prepare("SELECT " + (cols.empty() ? std::string("NULL") : cols) + " FROM " +
-                      qi(local_name(def)) + " ORDER BY " + order);
-    std::string buf;
-    std::vector<std::pair<size_t, size_t>> spans;
-    Row row;
-    for (;;) {
-      int rc = sqlite3_step(st.get());
-      if (rc == SQLITE_DONE) break;
-      if (rc != SQLITE_ROW) fail("reading " + def.qualified());
-      buf.clear();
-      spans.clear();
-      row.assign(def.columns.size(), Datum::null());
-      std::vector<bool> null(def.columns.size());
-      for (size_t i = 0; i < def.columns.size(); ++i) {
-        size_t start = buf.size();
-        null[i] = !column_text(st.get(), int(i), def.columns[i], buf);
-        spans.push_back({start, buf.size() - start});
-      }
-      for (size_t i = 0; i < def.columns.size(); ++i)
-        if (!null[i]) row[i] = Datum::of(std::string_view(buf).substr(spans[i].first, spans[i].second));
-      fn(row);
+    Stmt st = prepare(select_sql(def) + " ORDER BY " + order);
+    read_rows(st.get(), def, fn);
+  }
+
+  bool lookup(const TableDef& def, std::span<const std::string> key,
+              const std::function<void(const Row&)>& fn) const override {
+    std::vector<const ColumnDef*> key_cols(key.size(), nullptr);
+    for (const auto& c : def.columns)
+      if (c.key_position > 0 && size_t(c.key_position) <= key.size()) key_cols[c.key_position - 1] = &c;
+    std::string cond;
+    for (size_t k = 0; k < key.size(); ++k) {
+      if (!key_cols[k] || !def.has_key())
+        return Store::lookup(def, key, fn);  // reports the key mismatch
+      cond += (k ? " AND " : "") + qi(key_cols[k]->name) + " = ?" + std::to_string(k + 1);
     }
+    Stmt st = prepare(select_sql(def) + " WHERE " + cond);
+    for (size_t k = 0; k < key.size(); ++k)
+      bind(st.get(), int(k + 1), *key_cols[k], Datum::of(key[k]));
+    bool found = false;
+    read_rows(st.get(), def, [&](const Row& r) {
+      found = true;
+      fn(r);
+    });
+    return found;
   }
 
   uint64_t count(const TableDef& def) const override {
@@ -335,6 +335,36 @@ class SqliteStore final : public Store {
   }
 
  private:
+  std::string select_sql(const TableDef& def) const {
+    std::string cols;
+    for (const auto& c : def.columns) cols += (cols.empty() ? "" : ", ") + qi(c.name);
+    return "SELECT " + (cols.empty() ? std::string("NULL") : cols) + " FROM " + qi(local_name(def));
+  }
+
+  // Steps `st` and calls `fn` with each row in PostgreSQL's text form.
+  void read_rows(sqlite3_stmt* st, const TableDef& def, const std::function<void(const Row&)>& fn) const {
+    std::string buf;
+    std::vector<std::pair<size_t, size_t>> spans;
+    std::vector<bool> null(def.columns.size());
+    Row row;
+    for (;;) {
+      int rc = sqlite3_step(st);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) fail("reading " + def.qualified());
+      buf.clear();
+      spans.clear();
+      for (size_t i = 0; i < def.columns.size(); ++i) {
+        size_t start = buf.size();
+        null[i] = !column_text(st, int(i), def.columns[i], buf);
+        spans.push_back({start, buf.size() - start});
+      }
+      row.assign(def.columns.size(), Datum::null());
+      for (size_t i = 0; i < def.columns.size(); ++i)
+        if (!null[i]) row[i] = Datum::of(std::string_view(buf).substr(spans[i].first, spans[i].second));
+      fn(row);
+    }
+  }
+
   [[noreturn]] void fail(const std::string& what) const {
     int code = sqlite3_extended_errcode(db_.get());
     std::string msg = sqlite3_errmsg(db_.get());
@@ -454,7 +484,7 @@ class SqliteStore final : public Store {
       if (row[i].kind != Datum::Kind::kUnchanged) bind(st, first + int(i), def.columns[i], row[i]);
   }
 
-  void bind(sqlite3_stmt* st, int idx, const ColumnDef& col, const Datum& d) {
+  void bind(sqlite3_stmt* st, int idx, const ColumnDef& col, const Datum& d) const {
     if (d.kind != Datum::Kind::kText) {
       sqlite3_bind_null(st, idx);
       return;
@@ -471,7 +501,9 @@ class SqliteStore final : public Store {
         if (t == "f") return void(sqlite3_bind_int(st, idx, 0));
         break;
       case StorageClass::kReal:
-        if (auto v = parse_float_exact(t)) return void(sqlite3_bind_double(st, idx, *v));
+        // float4 texts need their own parse: text -> double -> float can round twice.
+        if (auto v = col.base_type_oid == kFloat4Oid ? parse_float4_exact(t) : parse_float_exact(t))
+          return void(sqlite3_bind_double(st, idx, *v));
         break;  // NaN, ±Infinity, -0: kept as their text
       case StorageClass::kBytes: {
         scratch_ = decode_bytea_hex(t);
@@ -624,7 +656,7 @@ class SqliteStore final : public Store {
   StoreState state_, pending_state_;
   std::vector<TableDef> tables_, pending_tables_;
   std::map<std::string, Stmt> stmts_;
-  std::string scratch_;
+  mutable std::string scratch_;  // decoded bytea, bound SQLITE_TRANSIENT
 };
 
 }  // namespace

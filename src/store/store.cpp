@@ -27,6 +27,27 @@ StoreUri StoreUri::parse(const std::string& uri) {
   return {"sqlite", uri};
 }
 
+bool Store::lookup(const TableDef& def, std::span<const std::string> key,
+                   const std::function<void(const Row&)>& fn) const {
+  std::vector<size_t> key_cols(key.size());
+  size_t n = 0;
+  for (size_t i = 0; i < def.columns.size(); ++i)
+    if (int kp = def.columns[i].key_position; kp > 0 && size_t(kp) <= key.size()) key_cols[kp - 1] = i, ++n;
+  if (n != key.size() || key.empty())
+    throw Error(ErrorCategory::kConfiguration, "table " + def.qualified() + " has a key of " +
+                                                   std::to_string(n) + " columns, not " +
+                                                   std::to_string(key.size()));
+  bool found = false;
+  scan(def, [&](const Row& row) {
+    if (found) return;
+    for (size_t k = 0; k < key.size(); ++k)
+      if (row[key_cols[k]].is_null() || row[key_cols[k]].text != key[k]) return;
+    found = true;
+    fn(row);
+  });
+  return found;
+}
+
 std::unique_ptr<Store> Store::open(const std::string& uri, bool must_exist) {
   StoreUri u = StoreUri::parse(uri);
   if (u.scheme == "rocksdb") return open_rocksdb_store(u.path, must_exist);

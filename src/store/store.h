@@ -83,6 +83,11 @@ class Store {
   // Calls `fn` for every row, in key order; values are PostgreSQL's text form.
   virtual void scan(const TableDef& def, const std::function<void(const Row&)>& fn) const = 0;
   virtual uint64_t count(const TableDef& def) const = 0;
+  // The row whose key columns equal `key` (one value per key column, in key order).
+  // Returns false when there is none. The default scans; stores override it with an
+  // indexed lookup.
+  virtual bool lookup(const TableDef& def, std::span<const std::string> key,
+                      const std::function<void(const Row&)>& fn) const;
 };
 
 // Splits "sqlite:PATH" / "rocksdb:PATH" / "PATH" into scheme and path.

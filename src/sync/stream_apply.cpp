@@ -76,6 +76,7 @@ void StreamApply::run() {
 void StreamApply::session(bool one_shot) {
   state_ = store_.state();
   durable_lsn_ = state_.applied_lsn;
+  reported_lsn_ = Lsn();
   in_source_txn_ = store_txn_open_ = false;
   relations_.clear();
   undelivered_.clear();
@@ -84,6 +85,8 @@ void StreamApply::session(bool one_shot) {
   catalog_.emplace(pg::Connection::open(options_.source));
   // One-shot mode stops at the server's WAL position as of now.
   Lsn target = Lsn::parse(catalog_->query_value("SELECT pg_current_wal_lsn()::text"));
+  if (stop_before_.valid()) target = stop_before_;
+  reached_stop_before_ = false;
 
   // Tables added to the publication since the store last looked: copy them first.
   {
@@ -131,6 +134,7 @@ void StreamApply::session(bool one_shot) {
   Lsn wal_end_seen;  // the newest WAL end the server mentioned, for lag
   for (;;) {
     if (!in_source_txn_ && pending_new_tables_.empty() && (stop_ || stopping)) break;
+    if (reached_stop_before_) break;
     if (options_.on_progress) {
       auto now = std::chrono::steady_clock::now();
       double dt = std::chrono::duration<double>(now - last_progress).count();
@@ -187,14 +191,19 @@ void StreamApply::session(bool one_shot) {
       throw pg::error_from_result(r.get(), repl.get(), "the server ended replication");
     }
 
-    // Nothing buffered: the stream is drained for now. Make what we have durable.
+    // Nothing buffered: the stream is drained for now. Make what we have durable, and say
+    // so at once: the slot then releases WAL, and a watcher of the slot sees the progress.
     if (!in_source_txn_) {
       if (store_txn_open_) commit_store();
+      if (durable_lsn_ > reported_lsn_) {
+        send_status(false);
+        last_status = std::chrono::steady_clock::now();
+      }
       // Idle with nothing pending: move the applied LSN to where the server is, so the
       // slot does not retain WAL for changes that do not concern us.
       if (server_end > state_.applied_lsn && (one_shot || std::chrono::steady_clock::now() - last_status > std::chrono::seconds(1))) {
         open_store_txn();
-        state_.applied_lsn = server_end;
+        state_.applied_lsn = stop_before_.valid() ? std::min(server_end, stop_before_) : server_end;
         commit_store();
         send_status(false);
         last_status = std::chrono::steady_clock::now();
@@ -233,13 +242,23 @@ void StreamApply::session(bool one_shot) {
   send_status(false);
   if (PQputCopyEnd(repl.get(), nullptr) == 1) {
     PQflush(repl.get());
-    for (int i = 0; i < 50; ++i) {
+    // Drain what the server still had in flight until it ends the COPY (bounded: 10 s).
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool ended = false;
+    while (!ended && std::chrono::steady_clock::now() < deadline) {
       char* buf = nullptr;
-      int len = PQgetCopyData(repl.get(), &buf, 0);
+      int len = PQgetCopyData(repl.get(), &buf, /*async=*/1);
       if (buf) PQfreemem(buf);
-      if (len < 0) break;
+      if (len < 0) {
+        ended = true;
+      } else if (len == 0) {
+        pollfd pfd{PQsocket(repl.get()), POLLIN, 0};
+        poll(&pfd, 1, 100);
+        if (PQconsumeInput(repl.get()) == 0) break;
+      }
     }
-    while (pg::Result r{PQgetResult(repl.get())}) {}
+    if (ended)
+      while (pg::Result r{PQgetResult(repl.get())}) {}
   }
   repl_ = nullptr;
   log_.info("applied " + std::to_string(applied_txns_) + " transactions; store at " +
@@ -305,6 +324,16 @@ void StreamApply::commit_store() {
 }
 
 void StreamApply::on_begin(const Begin& b) {
+  if (stop_before_.valid() && b.final_lsn >= stop_before_) {
+    // Everything before stop_before_ is applied; this transaction is not ours to take.
+    reached_stop_before_ = true;
+    skip_txn_ = true;
+    if (state_.applied_lsn < stop_before_) {
+      open_store_txn();
+      state_.applied_lsn = stop_before_;
+    }
+    return;
+  }
   in_source_txn_ = true;
   txn_lsn_ = b.final_lsn;
   skip_txn_ = b.final_lsn < state_.applied_lsn;  // already stored (see the rules above)
@@ -451,6 +480,7 @@ void StreamApply::copy_new_tables(pg::Connection& conn, const std::vector<uint32
 
 void StreamApply::send_status(bool reply_requested) {
   if (!repl_) return;
+  reported_lsn_ = durable_lsn_;
   std::string msg =
       encode_standby_status(durable_lsn_, durable_lsn_, durable_lsn_, pg_now_micros(), reply_requested);
   if (PQputCopyData(repl_->get(), msg.data(), int(msg.size())) != 1 || PQflush(repl_->get()) != 0)

@@ -20,9 +20,12 @@ namespace pgseed {
 
 class StreamApply {
  public:
+  // With `stop_before`, a one-shot run applies exactly the transactions that committed
+  // before that WAL position and stops there (verify uses it to line the store up with
+  // a snapshot taken at that position).
   StreamApply(const SyncOptions& options, Store& store, const Logger& log,
-              const std::atomic<bool>& stop)
-      : options_(options), store_(store), log_(log), stop_(stop) {}
+              const std::atomic<bool>& stop, Lsn stop_before = {})
+      : options_(options), store_(store), log_(log), stop_(stop), stop_before_(stop_before) {}
 
   // One-shot: applies everything the server had written when called, then returns.
   // Follow: runs until `stop`, reconnecting with backoff when the connection drops.
@@ -51,11 +54,14 @@ class StreamApply {
   Store& store_;
   const Logger& log_;
   const std::atomic<bool>& stop_;
+  Lsn stop_before_;
+  bool reached_stop_before_ = false;
 
   pg::Connection* repl_ = nullptr;
   std::optional<pg::Connection> catalog_;  // a normal connection for catalog lookups
   StoreState state_;        // what the open store transaction will commit
   Lsn durable_lsn_;         // applied LSN as last durably committed: what we confirm
+  Lsn reported_lsn_;        // the flush LSN last sent to the server
   bool store_txn_open_ = false;
   bool in_source_txn_ = false;
   bool skip_txn_ = false;

@@ -1,0 +1,80 @@
+// pgseed::Replica — read a store: its state, its tables, rows by key or in key order.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pgseed/lsn.h"
+
+namespace pgseed {
+
+// A value in PostgreSQL's text form (as `COPY ... TO STDOUT` prints it, under UTC,
+// DateStyle ISO, extra_float_digits 3, bytea hex); nullopt is NULL.
+using Value = std::optional<std::string>;
+using Values = std::vector<Value>;
+
+struct ColumnInfo {
+  std::string name;
+  std::string type;      // the source column's type, e.g. "numeric(12,2)"
+  int key_position = 0;  // 1-based position in the key; 0 when not a key column
+};
+
+struct TableInfo {
+  std::string name;    // "schema.table", quoted as PostgreSQL needs
+  std::string schema;
+  std::string table;
+  std::vector<ColumnInfo> columns;
+  bool has_key = false;  // false for REPLICA IDENTITY FULL tables without a key
+};
+
+struct ReplicaState {
+  std::string phase;  // "empty", "copying" (initial copy not finished) or "streaming"
+  std::string source_system_id;
+  std::string source_database;
+  std::string slot;
+  std::string publication;
+  bool created_publication = false;
+  Lsn consistent_point;  // where the initial copy stands
+  Lsn applied_lsn;       // everything the source committed before this is in the store
+  std::string last_commit_time;  // of the last applied transaction; empty if none
+};
+
+// Read access to an existing store. A SQLite store may be read while another process
+// syncs it (each call sees the last committed state). A RocksDB store admits one process:
+// read it while no sync runs, or from the on_commit callback's process via its own copy.
+// Not thread-safe: one Replica per thread.
+class Replica {
+ public:
+  // Opens "sqlite:PATH", "rocksdb:PATH" or PATH. Throws Error(kStore) when it does not
+  // exist, is not a pgseed store, or is corrupt.
+  static std::unique_ptr<Replica> open(const std::string& store);
+  ~Replica();
+
+  ReplicaState state() const;
+  std::vector<TableInfo> tables() const;
+
+  // `table` as SQL names it ("orders", "sales.\"Order Items\""). Throws Error
+  // (kConfiguration) for a table the store does not have.
+  // The row with this key (one text value per key column, in key order), if any.
+  std::optional<Values> lookup(const std::string& table, const std::vector<std::string>& key) const;
+  // Every row, in key order (SQLite: the store's collation; RocksDB: the key order).
+  void scan(const std::string& table, const std::function<void(const Values&)>& fn) const;
+  uint64_t count(const std::string& table) const;
+
+ private:
+  struct Impl;
+  explicit Replica(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Text helpers for tools that print rows: a CSV field exactly as PostgreSQL's
+// `COPY ... (FORMAT csv)` writes it (`single_column`: the row has one column, where an
+// empty string must be quoted differently), and a JSON string (or null).
+void append_csv_field(std::string& out, const Value& v, bool single_column = false);
+void append_json_value(std::string& out, const Value& v);
+
+}  // namespace pgseed

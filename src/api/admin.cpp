@@ -1,0 +1,287 @@
+// status, verify and drop: what an operator runs beside a replica.
+#include "pgseed/admin.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <unordered_map>
+
+#include "decode/copy_text.h"
+#include "pg/catalog.h"
+#include "pg/connection.h"
+#include "pg/identifiers.h"
+#include "pgseed/error.h"
+#include "pgseed/sync.h"
+#include "store/store.h"
+#include "sync/logger.h"
+#include "sync/stream_apply.h"
+
+namespace pgseed {
+
+namespace {
+
+ReplicaState to_public(const StoreState& s) {
+  ReplicaState r;
+  r.phase = phase_name(s.phase);
+  r.source_system_id = s.system_id;
+  r.source_database = s.database;
+  r.slot = s.slot;
+  r.publication = s.publication;
+  r.created_publication = s.created_publication;
+  r.consistent_point = s.consistent_point;
+  r.applied_lsn = s.applied_lsn;
+  r.last_commit_time = s.last_commit_time;
+  return r;
+}
+
+// Seconds since a "YYYY-MM-DD HH:MM:SS[.ffffff]+00" UTC timestamp; -1 if unparsable.
+double seconds_since(const std::string& ts) {
+  std::tm tm{};
+  if (ts.size() < 19 || !strptime(ts.c_str(), "%Y-%m-%d %H:%M:%S", &tm)) return -1;
+  double frac = 0;
+  if (ts.size() > 20 && ts[19] == '.') frac = std::atof(("0" + ts.substr(19, ts.find('+', 19) - 19)).c_str());
+  double t = double(timegm(&tm)) + frac;
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  return std::chrono::duration<double>(now).count() - t;
+}
+
+}  // namespace
+
+StatusReport status(const std::string& store_uri, const std::string& source,
+                    int64_t max_retained_bytes) {
+  auto store = Store::open(store_uri, /*must_exist=*/true);
+  StatusReport rep;
+  StoreState st = store->state();
+  rep.state = to_public(st);
+  for (const auto& t : store->tables()) rep.tables.push_back({t.qualified(), store->count(t)});
+  rep.healthy = st.phase == StoreState::Phase::kStreaming;
+  if (st.phase == StoreState::Phase::kCopying)
+    rep.warnings.push_back("the initial copy did not finish; run pgseed sync to restart it");
+  if (st.phase == StoreState::Phase::kEmpty) rep.warnings.push_back("the store is empty");
+  if (!st.last_commit_time.empty()) rep.lag_seconds = seconds_since(st.last_commit_time);
+  if (source.empty()) return rep;
+
+  rep.source_checked = true;
+  pg::Connection conn = pg::Connection::open(source);
+  pg::Result r = conn.exec_params(
+      "SELECT active::text, coalesce(confirmed_flush_lsn::text, ''), coalesce(restart_lsn::text, ''), "
+      "  coalesce(wal_status, ''), "
+      "  greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), $2::pg_lsn), 0)::bigint, "
+      "  coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, -1) "
+      "FROM pg_replication_slots WHERE slot_name = $1",
+      {st.slot, st.applied_lsn.str()}, "reading the slot");
+  if (PQntuples(r.get()) == 1) {
+    rep.slot_exists = true;
+    rep.slot_active = std::string(PQgetvalue(r.get(), 0, 0)) == "true";
+    rep.confirmed_flush_lsn = PQgetvalue(r.get(), 0, 1);
+    rep.restart_lsn = PQgetvalue(r.get(), 0, 2);
+    rep.wal_status = PQgetvalue(r.get(), 0, 3);
+    rep.lag_bytes = std::stoll(PQgetvalue(r.get(), 0, 4));
+    rep.retained_bytes = std::stoll(PQgetvalue(r.get(), 0, 5));
+    if (rep.wal_status == "lost") {
+      rep.healthy = false;
+      rep.warnings.push_back("slot " + st.slot + " was invalidated (max_slot_wal_keep_size): the "
+                             "replica cannot catch up; drop it and re-sync into a new store");
+    }
+    if (rep.retained_bytes > max_retained_bytes) {
+      rep.healthy = false;
+      rep.warnings.push_back("slot " + st.slot + " retains " +
+                             std::to_string(rep.retained_bytes / (1024 * 1024)) +
+                             " MB of WAL on the source; run pgseed sync, or pgseed drop if the "
+                             "replica is no longer needed");
+    }
+  } else {
+    rep.healthy = false;
+    rep.warnings.push_back("slot " + st.slot + " does not exist on the source: the replica "
+                           "cannot catch up; re-sync into a new store");
+  }
+  if (!st.publication.empty() && !pg::publication_exists(conn, st.publication)) {
+    rep.healthy = false;
+    rep.warnings.push_back("publication " + st.publication + " no longer exists on the source");
+  } else if (!st.publication.empty()) {
+    // The publication's tables against the store's: a table added or removed since.
+    auto tables = store->tables();
+    for (const auto& t : pg::published_tables(conn, st.publication)) {
+      bool known = false;
+      for (const auto& s : tables) known = known || s.source_oid == t.def.source_oid;
+      if (!known)
+        rep.warnings.push_back("table " + t.def.qualified() +
+                               " was added to the publication; the next sync copies it");
+    }
+  }
+  return rep;
+}
+
+VerifyReport verify(const std::string& source, const std::string& store_uri, const LogSink& sink) {
+  Logger log(sink);
+  auto store = Store::open(store_uri, /*must_exist=*/true);
+  StoreState st = store->state();
+  if (st.phase != StoreState::Phase::kStreaming)
+    throw Error(ErrorCategory::kStore, "store " + store_uri + " has not finished its initial copy");
+
+  // A snapshot of the source at a known WAL position P...
+  pg::Connection snap_conn = pg::Connection::open(source);
+  Lsn point;
+  {
+    pg::Connection repl = pg::Connection::open(source, pg::Connection::Kind::kReplication);
+    std::string name = "pgseed_verify_" + std::to_string(getpid());
+    pg::Result r = repl.exec("CREATE_REPLICATION_SLOT " + name +
+                                 " TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')",
+                             "creating a snapshot to verify against");
+    point = Lsn::parse(PQgetvalue(r.get(), 0, 1));
+    snap_conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    snap_conn.exec("SET TRANSACTION SNAPSHOT " + snap_conn.quote_literal(PQgetvalue(r.get(), 0, 2)),
+                   "importing the snapshot");
+  }  // the temporary slot goes with its connection; the imported snapshot stays
+
+  // ...and the store caught up to exactly P through its own slot.
+  if (st.applied_lsn < point) {
+    SyncOptions o;
+    o.source = source;
+    o.store = store_uri;
+    o.log = sink;
+    std::atomic<bool> stop{false};
+    try {
+      StreamApply(o, *store, log, stop, point).run();
+    } catch (const Error& e) {
+      if (e.category() == ErrorCategory::kStore)
+        throw Error(ErrorCategory::kStore, std::string(e.what()) +
+                                               "; verify needs the store to itself: stop the running sync first");
+      throw;
+    }
+  }
+
+  VerifyReport rep;
+  rep.at = point;
+  // Rows are compared by a hash of their values, keyed by their key (or, without a key,
+  // as a multiset of row hashes): a few dozen bytes of memory per row, one pass each side.
+  auto row_hash = [](const Row& row) {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&](unsigned char c) { h = (h ^ c) * 1099511628211ull; };
+    for (const auto& d : row) {
+      mix(d.is_null() ? 0 : 1);
+      for (unsigned char c : d.text) mix(c);
+      for (int i = 0; i < 8; ++i) mix((unsigned char)(d.text.size() >> (8 * i)));
+    }
+    return h;
+  };
+  auto key_of = [](const TableDef& t, const Row& row, bool display) {
+    std::string k;
+    for (size_t i = 0; i < row.size(); ++i)
+      if (t.columns[i].key_position > 0) {
+        if (display) {
+          k += (k.empty() ? "" : ",") + std::string(row[i].text);
+        } else {
+          k += std::to_string(row[i].text.size()) + ":";
+          k += row[i].text;
+        }
+      }
+    return display ? "(" + k + ")" : k;
+  };
+
+  for (const auto& t : store->tables()) {
+    TableComparison cmp;
+    cmp.table = t.qualified();
+    bool keyed = t.has_key();
+    std::unordered_map<std::string, std::pair<uint64_t, std::string>> by_key;
+    std::map<uint64_t, uint64_t> multiset;
+    store->scan(t, [&](const Row& row) {
+      ++cmp.store_rows;
+      if (keyed) by_key[key_of(t, row, false)] = {row_hash(row), key_of(t, row, true)};
+      else ++multiset[row_hash(row)];
+    });
+    pg::PublishedTable pt{t, "", -1, -1};
+    auto src = pg::published_tables_by_oid(snap_conn, st.publication, t.source_oid);
+    if (!src.empty()) pt.row_filter = src[0].row_filter;
+    snap_conn.exec(pg::copy_query(pt), ("reading " + t.qualified()).c_str());
+    RowBatch batch;
+    Row row;
+    for (;;) {
+      char* buf = nullptr;
+      int len = PQgetCopyData(snap_conn.get(), &buf, 0);
+      if (len == -1) break;
+      if (len == -2) throw pg::error_from_result(nullptr, snap_conn.get(), "reading " + t.qualified());
+      std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, &PQfreemem);
+      batch.clear();
+      parse_copy_text_line(std::string_view(buf, size_t(len)), t.columns.size(), batch);
+      batch.row(0, row);
+      ++cmp.source_rows;
+      if (keyed) {
+        auto it = by_key.find(key_of(t, row, false));
+        if (it == by_key.end()) {
+          ++cmp.missing;
+          if (cmp.examples.size() < 5) cmp.examples.push_back("missing " + key_of(t, row, true));
+        } else {
+          if (it->second.first != row_hash(row)) {
+            ++cmp.different;
+            if (cmp.examples.size() < 5) cmp.examples.push_back("different " + it->second.second);
+          }
+          by_key.erase(it);
+        }
+      } else {
+        auto it = multiset.find(row_hash(row));
+        if (it == multiset.end() || it->second == 0) ++cmp.missing;
+        else --it->second;
+      }
+    }
+    {
+      pg::Result end(PQgetResult(snap_conn.get()));
+      if (PQresultStatus(end.get()) != PGRES_COMMAND_OK)
+        throw pg::error_from_result(end.get(), snap_conn.get(), "reading " + t.qualified());
+      while (pg::Result more{PQgetResult(snap_conn.get())}) {}
+    }
+    if (keyed) {
+      cmp.extra = by_key.size();
+      for (const auto& [k, v] : by_key)
+        if (cmp.examples.size() < 5) cmp.examples.push_back("extra " + v.second);
+    } else {
+      for (const auto& [h, n] : multiset) cmp.extra += n;
+    }
+    rep.tables.push_back(std::move(cmp));
+  }
+  snap_conn.exec("COMMIT");
+  return rep;
+}
+
+void drop(const std::string& source, const std::string& store_uri, bool delete_store,
+          const LogSink& sink) {
+  Logger log(sink);
+  StoreState st;
+  {
+    auto store = Store::open(store_uri, /*must_exist=*/true);
+    st = store->state();
+  }
+  pg::Connection conn = pg::Connection::open(source);
+  if (!st.slot.empty()) {
+    bool active = false;
+    if (pg::slot_exists(conn, st.slot, &active)) {
+      if (active)
+        throw Error(ErrorCategory::kSourceState,
+                    "slot " + st.slot + " is in use (is a pgseed sync running?); stop it first");
+      pg::drop_slot(conn, st.slot, 0);
+      log.info("dropped slot " + st.slot);
+    } else {
+      log.warn("slot " + st.slot + " does not exist on the source");
+    }
+  }
+  if (st.created_publication && pg::publication_exists(conn, st.publication)) {
+    conn.exec("DROP PUBLICATION " + quote_ident(st.publication), "dropping the publication");
+    log.info("dropped publication " + st.publication);
+  }
+  if (delete_store) {
+    StoreUri u = StoreUri::parse(store_uri);
+    std::error_code ec;
+    std::filesystem::remove_all(u.path, ec);
+    if (u.scheme == "sqlite") {
+      std::filesystem::remove(u.path + "-wal", ec);
+      std::filesystem::remove(u.path + "-shm", ec);
+    }
+    log.info("deleted store " + store_uri);
+  }
+}
+
+}  // namespace pgseed
