@@ -53,6 +53,13 @@ LogSink make_log_sink(const CommonOptions& o) {
   };
 }
 
+static bool copy_finished(const Progress& p) {
+  if (p.tables.empty()) return false;
+  for (const auto& t : p.tables)
+    if (!t.done) return false;
+  return true;
+}
+
 std::function<void(const Progress&)> make_progress_renderer(const CommonOptions& o, LogSink log) {
   if (o.quiet) return {};
   bool tty = isatty(2) && o.log_format == "text";
@@ -102,7 +109,9 @@ std::function<void(const Progress&)> make_progress_renderer(const CommonOptions&
         if (all_done) std::fprintf(stderr, "\n"), *live = false;
       }
       std::fflush(stderr);
-    } else if (p.elapsed_seconds - *last_line >= 10 || p.elapsed_seconds < *last_line) {
+    } else if (p.elapsed_seconds - *last_line >= 10 || p.elapsed_seconds < *last_line ||
+               (p.phase == Progress::Phase::kCopy && copy_finished(p) && !*live)) {
+      if (p.phase == Progress::Phase::kCopy && copy_finished(p)) *live = true;  // once
       *last_line = p.elapsed_seconds;
       if (log) log(LogLevel::kInfo, buf);
     }

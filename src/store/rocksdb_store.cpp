@@ -573,6 +573,27 @@ class RocksDbStore final : public Store {
     });
   }
 
+  bool lookup(const TableDef& def, std::span<const std::string> key,
+              const std::function<void(const Row&)>& fn) const override {
+    const TableEntry& t = entry(def);
+    if (!t.codec.keyed() || key.size() != t.codec.columns().size())
+      return Store::lookup(def, key, fn);  // reports the mismatch
+    // A row with only the key columns set is all the key codec reads.
+    Row probe(def.columns.size(), Datum::null());
+    for (const auto& c : def.columns)
+      if (c.key_position > 0) {
+        size_t i = size_t(&c - def.columns.data());
+        probe[i] = Datum::of(key[size_t(c.key_position - 1)]);
+      }
+    std::optional<std::string> v = get(t.codec.encode(probe));
+    if (!v) return false;
+    RowBuffers buf;
+    Row row;
+    decode_row(t, *v, buf, row);
+    fn(row);
+    return true;
+  }
+
   uint64_t count(const TableDef& def) const override {
     entry(def);
     uint64_t n = 0;

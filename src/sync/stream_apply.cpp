@@ -113,6 +113,11 @@ void StreamApply::session(bool one_shot) {
       if (e.sqlstate() == "55006")
         throw Error(ErrorCategory::kSourceState,
                     "replication slot " + state_.slot + " is in use by another process", "55006");
+      if (std::string(e.what()).find("invalidated") != std::string::npos)
+        throw Error(ErrorCategory::kSourceState,
+                    "replication slot " + state_.slot + " was invalidated by the server (it "
+                    "retained more WAL than max_slot_wal_keep_size allows); the replica cannot "
+                    "catch up: run pgseed drop, then sync into a new store", e.sqlstate());
       if (e.sqlstate() == "42704")
         throw Error(ErrorCategory::kSourceState,
                     "replication slot " + state_.slot + " no longer exists on the source; the "
