@@ -11,8 +11,8 @@
 namespace pgseed {
 
 namespace {
-constexpr size_t kBatchBytes = 4 << 20;        // a worker hands over ~4 MB of rows at a time
-constexpr size_t kQueueBatches = 6;            // at most this many batches wait for the writer
+constexpr size_t kBatchBytes = 2 << 20;        // a worker hands over ~2 MB of rows at a time
+constexpr size_t kQueueBatches = 4;            // at most this many batches wait for the writer
 constexpr size_t kCommitBytes = 256u << 20;    // the writer commits every ~256 MB
 
 struct Batch {
