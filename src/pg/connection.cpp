@@ -79,7 +79,9 @@ Connection Connection::open(const std::string& conninfo, Kind kind) {
     if (msg.find("password authentication failed") != std::string::npos ||
         msg.find("no password supplied") != std::string::npos ||
         msg.find("authentication failed") != std::string::npos ||
-        msg.find("pg_hba.conf") != std::string::npos) {
+        msg.find("pg_hba.conf") != std::string::npos ||
+        (msg.find("role \"") != std::string::npos && msg.find("does not exist") != std::string::npos) ||
+        msg.find("is not permitted to log in") != std::string::npos) {
       cat = ErrorCategory::kAuthentication;
       hint = " (check the user and password, ~/.pgpass or PGPASSWORD)";
     } else if (msg.find("must be superuser or replication role") != std::string::npos ||

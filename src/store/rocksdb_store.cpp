@@ -6,6 +6,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -45,12 +46,83 @@
 // reached the WAL after the flush, and every row of the copy is durable with it.
 // The price is that commit() during kCopying does not promise durability; nothing is
 // confirmed to the server during the copy, so nothing relies on it.
+//
+// Large transactions: bounded memory, same atomicity.
+//
+// Outside the copy, a transaction's writes wait in memory (the WriteBatch, plus the Overlay
+// map for reads inside the transaction) until commit(). When they outgrow spill_bytes
+// (8 MB), they are spilled: written to the overlay range  FF FF FF FF 00 + row key  as
+// 'P' + value or 'D', with the WAL but without sync, and dropped from memory (the batch is
+// no longer kept: from then on the transaction is the overlay on disk + the map in memory +
+// the list of ranges it deleted). Range deletes (truncate, drop, reset, a rewrite) stay in
+// memory as a short list; one that comes after a spill also deletes the overlay's entries
+// in its range at once, so every overlay entry is newer than every range delete covering
+// it. A read inside the transaction takes the first answer of: the map, the overlay, (not
+// under a deleted range) the rows. commit() of a spilled transaction writes ONE synced
+// batch, the commit record: the range deletes applied to the rows, the metadata (state
+// with its applied LSN, table definitions, counters), the writes still in memory (into the
+// overlay: they are newer than the overlay's), and merge_pending. Then it merges: copies
+// the overlay into the rows in chunks (WAL, no sync) and ends with one synced batch that
+// deletes the overlay range and merge_pending. open() first finishes a pending merge, or
+// else deletes whatever the overlay range holds.
+//
+// Why a crash at any moment leaves all of the transaction or none of it:
+//   - The overlay range is read only by the transaction that wrote it and by a merge, and
+//     a merge runs only after merge_pending was committed. Before the commit record,
+//     nothing outside the overlay range has changed (metadata and state are written only
+//     by the commit record), so a crash leaves the old state exactly; open() sees no
+//     merge_pending and deletes the leftovers (also a rollback's, should its delete be
+//     lost). begin() starts only on an empty overlay range: open() and rollback() clear
+//     it, and a failed clear is retried by the next begin().
+//   - The commit record is atomic (one WriteBatch) and synced; syncing the WAL syncs every
+//     earlier WAL record too (RocksDB syncs all live WAL files; the ones it dropped were
+//     flushed to SST files first), so once it is durable every spilled entry is durable.
+//     From then on the transaction is committed: state and metadata are the new ones, the
+//     rows covered by its range deletes are gone, and the overlay holds the final value
+//     of every other key it wrote.
+//   - The merge is idempotent: it copies final values (put or delete) of keys, and no
+//     other write happens between the commit record and the end of the merge (commit()
+//     returns only after it; open() runs it before anything reads). A crash during it
+//     leaves merge_pending set and the overlay intact (it is deleted only by the last,
+//     synced, batch together with merge_pending), so open() copies the overlay again and
+//     gets the same rows. Nothing reads the rows before the merge is complete.
+//   - A spill write (WAL) is never preceded by unflushed copy batches: spill() flushes
+//     them first, as commit() does, so the copy argument above still holds.
+// A merge that fails inside commit() (I/O error) leaves the transaction committed but the
+// rows unmerged: the store refuses further transactions, and the next open() merges.
+//
+// alter_table rewrites a table under new keys: it reads the table in chunks of spill_bytes
+// and, for a big table, parks the rewritten rows in the scratch range  FF FF FF FF 01,
+// then deletes the table's range and writes them back through put() (which spills).
+// Scratch content is only ever read by the rewrite that wrote it (it clears the scratch
+// range first), and open() deletes it with the rest of the overlay range.
 
 namespace pgseed {
 
 namespace {
-constexpr size_t kCopyFlushBytes = 4u << 20;  // write copied rows in ~4 MB batches
+constexpr size_t kCopyFlushBytes = 4u << 20;   // write copied rows in ~4 MB batches
+constexpr size_t kDefaultSpillBytes = 8u << 20;  // a transaction spills above this in memory
+
+// Test hooks (rocksdb_store_testing).
+size_t g_spill_bytes = kDefaultSpillBytes;
+std::string g_crash_point;
+int g_crash_countdown = 0;
+uint64_t g_spill_count = 0;
+
+void crash_point(std::string_view name) {
+  if (g_crash_point.empty() || g_crash_point != name) return;
+  if (--g_crash_countdown == 0) _exit(rocksdb_store_testing::kCrashExitCode);
+}
 }  // namespace
+
+namespace rocksdb_store_testing {
+void set_spill_bytes(size_t bytes) { g_spill_bytes = bytes == 0 ? kDefaultSpillBytes : bytes; }
+void set_crash_point(const std::string& point, int nth) {
+  g_crash_point = point;
+  g_crash_countdown = nth;
+}
+uint64_t spill_count() { return g_spill_count; }
+}  // namespace rocksdb_store_testing
 
 namespace {
 
@@ -59,6 +131,34 @@ namespace fs = std::filesystem;
 constexpr std::string_view kFormatVersion = "1";
 constexpr uint32_t kFirstTableId = 1;
 constexpr uint32_t kLastTableId = 0xFFFFFFFE;  // so that table_id + 1 is still a prefix
+constexpr uint32_t kOverlayTableId = 0xFFFFFFFF;  // the overlay range (never a table)
+constexpr char kOverlayPut = 'P';
+constexpr char kOverlayDelete = 'D';
+constexpr size_t kOverlayPrefixSize = 5;  // FF FF FF FF + sub-range byte
+
+// FF FF FF FF 00: spilled writes; FF FF FF FF 01: rewrite scratch. [begin, end) of each.
+std::string overlay_begin() { return KeyCodec::table_prefix(kOverlayTableId) + '\x00'; }
+std::string overlay_end() { return KeyCodec::table_prefix(kOverlayTableId) + '\x01'; }
+std::string scratch_begin() { return overlay_end(); }
+std::string scratch_end() { return KeyCodec::table_prefix(kOverlayTableId) + '\x02'; }
+// Everything pgseed ever writes under FF FF FF FF.
+std::string overlay_all_begin() { return overlay_begin(); }
+std::string overlay_all_end() { return scratch_end(); }
+
+std::string overlay_key(std::string_view key) {
+  std::string k = overlay_begin();
+  k += key;
+  return k;
+}
+
+std::string overlay_value(const std::optional<std::string>& v) {
+  if (!v) return std::string(1, kOverlayDelete);
+  std::string out;
+  out.reserve(v->size() + 1);
+  out.push_back(kOverlayPut);
+  out += *v;
+  return out;
+}
 
 std::string meta_key(std::string_view name) {
   std::string k = KeyCodec::table_prefix(0);
@@ -245,18 +345,41 @@ TableEntry decode_table(uint32_t id, std::string_view v) {
 }
 
 // A transaction's writes as seen by reads inside it (reads-your-writes): the last write of
-// each key, and the ranges deleted (a key written after a range delete is in `writes`,
-// which is consulted first).
+// each key held in memory, and the ranges deleted (a key written after a range delete is in
+// `writes`, or in the spilled overlay, which are consulted first). `bytes` estimates the
+// memory `writes` takes.
 struct Overlay {
+  static constexpr size_t kEntryOverhead = 128;  // map node, two std::string, allocator
+
   std::map<std::string, std::optional<std::string>, std::less<>> writes;
   std::vector<std::pair<std::string, std::string>> ranges;
+  size_t bytes = 0;
 
-  void put(std::string_view k, std::string_view v) {
-    writes.insert_or_assign(std::string(k), std::string(v));
+  void set(std::string_view k, std::optional<std::string_view> v) {
+    auto it = writes.find(k);
+    if (it == writes.end()) {
+      bytes += k.size() + (v ? v->size() : 0) + kEntryOverhead;
+      writes.emplace(std::string(k), v ? std::optional<std::string>(*v) : std::nullopt);
+      return;
+    }
+    bytes -= it->second ? it->second->size() : 0;
+    bytes += v ? v->size() : 0;
+    if (v)
+      it->second = std::string(*v);
+    else
+      it->second.reset();
   }
-  void del(std::string_view k) { writes.insert_or_assign(std::string(k), std::nullopt); }
+  void put(std::string_view k, std::string_view v) { set(k, v); }
+  void del(std::string_view k) { set(k, std::nullopt); }
   void del_range(std::string_view b, std::string_view e) {
-    writes.erase(writes.lower_bound(b), writes.lower_bound(e));
+    auto first = writes.lower_bound(b), last = writes.lower_bound(e);
+    for (auto it = first; it != last; ++it)
+      bytes -= it->first.size() + (it->second ? it->second->size() : 0) + kEntryOverhead;
+    writes.erase(first, last);
+    // Keep the list short: a range inside one already deleted adds nothing.
+    for (const auto& [rb, re] : ranges)
+      if (rb <= b && e <= re) return;
+    std::erase_if(ranges, [&](const auto& r) { return b <= r.first && r.second <= e; });
     ranges.emplace_back(b, e);
   }
   bool range_deleted(std::string_view k) const {
@@ -264,8 +387,12 @@ struct Overlay {
       if (k >= b && k < e) return true;
     return false;
   }
-  void clear() {
+  void clear_writes() {
     writes.clear();
+    bytes = 0;
+  }
+  void clear() {
+    clear_writes();
     ranges.clear();
   }
 };
@@ -314,8 +441,10 @@ class RocksDbStore final : public Store {
   }
 
   ~RocksDbStore() override {
-    // An open transaction is rolled back by dropping its batch; Close() then flushes
-    // memtables holding copy rows written without the WAL.
+    // An open transaction is rolled back by dropping its batch (and its spilled overlay:
+    // should that fail, the next open() clears it); Close() then flushes memtables holding
+    // copy rows written without the WAL.
+    if (overlay_dirty_ && !broken_) try_clear_overlay();
     if (db_) db_->Close().PermitUncheckedError();
   }
 
@@ -329,13 +458,20 @@ class RocksDbStore final : public Store {
 
   void begin() override {
     if (in_txn_) throw Error(ErrorCategory::kInternal, "begin() inside a transaction");
+    if (broken_)
+      throw Error(ErrorCategory::kStore,
+                  where() + ": an earlier commit of a large transaction failed half-way; reopen "
+                            "the store (opening completes or discards it)");
+    // A transaction starts on an empty overlay range (see "Large transactions").
+    if (overlay_dirty_) clear_overlay();
     pending_ = committed_;
     in_txn_ = true;
   }
 
   void commit() override {
     require_txn("commit");
-    write_meta_changes();
+    if (spilled_) return commit_spilled();
+    write_meta_changes(batch_);
     const bool copy_batch = committed_.state.phase == StoreState::Phase::kCopying &&
                             pending_.state.phase == StoreState::Phase::kCopying;
     if (batch_.Count() > 0) {
@@ -362,7 +498,9 @@ class RocksDbStore final : public Store {
 
   void rollback() override {
     require_txn("rollback");
+    const bool spilled = spilled_;
     end_txn();
+    if (spilled) try_clear_overlay();
   }
 
   void write_state(const StoreState& state) override {
@@ -377,7 +515,7 @@ class RocksDbStore final : public Store {
     // Also definitions a lost copy batch might have left behind.
     std::string b = table_meta_key(0);
     b.resize(b.size() - 4);
-    batch_.DeleteRange(slice(b), slice(prefix_end(b)));
+    del_range(b, prefix_end(b));
     for (const auto& [id, t] : pending_.tables) dirty_tables_.insert(id);
     pending_.tables.clear();
     pending_.state = StoreState{};
@@ -451,32 +589,94 @@ class RocksDbStore final : public Store {
       source[i] = old_index(target.columns[i].name);
       if (source[i] < 0) fills[i] = fill_value(i);
     }
+    // Rows are read in chunks of about spill_bytes (each read a fresh iterator, so none
+    // pins memtables while the previous chunk is written). A small table stays in
+    // `rows`; a big one is parked chunk by chunk in the scratch range (outside the
+    // table's range, so reading the table is not disturbed), then written back.
     std::vector<std::pair<std::string, std::string>> rows;
+    size_t rows_bytes = 0;
+    bool scratch = false;
+    const std::string end = table_end(old.def.id);
+    std::string cursor = table_begin(old.def.id);
     RowBuffers buf;
     Row old_row, new_row(target.columns.size());
-    for_each(table_begin(old.def.id), table_end(old.def.id),
-             [&](std::string_view key, std::string_view value) {
-               decode_row(old, value, buf, old_row);
-               for (size_t i = 0; i < new_row.size(); ++i) {
-                 if (source[i] >= 0)
-                   new_row[i] = old_row[source[i]];
-                 else
-                   new_row[i] = fills[i] ? Datum::of(*fills[i]) : Datum::null();
-               }
-               std::string new_key = t.codec.encode(new_row);
-               if (!t.codec.keyed()) {
-                 // Keep a keyless row's sequence number; a row that had a key gets one.
-                 std::string_view rest;
-                 if (!old.codec.keyed()) old.codec.decode(key, &rest);
-                 if (rest.size() == 8)
-                   new_key += rest;
-                 else
-                   put_be(new_key, pending_.next_row_seq++, 8);
-               }
-               rows.emplace_back(std::move(new_key), encode_row(t, new_row));
-               return true;
-             });
-    del_range(table_begin(old.def.id), table_end(old.def.id));
+    for (bool more = true; more;) {
+      more = false;
+      for_each(cursor, end, [&](std::string_view key, std::string_view value) {
+        decode_row(old, value, buf, old_row);
+        for (size_t i = 0; i < new_row.size(); ++i) {
+          if (source[i] >= 0)
+            new_row[i] = old_row[source[i]];
+          else
+            new_row[i] = fills[i] ? Datum::of(*fills[i]) : Datum::null();
+        }
+        std::string new_key = t.codec.encode(new_row);
+        if (!t.codec.keyed()) {
+          // Keep a keyless row's sequence number; a row that had a key gets one.
+          std::string_view rest;
+          if (!old.codec.keyed()) old.codec.decode(key, &rest);
+          if (rest.size() == 8)
+            new_key += rest;
+          else
+            put_be(new_key, pending_.next_row_seq++, 8);
+        }
+        rows_bytes += new_key.size() + Overlay::kEntryOverhead;
+        rows.emplace_back(std::move(new_key), encode_row(t, new_row));
+        rows_bytes += rows.back().second.size();
+        if (rows_bytes <= spill_bytes_) return true;
+        cursor.assign(key);
+        cursor.push_back('\0');  // the key right after this one
+        more = true;
+        return false;
+      });
+      if (!more) break;
+      // Park the chunk in the scratch range (cleared first: only this rewrite's rows).
+      rocksdb::WriteBatch b;
+      if (!scratch) b.DeleteRange(slice(scratch_begin()), slice(scratch_end()));
+      scratch = true;
+      for (const auto& [k, v] : rows) {
+        std::string sk = scratch_begin();
+        sk += k;
+        b.Put(slice(sk), slice(v));
+      }
+      rows.clear();
+      rows_bytes = 0;
+      overlay_dirty_ = true;
+      write_wal(b, "writing a table rewrite");
+    }
+    del_range(table_begin(old.def.id), end);
+    if (scratch) {
+      // Back from the scratch range, in chunks (put() may spill, which writes).
+      std::string from = scratch_begin();
+      for (bool more = true; more;) {
+        std::vector<std::pair<std::string, std::string>> chunk;
+        size_t chunk_bytes = 0;
+        more = false;
+        {
+          rocksdb::ReadOptions ro;
+          const std::string upper_key = scratch_end();
+          rocksdb::Slice upper = slice(upper_key);
+          ro.iterate_upper_bound = &upper;
+          std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+          for (it->Seek(slice(from)); it->Valid(); it->Next()) {
+            std::string_view k = view(it->key()), v = view(it->value());
+            chunk.emplace_back(std::string(k.substr(kOverlayPrefixSize)), std::string(v));
+            chunk_bytes += k.size() + v.size() + Overlay::kEntryOverhead;
+            if (chunk_bytes > spill_bytes_) {
+              from.assign(k);
+              from.push_back('\0');
+              more = true;
+              break;
+            }
+          }
+          if (!it->status().ok()) fail(it->status(), "reading a table rewrite");
+        }
+        for (const auto& [k, v] : chunk) put(k, v);
+      }
+      rocksdb::WriteBatch b;
+      b.DeleteRange(slice(scratch_begin()), slice(scratch_end()));
+      write_wal(b, "clearing a table rewrite");
+    }
     for (const auto& [k, v] : rows) put(k, v);
     set_table(std::move(t));
   }
@@ -486,8 +686,7 @@ class RocksDbStore final : public Store {
     const TableEntry& t = entry(def);
     // Copy batches are not indexed for reads inside the transaction: the copy does not
     // read, and the index would double its memory. A later read rebuilds it.
-    const bool index = !(committed_.state.phase == StoreState::Phase::kCopying &&
-                         pending_.state.phase == StoreState::Phase::kCopying);
+    const bool index = !copy_txn() || spilled_;
     if (!index) overlay_stale_ = true;
     Row row;
     for (size_t i = 0; i < rows.rows(); ++i) {
@@ -639,11 +838,19 @@ class RocksDbStore final : public Store {
     batch_.Clear();
     overlay_.clear();
     overlay_stale_ = false;
+    spilled_ = false;
     state_dirty_ = false;
     dirty_tables_.clear();
   }
 
   const Meta& current() const { return in_txn_ ? pending_ : committed_; }
+
+  // The state as committed and as this transaction leaves it are both kCopying: its rows go
+  // to the database in copy batches (see the durability argument at the top).
+  bool copy_txn() const {
+    return committed_.state.phase == StoreState::Phase::kCopying &&
+           pending_.state.phase == StoreState::Phase::kCopying;
+  }
 
   const TableEntry& entry(const TableDef& def) const {
     const Meta& m = current();
@@ -746,52 +953,212 @@ class RocksDbStore final : public Store {
     dirty_tables_.insert(id);
   }
 
-  void write_meta_changes() {
-    if (state_dirty_) batch_.Put(slice(meta_key("state")), slice(encode_state(pending_.state)));
+  void write_meta_changes(rocksdb::WriteBatch& batch) {
+    if (state_dirty_) batch.Put(slice(meta_key("state")), slice(encode_state(pending_.state)));
     for (uint32_t id : dirty_tables_) {
       auto it = pending_.tables.find(id);
       if (it != pending_.tables.end())
-        batch_.Put(slice(table_meta_key(id)), slice(encode_table(*it->second)));
+        batch.Put(slice(table_meta_key(id)), slice(encode_table(*it->second)));
       else
-        batch_.Delete(slice(table_meta_key(id)));
+        batch.Delete(slice(table_meta_key(id)));
     }
     if (pending_.next_table_id != committed_.next_table_id) {
       std::string v;
       put_be(v, pending_.next_table_id, 4);
-      batch_.Put(slice(meta_key("next_table_id")), slice(v));
+      batch.Put(slice(meta_key("next_table_id")), slice(v));
     }
     if (pending_.next_row_seq != committed_.next_row_seq) {
       std::string v;
       put_be(v, pending_.next_row_seq, 8);
-      batch_.Put(slice(meta_key("next_row_seq")), slice(v));
+      batch.Put(slice(meta_key("next_row_seq")), slice(v));
     }
   }
 
-  void flush_copy() {
+  // With `end_on_failure`, a failure rolls the transaction back (commit()); otherwise it
+  // stays open for the caller to roll back.
+  void flush_copy(bool end_on_failure = true) {
     rocksdb::FlushOptions fo;
     fo.wait = true;
     fo.allow_write_stall = true;
     rocksdb::Status s = db_->Flush(fo);
     if (!s.ok()) {
-      end_txn();
-      fail(s, "flushing the initial copy failed (the transaction was rolled back)");
+      if (end_on_failure) {
+        end_txn();
+        fail(s, "flushing the initial copy failed (the transaction was rolled back)");
+      }
+      fail(s, "flushing the initial copy failed");
     }
     unflushed_copy_ = false;
   }
 
+  // A write through the WAL, synced or not. Throws Error(kStore).
+  void write_wal(rocksdb::WriteBatch& b, const char* what, bool sync = false) const {
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    rocksdb::Status s = db_->Write(wo, &b);
+    if (!s.ok()) fail(s, std::string(what) + " failed");
+  }
+
   // ---- writes: into the batch, and into the overlay for reads inside the transaction ----
+  // Once the transaction has spilled, the batch is no longer kept: the overlay map (plus
+  // the spilled overlay on disk and the list of deleted ranges) is the transaction.
 
   void put(std::string_view k, std::string_view v, bool index = true) {
-    batch_.Put(slice(k), slice(v));
+    if (!spilled_) batch_.Put(slice(k), slice(v));
     if (index && !overlay_stale_) overlay_.put(k, v);
+    maybe_spill();
   }
   void del(std::string_view k) {
-    batch_.Delete(slice(k));
+    if (!spilled_) batch_.Delete(slice(k));
     if (!overlay_stale_) overlay_.del(k);
+    maybe_spill();
   }
   void del_range(std::string_view b, std::string_view e) {
-    batch_.DeleteRange(slice(b), slice(e));
+    if (!spilled_) {
+      batch_.DeleteRange(slice(b), slice(e));
+    } else {
+      // Spilled entries in the range are older than this delete: they go now, so that
+      // every overlay entry is newer than the range deletes covering it.
+      rocksdb::WriteBatch d;
+      d.DeleteRange(slice(overlay_key(b)), slice(overlay_key(e)));
+      write_wal(d, "writing the transaction's overlay");
+    }
     if (!overlay_stale_) overlay_.del_range(b, e);
+  }
+
+  void maybe_spill() {
+    if (copy_txn() && !spilled_) return;  // copy rows go to the database in copy batches
+    size_t in_memory = overlay_.bytes + (spilled_ ? 0 : batch_.GetDataSize());
+    if (in_memory > spill_bytes_) spill();
+  }
+
+  // Moves the writes held in memory to the overlay range (WAL, no sync: durable with the
+  // synced commit record, and discarded after a crash before it). On failure the
+  // transaction stays open, for the caller to roll back.
+  void spill() {
+    if (overlay_stale_) sync_overlay();
+    if (unflushed_copy_) flush_copy(/*end_on_failure=*/false);  // see "Large transactions"
+    spilled_ = true;  // from here on, rollback() clears the overlay range
+    overlay_dirty_ = true;
+    rocksdb::WriteBatch b;
+    for (const auto& [k, v] : overlay_.writes) {
+      b.Put(slice(overlay_key(k)), slice(overlay_value(v)));
+      if (b.GetDataSize() > (1u << 20)) {
+        write_wal(b, "spilling the transaction");
+        b.Clear();
+      }
+    }
+    write_wal(b, "spilling the transaction");
+    overlay_.clear_writes();
+    batch_.Clear();
+    ++g_spill_count;
+    if (getenv("PGSEED_DEBUG_MEM")) debug_mem("spill");
+    crash_point("spill");
+  }
+
+  void debug_mem(const char* what) const {
+    std::string out = what;
+    for (const char* p : {"rocksdb.cur-size-all-mem-tables", "rocksdb.size-all-mem-tables", "rocksdb.estimate-table-readers-mem", "rocksdb.block-cache-usage", "rocksdb.block-cache-pinned-usage", "rocksdb.num-live-versions", "rocksdb.num-files-at-level0", "rocksdb.num-files-at-level1","rocksdb.num-running-compactions"}) {
+      std::string v; db_->GetProperty(p, &v); out += std::string(" ") + (p + 8) + "=" + v;
+    }
+    fprintf(stderr, "%s\n", out.c_str());
+  }
+  // commit() of a spilled transaction: the commit record, then the merge.
+  void commit_spilled() {
+    if (unflushed_copy_) flush_copy();
+    rocksdb::WriteBatch record;
+    // Range deletes first: the metadata and the overlay entries are newer.
+    for (const auto& [b, e] : overlay_.ranges) record.DeleteRange(slice(b), slice(e));
+    write_meta_changes(record);
+    for (const auto& [k, v] : overlay_.writes)
+      record.Put(slice(overlay_key(k)), slice(overlay_value(v)));
+    record.Put(slice(meta_key("merge_pending")), "1");
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rocksdb::Status s = db_->Write(wo, &record);
+    if (!s.ok()) {
+      // The record may or may not have reached the disk: only merge_pending, read by the
+      // next open(), tells. Until then the overlay must stay, and the store takes no
+      // more transactions.
+      end_txn();
+      broken_ = true;
+      fail(s, "commit failed (reopen the store: it then holds the transaction entirely or not "
+              "at all)");
+    }
+    crash_point("commit_record");
+    committed_ = std::move(pending_);
+    end_txn();  // frees the transaction's memory before the merge
+    record.Clear();
+    try {
+      merge_overlay();
+    } catch (const Error& e) {
+      broken_ = true;
+      throw Error(ErrorCategory::kStore,
+                  std::string(e.what()) +
+                      " (the transaction is committed; reopening the store completes the merge)");
+    }
+  }
+
+  // Copies the overlay into the rows, then deletes it and merge_pending in one synced
+  // write. Idempotent: a crash anywhere in it is repaired by running it again.
+  void merge_overlay() {
+    const std::string upper_key = overlay_end();
+    std::string from = overlay_begin();
+    rocksdb::WriteBatch b;
+    for (bool more = true; more;) {
+      more = false;
+      {
+        // A fresh iterator per chunk, so that none pins memtables for long.
+        rocksdb::ReadOptions ro;
+        rocksdb::Slice upper = slice(upper_key);
+        ro.iterate_upper_bound = &upper;
+        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+        for (it->Seek(slice(from)); it->Valid(); it->Next()) {
+          std::string_view k = view(it->key()), v = view(it->value());
+          rocksdb::Slice key = slice(k.substr(kOverlayPrefixSize));
+          if (!v.empty() && v[0] == kOverlayPut)
+            b.Put(key, slice(v.substr(1)));
+          else if (v.size() == 1 && v[0] == kOverlayDelete)
+            b.Delete(key);
+          else
+            throw Error(ErrorCategory::kStore, where() + " is corrupt: bad overlay entry");
+          if (b.GetDataSize() > spill_bytes_) {
+            from.assign(k);
+            from.push_back('\0');
+            more = true;
+            break;
+          }
+        }
+        if (!it->status().ok()) fail(it->status(), "merging a committed transaction");
+      }
+      if (more) {
+        write_wal(b, "merging a committed transaction");
+        if (getenv("PGSEED_DEBUG_MEM")) debug_mem("merge");
+        b.Clear();
+        crash_point("merge");
+      }
+    }
+    b.DeleteRange(slice(overlay_all_begin()), slice(overlay_all_end()));
+    b.Delete(slice(meta_key("merge_pending")));
+    write_wal(b, "merging a committed transaction", /*sync=*/true);
+    overlay_dirty_ = false;
+  }
+
+  // Deletes everything in the overlay range (an uncommitted transaction's spill, a
+  // rewrite's scratch). Throws Error(kStore); overlay_dirty_ says whether it is still to do.
+  void clear_overlay() {
+    overlay_dirty_ = true;
+    rocksdb::WriteBatch b;
+    b.DeleteRange(slice(overlay_all_begin()), slice(overlay_all_end()));
+    write_wal(b, "clearing a rolled back transaction");
+    overlay_dirty_ = false;
+  }
+  void try_clear_overlay() noexcept {
+    try {
+      clear_overlay();
+    } catch (...) {
+      // Left to the next begin() or open().
+    }
   }
 
   void sync_overlay() const {
@@ -805,14 +1172,31 @@ class RocksDbStore final : public Store {
 
   // ---- reads: the DB, under the transaction's own writes when inside one ----
 
+  // A value of the overlay range: the write it records (nullopt: a delete).
+  std::optional<std::string_view> overlay_entry(std::string_view v) const {
+    if (!v.empty() && v[0] == kOverlayPut) return v.substr(1);
+    if (v.size() == 1 && v[0] == kOverlayDelete) return std::nullopt;
+    throw Error(ErrorCategory::kStore, where() + " is corrupt: bad overlay entry");
+  }
+
+  // Inside a transaction: its writes in memory, then its spilled writes, then (unless it
+  // deleted the key's range) the database.
   std::optional<std::string> get(std::string_view key) const {
+    std::string v;
     if (in_txn_) {
       sync_overlay();
       auto it = overlay_.writes.find(key);
       if (it != overlay_.writes.end()) return it->second;
+      if (spilled_) {
+        rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), slice(overlay_key(key)), &v);
+        if (s.ok()) {
+          std::optional<std::string_view> e = overlay_entry(v);
+          return e ? std::optional<std::string>(*e) : std::nullopt;
+        }
+        if (!s.IsNotFound()) fail(s, "read failed");
+      }
       if (overlay_.range_deleted(key)) return std::nullopt;
     }
-    std::string v;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), slice(key), &v);
     if (s.IsNotFound()) return std::nullopt;
     if (!s.ok()) fail(s, "read failed");
@@ -820,7 +1204,9 @@ class RocksDbStore final : public Store {
   }
 
   // Calls fn(key, value) for every key in [begin, end) in order until it returns false.
-  // fn must not write to the store.
+  // fn must not write to the store. Inside a transaction it merges three ordered sources,
+  // the first one holding a key winning: the writes in memory, the spilled writes, the
+  // database (less the ranges the transaction deleted).
   void for_each(std::string_view begin, std::string_view end,
                 const std::function<bool(std::string_view, std::string_view)>& fn) const {
     rocksdb::ReadOptions ro;
@@ -831,29 +1217,56 @@ class RocksDbStore final : public Store {
     if (!in_txn_) {
       for (; it->Valid(); it->Next())
         if (!fn(view(it->key()), view(it->value()))) break;
-    } else {
-      sync_overlay();
-      auto ov = overlay_.writes.lower_bound(begin);
-      auto ov_end = overlay_.writes.lower_bound(end);
-      for (;;) {
-        const bool db_valid = it->Valid();
-        const bool ov_valid = ov != ov_end;
-        if (!db_valid && !ov_valid) break;
-        int cmp = !db_valid ? 1 : !ov_valid ? -1 : it->key().compare(slice(ov->first));
-        if (cmp < 0) {
-          std::string_view k = view(it->key());
-          bool go_on = overlay_.range_deleted(k) || fn(k, view(it->value()));
-          it->Next();
-          if (!go_on) break;
-        } else {
-          if (cmp == 0) it->Next();  // the transaction's write replaces the stored one
-          bool go_on = !ov->second || fn(ov->first, *ov->second);
-          ++ov;
-          if (!go_on) break;
-        }
+      if (!it->status().ok()) fail(it->status(), "read failed");
+      return;
+    }
+    sync_overlay();
+    auto mem = overlay_.writes.lower_bound(begin);
+    auto mem_end = overlay_.writes.lower_bound(end);
+    std::unique_ptr<rocksdb::Iterator> ov;
+    std::string ov_upper_key;
+    rocksdb::Slice ov_upper;
+    rocksdb::ReadOptions ov_ro;
+    if (spilled_) {
+      ov_upper_key = overlay_key(end);
+      ov_upper = slice(ov_upper_key);
+      ov_ro.iterate_upper_bound = &ov_upper;
+      ov.reset(db_->NewIterator(ov_ro));
+      ov->Seek(slice(overlay_key(begin)));
+    }
+    for (;;) {
+      const bool db_valid = it->Valid();
+      const bool ov_valid = ov && ov->Valid();
+      const bool mem_valid = mem != mem_end;
+      if (!db_valid && !ov_valid && !mem_valid) break;
+      std::string_view db_key = db_valid ? view(it->key()) : std::string_view();
+      std::string_view ov_key =
+          ov_valid ? view(ov->key()).substr(kOverlayPrefixSize) : std::string_view();
+      std::string_view mem_key = mem_valid ? std::string_view(mem->first) : std::string_view();
+      std::string_view least;
+      bool have = false;
+      for (auto [valid, k] : {std::pair{db_valid, db_key}, std::pair{ov_valid, ov_key},
+                              std::pair{mem_valid, mem_key}})
+        if (valid && (!have || k < least)) least = k, have = true;
+      const bool at_db = db_valid && db_key == least;
+      const bool at_ov = ov_valid && ov_key == least;
+      const bool at_mem = mem_valid && mem_key == least;
+      bool go_on = true;
+      if (at_mem) {
+        if (mem->second) go_on = fn(mem->first, *mem->second);
+      } else if (at_ov) {
+        std::optional<std::string_view> e = overlay_entry(view(ov->value()));
+        if (e) go_on = fn(least, *e);
+      } else if (!overlay_.range_deleted(least)) {
+        go_on = fn(least, view(it->value()));
       }
+      if (!go_on) break;
+      if (at_db) it->Next();
+      if (at_ov) ov->Next();
+      if (at_mem) ++mem;
     }
     if (!it->status().ok()) fail(it->status(), "read failed");
+    if (ov && !ov->status().ok()) fail(ov->status(), "read failed");
   }
 
   // ---- opening ----
@@ -882,6 +1295,22 @@ class RocksDbStore final : public Store {
       throw Error(ErrorCategory::kStore, where() + " has pgseed store format version '" +
                                              one_line(*version) + "'; this pgseed reads version " +
                                              std::string(kFormatVersion));
+    // A large transaction committed before a crash is merged now; anything else in the
+    // overlay range is an uncommitted transaction's (see "Large transactions").
+    if (get(meta_key("merge_pending"))) {
+      merge_overlay();
+    } else {
+      rocksdb::ReadOptions ro;
+      const std::string upper_key = overlay_all_end();
+      rocksdb::Slice upper = slice(upper_key);
+      ro.iterate_upper_bound = &upper;
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+      it->Seek(slice(overlay_all_begin()));
+      if (!it->status().ok()) fail(it->status(), "read failed");
+      const bool leftovers = it->Valid();
+      it.reset();
+      if (leftovers) clear_overlay();
+    }
     try {
       std::optional<std::string> state = get(meta_key("state"));
       if (!state) throw Error(ErrorCategory::kDecode, "no state key");
@@ -919,7 +1348,12 @@ class RocksDbStore final : public Store {
   rocksdb::WriteBatch batch_;
   mutable Overlay overlay_;
   mutable bool overlay_stale_ = false;  // batch_ holds writes overlay_ does not
+  bool spilled_ = false;                // this transaction has writes in the overlay range
   bool unflushed_copy_ = false;         // copy batches written without WAL since the last flush
+
+  size_t spill_bytes_ = g_spill_bytes;  // memory a transaction may hold before it spills
+  bool overlay_dirty_ = false;  // the overlay range may hold something: cleared by begin()
+  bool broken_ = false;         // a large commit failed half-way: reopen to finish it
 };
 
 std::string open_error(const std::string& where, const rocksdb::Status& s) {

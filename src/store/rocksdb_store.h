@@ -7,7 +7,12 @@
 //   00 00 00 00 "next_table_id"      -> u32 BE: table ids are never reused
 //   00 00 00 00 "next_row_seq"       -> u64 BE: next sequence suffix for rows of keyless tables
 //   00 00 00 00 "table:" + u32 BE id -> the TableDef and its physical row layout
+//   00 00 00 00 "merge_pending"      -> "1": a committed large transaction's overlay still
+//                                       has to be copied into the rows (see below)
 //   u32 BE id (>= 1) + key           -> one row (key: key_codec.h, value: row_codec.h)
+//   FF FF FF FF 00 + row key         -> the overlay: a large transaction's spilled writes,
+//                                       'P' + row value (put) or 'D' (delete)
+//   FF FF FF FF 01 + row key         -> scratch of an alter_table rewrite (row value)
 //
 // A table with a key stores a row under  id + KeyCodec(key columns).
 // A table without one (REPLICA IDENTITY FULL) stores it under  id + KeyCodec(all columns) +
@@ -17,11 +22,16 @@
 //
 // Transactions: one rocksdb::WriteBatch per store transaction, state included, written with
 // sync=true by commit(). During the initial copy the batches skip the WAL (see the
-// durability argument in rocksdb_store.cpp).
+// durability argument in rocksdb_store.cpp). A transaction whose writes outgrow a memory
+// threshold (8 MB) spills them to the overlay range and is committed by one synced write of
+// its state with "merge_pending", then merged into the rows (rocksdb_store.cpp, "Large
+// transactions"): memory stays bounded whatever the transaction size.
 //
 // A RocksDbStore is used by one thread at a time.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -35,5 +45,20 @@ namespace pgseed {
 // not a pgseed store (data but no format-version key) or has another format version, is
 // corrupt, or is locked by another process (or another open store in this one).
 std::unique_ptr<Store> open_rocksdb_store(const std::string& path, bool must_exist);
+
+// Test hooks (unit tests only; process-wide, not thread-safe).
+namespace rocksdb_store_testing {
+// The in-memory size above which a transaction spills to the overlay (also the size of
+// merge and rewrite chunks); 0 restores the default (8 MB).
+void set_spill_bytes(size_t bytes);
+// The process calls _exit(kCrashExitCode) the nth time it reaches the named point:
+// "spill" (after a spill write), "commit_record" (after the synced write that commits a
+// spilled transaction), "merge" (after a chunk of the merge, at commit or at open).
+// An empty name disarms it.
+inline constexpr int kCrashExitCode = 86;
+void set_crash_point(const std::string& point, int nth = 1);
+// Spills since the process started.
+uint64_t spill_count();
+}  // namespace rocksdb_store_testing
 
 }  // namespace pgseed

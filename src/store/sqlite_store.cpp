@@ -109,8 +109,16 @@ class SqliteStore final : public Store {
     if (lock_fd_ >= 0) close(lock_fd_);
   }
 
-  StoreState state() const override { return state_; }
-  std::vector<TableDef> tables() const override { return tables_; }
+  // Outside a transaction these re-read the file, so a reader sees what another process
+  // (a running sync) committed since.
+  StoreState state() const override {
+    if (!in_txn_) const_cast<SqliteStore*>(this)->load();
+    return state_;
+  }
+  std::vector<TableDef> tables() const override {
+    if (!in_txn_) const_cast<SqliteStore*>(this)->load();
+    return tables_;
+  }
 
   void begin() override {
     if (read_only_) throw Error(ErrorCategory::kStore, "store " + path_ + " is read-only");
@@ -262,6 +270,8 @@ class SqliteStore final : public Store {
   void update(const TableDef& def, std::span<const Datum> old_row,
               std::span<const Datum> new_row) override {
     // SET every column that has a new value; unchanged TOASTed ones keep the stored value.
+    check_width(def, new_row);
+    if (!old_row.empty()) check_width(def, old_row);
     std::string mask;
     for (const auto& d : new_row) mask += d.kind == Datum::Kind::kUnchanged ? 'u' : 'v';
     bool keyed = def.has_key();
@@ -287,6 +297,7 @@ class SqliteStore final : public Store {
   }
 
   void remove(const TableDef& def, std::span<const Datum> old_row) override {
+    check_width(def, old_row);
     sqlite3_stmt* st = statement(def, "delete", [&] {
       return "DELETE FROM " + qi(local_name(def)) + match_clause(def, 1);
     });
@@ -475,11 +486,15 @@ class SqliteStore final : public Store {
     }
   }
 
-  void bind_row(sqlite3_stmt* st, const TableDef& def, std::span<const Datum> row, int first) {
+  static void check_width(const TableDef& def, std::span<const Datum> row) {
     if (row.size() != def.columns.size())
       throw Error(ErrorCategory::kDecode, "row for " + def.qualified() + " has " +
                                               std::to_string(row.size()) + " values, expected " +
                                               std::to_string(def.columns.size()));
+  }
+
+  void bind_row(sqlite3_stmt* st, const TableDef& def, std::span<const Datum> row, int first) {
+    check_width(def, row);
     for (size_t i = 0; i < row.size(); ++i)
       if (row[i].kind != Datum::Kind::kUnchanged) bind(st, first + int(i), def.columns[i], row[i]);
   }

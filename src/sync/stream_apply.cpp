@@ -38,6 +38,12 @@ constexpr auto kMaxBatchAge = std::chrono::milliseconds(50);
 constexpr size_t kMaxCallbackChanges = 100000;           // per transaction, for on_commit
 constexpr auto kStatusInterval = std::chrono::seconds(10);
 
+// A dropped connection, in one line (libpq's own message spans several).
+Error connection_lost(PGconn* conn, const std::string& what) {
+  Error e = pg::error_from_result(nullptr, conn, what);
+  return Error(ErrorCategory::kConnection, e.what(), e.sqlstate());
+}
+
 std::string literal(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
@@ -55,17 +61,22 @@ void StreamApply::run() {
   }
   int backoff = 1;
   while (!stop_) {
+    streaming_ = false;
     try {
       session(/*one_shot=*/false);
       return;
     } catch (const Error& e) {
-      if (e.category() != ErrorCategory::kConnection) throw;
+      // After a drop, the server may still hold the slot for the old connection until it
+      // notices that it is gone (wal_sender_timeout): "in use" is then worth a retry too.
+      // On the first attempt it means another process streams from the slot: an error.
+      bool slot_busy = e.sqlstate() == "55006" && streamed_before_;
+      if (e.category() != ErrorCategory::kConnection && !slot_busy) throw;
       if (store_txn_open_) {
         store_.rollback();
         store_txn_open_ = false;
       }
-      log_.warn(std::string("replication connection lost: ") + e.what() + "; retrying in " +
-                std::to_string(backoff) + "s");
+      if (streaming_) backoff = 1;  // it had recovered: this is a new outage
+      log_.warn(std::string(e.what()) + "; retrying in " + std::to_string(backoff) + "s");
       for (int i = 0; i < backoff * 10 && !stop_; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       backoff = std::min(backoff * 2, 30);
@@ -79,6 +90,7 @@ void StreamApply::session(bool one_shot) {
   reported_lsn_ = Lsn();
   in_source_txn_ = store_txn_open_ = false;
   relations_.clear();
+  pending_new_tables_.clear();  // looked up again below
   undelivered_.clear();
   load_tables();
 
@@ -125,6 +137,7 @@ void StreamApply::session(bool one_shot) {
       throw e;
     }
   }
+  streaming_ = streamed_before_ = true;
   log_.info("streaming from " + state_.applied_lsn.str() +
             (one_shot ? " until " + target.str() : std::string(" (follow)")));
 
@@ -132,6 +145,7 @@ void StreamApply::session(bool one_shot) {
   auto last_ping = last_status;
   Lsn server_end;         // the newest WAL end the server reported while we were idle
   auto server_end_moved = last_status;
+  auto last_flush_check = last_status;
   bool stopping = false;
   auto last_progress = last_status;
   auto phase_started = last_status;
@@ -188,9 +202,7 @@ void StreamApply::session(bool one_shot) {
         commit_store();
       continue;
     }
-    if (len == -2 || len < -2)
-      throw Error(ErrorCategory::kConnection,
-                  "replication connection: " + std::string(PQerrorMessage(repl.get())).substr(0, 200));
+    if (len == -2 || len < -2) throw connection_lost(repl.get(), "replication connection lost");
     if (len == -1) {
       pg::Result r(PQgetResult(repl.get()));
       throw pg::error_from_result(r.get(), repl.get(), "the server ended replication");
@@ -217,9 +229,17 @@ void StreamApply::session(bool one_shot) {
       // The server has sent everything it has flushed and its position stands still:
       // nothing committed before `target` can still be on its way (guards against a
       // target inside WAL that is written but never reported, e.g. a page boundary).
-      if (one_shot && server_end.valid() && server_end >= state_.applied_lsn &&
-          std::chrono::steady_clock::now() - server_end_moved > std::chrono::seconds(5))
-        stopping = true;
+      // A still position alone proves nothing: the walsender reports no progress while
+      // it decodes a large transaction (one that touches only unpublished tables sends
+      // nothing for many seconds), so its position must also have reached the WAL the
+      // server has flushed by now.
+      if (one_shot && !stopping && server_end.valid() && server_end >= state_.applied_lsn &&
+          std::chrono::steady_clock::now() - server_end_moved > std::chrono::seconds(5) &&
+          std::chrono::steady_clock::now() - last_flush_check > std::chrono::seconds(1)) {
+        last_flush_check = std::chrono::steady_clock::now();
+        Lsn flushed = Lsn::parse(catalog_->query_value("SELECT pg_current_wal_flush_lsn()::text"));
+        if (server_end >= flushed) stopping = true;
+      }
       if (stopping || stop_) continue;
     }
     auto now = std::chrono::steady_clock::now();
@@ -235,10 +255,7 @@ void StreamApply::session(bool one_shot) {
     }
     pollfd pfd{PQsocket(repl.get()), POLLIN, 0};
     poll(&pfd, 1, 100);
-    if (PQconsumeInput(repl.get()) == 0)
-      throw Error(ErrorCategory::kConnection,
-                  "replication connection lost: " +
-                      std::string(PQerrorMessage(repl.get())).substr(0, 200));
+    if (PQconsumeInput(repl.get()) == 0) throw connection_lost(repl.get(), "replication connection lost");
   }
 
   // Done: everything is durable; tell the server, end the stream cleanly so that it has
@@ -286,9 +303,10 @@ void StreamApply::handle(const PgOutputMessage& msg) {
             note_change(*t, 'I', m.new_tuple);
           }
         } else if constexpr (std::is_same_v<T, Update>) {
-          log_.debug("update rel " + std::to_string(m.relid) + " old_kind " + std::to_string(int(m.old_kind)) + " ncols " + std::to_string(m.new_tuple.size()));
           if (const TableDef* t = target(m.relid)) {
             store_.update(*t, m.old_tuple, m.new_tuple);
+            // A key that changed: the old key's row is gone, tell the callback so.
+            if (!m.old_tuple.empty()) note_change(*t, 'D', m.old_tuple);
             note_change(*t, 'U', m.new_tuple);
           }
         } else if constexpr (std::is_same_v<T, Delete>) {
@@ -379,10 +397,15 @@ void StreamApply::note_change(const TableDef& def, char kind, std::span<const Da
   AppliedTransaction::Change c;
   c.table = def.qualified();
   c.kind = kind;
+  // Key values in key order (what Replica::lookup takes); every column without a key.
   bool keyed = def.has_key();
+  std::vector<std::pair<int, size_t>> order;
   for (size_t i = 0; i < row.size() && i < def.columns.size(); ++i)
     if (!keyed || def.columns[i].key_position > 0)
-      c.key.push_back(row[i].kind == Datum::Kind::kText ? std::string(row[i].text) : std::string());
+      order.push_back({keyed ? def.columns[i].key_position : int(i), i});
+  std::sort(order.begin(), order.end());
+  for (const auto& [pos, i] : order)
+    c.key.push_back(row[i].kind == Datum::Kind::kText ? std::string(row[i].text) : std::string());
   current_.changes.push_back(std::move(c));
 }
 
@@ -397,6 +420,9 @@ void StreamApply::on_relation(const Relation& r) {
       pending_new_tables_.push_back(r.oid);
     return;
   }
+  // A transaction that is already stored (resent after the slot rewound) describes the
+  // table as it was then: the store's table may be newer, so it is left alone.
+  if (in_source_txn_ && skip_txn_) return;
   const TableDef& from = it->second;
   bool same = from.columns.size() == r.columns.size();
   for (size_t i = 0; same && i < r.columns.size(); ++i)
@@ -489,8 +515,7 @@ void StreamApply::send_status(bool reply_requested) {
   std::string msg =
       encode_standby_status(durable_lsn_, durable_lsn_, durable_lsn_, pg_now_micros(), reply_requested);
   if (PQputCopyData(repl_->get(), msg.data(), int(msg.size())) != 1 || PQflush(repl_->get()) != 0)
-    throw Error(ErrorCategory::kConnection, "replication connection: cannot send status: " +
-                                                std::string(PQerrorMessage(repl_->get())).substr(0, 200));
+    throw connection_lost(repl_->get(), "replication connection lost (sending status)");
 }
 
 }  // namespace pgseed

@@ -62,6 +62,8 @@ class StreamApply {
   StoreState state_;        // what the open store transaction will commit
   Lsn durable_lsn_;         // applied LSN as last durably committed: what we confirm
   Lsn reported_lsn_;        // the flush LSN last sent to the server
+  bool streaming_ = false;        // this session's START_REPLICATION succeeded
+  bool streamed_before_ = false;  // some session of this run streamed
   bool store_txn_open_ = false;
   bool in_source_txn_ = false;
   bool skip_txn_ = false;

@@ -2,6 +2,7 @@
 // copy, then streaming; or, on later runs, resume streaming from the store's LSN.
 #include "pgseed/sync.h"
 
+#include <filesystem>
 #include <random>
 
 #include "pg/catalog.h"
@@ -176,16 +177,32 @@ void Sync::run() {
   Logger log(options_.log);
   if (options_.source.empty())
     throw Error(ErrorCategory::kConfiguration, "no source given (--source CONNINFO)");
+  // A first run that fails leaves things as they were: no slot, no publication, and no
+  // store file where there was none.
+  StoreUri uri = StoreUri::parse(options_.store);
+  std::error_code ec;
+  bool store_existed = std::filesystem::exists(uri.path, ec);
   std::unique_ptr<Store> store = Store::open(options_.store);
-  pg::Connection conn = pg::Connection::open(options_.source);
-  pg::check_source(conn);
-
-  StoreState st = store->state();
-  if (st.phase != StoreState::Phase::kEmpty) {
-    pg::Connection repl = pg::Connection::open(options_.source, pg::Connection::Kind::kReplication);
-    check_identity(st, identify_system(repl), options_, options_.store);
+  try {
+    pg::Connection conn = pg::Connection::open(options_.source);
+    pg::check_source(conn);
+    StoreState st = store->state();
+    if (st.phase != StoreState::Phase::kEmpty) {
+      pg::Connection repl = pg::Connection::open(options_.source, pg::Connection::Kind::kReplication);
+      check_identity(st, identify_system(repl), options_, options_.store);
+    }
+    if (st.phase != StoreState::Phase::kStreaming) initial_sync(*store, conn, options_, log);
+  } catch (const Error&) {
+    if (!store_existed) {
+      store.reset();
+      std::filesystem::remove_all(uri.path, ec);
+      if (uri.scheme == "sqlite") {
+        std::filesystem::remove(uri.path + "-wal", ec);
+        std::filesystem::remove(uri.path + "-shm", ec);
+      }
+    }
+    throw;
   }
-  if (st.phase != StoreState::Phase::kStreaming) initial_sync(*store, conn, options_, log);
 
   StreamApply stream(options_, *store, log, stop_);
   stream.run();

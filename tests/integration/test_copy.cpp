@@ -242,17 +242,34 @@ line');
       (2, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}'),
       (3, '[0:2]={7,8,9}', '[1:1][-1:0]={{1,2}}', '{NULL}', '{NULL,1}', '{NULL}', '{NULL}',
           '{NULL}', '{"(,,)"}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}', '{NULL}'),
-      (4, '{{{1}},{{2}}}', '{{NULL,NULL}}', '{"\\"","\\\\",","}', '{-0.000}', '{t}', '{sad}',
+      (4, '{{{1}},{{2}}}', '{{NULL,NULL}}', '{"\"","\\",","}', '{-0.000}', '{t}', '{sad}',
           '{"[]"}', '{"(1,\"a\"\"b\",)"}', '{1e16,1e15}', '{-0,NaN}', '{-infinity}', '{"\\x5c"}',
           '{}', '{"(,)"}'),
       (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+
+    -- Key columns of many types (the RocksDB key encoding), with values that print in
+    -- more than one way or sort oddly.
+    CREATE TABLE keyed (t text, n numeric, f float8, f4 float4, b bytea, d date, u uuid,
+                        ts timestamptz, bo bool, md mood,
+                        PRIMARY KEY (t, n, f, f4, b, d, u, ts, bo, md));
+    INSERT INTO keyed VALUES
+      ('', 0, 'NaN', 'NaN', '\x', '-infinity', '00000000-0000-0000-0000-000000000000',
+           '-infinity', false, 'sad'),
+      ('a', 'NaN', 'Infinity', '-Infinity', '\x00', 'infinity', 'ffffffff-ffff-ffff-ffff-ffffffffffff',
+           'infinity', true, 'happy'),
+      ('a', 1.50, '-0', '-0', '\x00ff', '4713-01-01 BC', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+           '2000-01-01 00:00+00', true, 'a,b'),
+      ('é🎉', -1e-300, 5e-324, 1e-45, '\xff', '2000-02-29', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12',
+           '4713-01-01 00:00+00 BC', false, 'so "so"'),
+      (E'x\ny', 123456789012345678901234567890.1, 0.1, 0.1, '\x0000', '0001-01-01',
+           '10000000-0000-0000-0000-000000000000', '2000-01-01 00:00:00.000001+00', true, 'ok');
   )SQL");
 
   std::string store = temp_store(store_kind());
   sync_ok(src, store);
   for (const char* t : {"public.nums", "public.floats", "public.bytes", "public.texts",
                         "public.single", "public.times", "public.misc", "public.ranges",
-                        "public.arrays"})
+                        "public.arrays", "public.keyed"})
     expect_table_equal(src, store, t);
 
   if (store_kind() != "sqlite") return;
@@ -365,20 +382,28 @@ TEST_P(CopyTest, ColumnListRowFilterAndGeneratedColumns) {
     CREATE TABLE gen (id int PRIMARY KEY, x int, y int GENERATED ALWAYS AS (x + 1) STORED, z text);
     INSERT INTO gen (id, x, z) VALUES (1, 10, 'z1'), (2, NULL, NULL);
     CREATE TABLE unpublished (id int PRIMARY KEY);
-    CREATE PUBLICATION p FOR TABLE t (a, b) WHERE (a > 10), gen;
+    CREATE SCHEMA "Sch ema";
+    CREATE TABLE "Sch ema"."R f" ("Key" int PRIMARY KEY, "v,1" text, "select" int, "Big""Q" text);
+    INSERT INTO "Sch ema"."R f" SELECT i, 'v' || i, i % 5, 'q' FROM generate_series(1, 20) i;
+    CREATE PUBLICATION p FOR TABLE t (a, b) WHERE (a > 10), gen,
+      "Sch ema"."R f" ("Key", "select", "Big""Q") WHERE ("select" > 2 AND "Big""Q" IS NOT NULL);
   )SQL");
   std::string store = temp_store(store_kind());
   sync_ok(src, store, {"--publication", "p"});
-  EXPECT_EQ(store_tables(store), (std::vector<std::string>{"public.gen", "public.t"}));
+  EXPECT_EQ(store_tables(store),
+            (std::vector<std::string>{"\"Sch ema\".\"R f\"", "public.gen", "public.t"}));
   expect_dump_equals(src, store, "public.t", "SELECT a, b FROM t WHERE a > 10");
+  expect_dump_equals(src, store, "\"Sch ema\".\"R f\"",
+                     "SELECT \"Key\", \"select\", \"Big\"\"Q\" FROM \"Sch ema\".\"R f\" "
+                     "WHERE \"select\" > 2");
   expect_dump_equals(src, store, "public.gen", "SELECT id, x, z FROM gen");
   RunResult j = run_pgseed({"dump", "--store", store, "--table", "public.t", "--format", "jsonl"});
   ASSERT_EQ(j.exit_code, 0) << j.err;
-  EXPECT_EQ(j.out.substr(0, j.out.find('\n')), "{\"a\":11,\"b\":\"b11\"}");
+  EXPECT_EQ(j.out.substr(0, j.out.find('\n')), "{\"a\":\"11\",\"b\":\"b11\"}");
   RunResult g = run_pgseed({"dump", "--store", store, "--table", "public.gen", "--format", "jsonl"});
-  EXPECT_EQ(g.out.substr(0, g.out.find('\n')), "{\"id\":1,\"x\":10,\"z\":\"z1\"}");
+  EXPECT_EQ(g.out.substr(0, g.out.find('\n')), "{\"id\":\"1\",\"x\":\"10\",\"z\":\"z1\"}");
 
-  src.db().exec("INSERT INTO t (a, b, c) VALUES (5, 'filtered out', 'x'), (50, 'in', 'x');"
+  src.db().exec("INSERT INTO t (a, b, c) VALUES (0, 'filtered out', 'x'), (50, 'in', 'x');"
                 "INSERT INTO gen (id, x, z) VALUES (3, 30, 'z3');");
   sync_ok(src, store);
   expect_dump_equals(src, store, "public.t", "SELECT a, b FROM t WHERE a > 10");

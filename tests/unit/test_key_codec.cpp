@@ -1,8 +1,6 @@
 // KeyCodec: exact bytes for a few values, and property tests with a fixed seed: every
 // value decodes back to its text, and memcmp order of keys equals PostgreSQL's order of
 // the values (checked against simple reference comparisons written independently).
-#include "store/key_codec.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +15,7 @@
 #include <vector>
 
 #include "pgseed/error.h"
+#include "store/key_codec.h"
 #include "store/value_codec.h"
 
 namespace pgseed {
@@ -105,9 +104,10 @@ TEST(KeyCodec, Integers) {
     KeyEncoding e;
     int64_t lo, hi;
   };
-  for (Case c : {Case{KeyEncoding::kInt2, INT16_MIN, INT16_MAX},
-                 Case{KeyEncoding::kInt4, INT32_MIN, INT32_MAX},
-                 Case{KeyEncoding::kInt8, INT64_MIN, INT64_MAX}, Case{KeyEncoding::kOid, 0, UINT32_MAX}}) {
+  for (Case c :
+       {Case{KeyEncoding::kInt2, INT16_MIN, INT16_MAX},
+        Case{KeyEncoding::kInt4, INT32_MIN, INT32_MAX},
+        Case{KeyEncoding::kInt8, INT64_MIN, INT64_MAX}, Case{KeyEncoding::kOid, 0, UINT32_MAX}}) {
     std::vector<int64_t> values = {c.lo, c.hi, 0, 1, -1, c.lo + 1, c.hi - 1};
     std::uniform_int_distribution<int64_t> any(c.lo, c.hi), small(-300, 300);
     for (int i = 0; i < kIterations; ++i) {
@@ -148,9 +148,12 @@ double random_double(std::mt19937_64& rng) {
                                     -1.0,
                                     0.1};
   switch (rng() % 4) {
-    case 0: return kSpecial[rng() % std::size(kSpecial)];
-    case 1: return static_cast<double>(static_cast<int>(rng() % 21) - 10) / 4;  // many ties
-    default: return std::bit_cast<double>(rng());
+    case 0:
+      return kSpecial[rng() % std::size(kSpecial)];
+    case 1:
+      return static_cast<double>(static_cast<int>(rng() % 21) - 10) / 4;  // many ties
+    default:
+      return std::bit_cast<double>(rng());
   }
 }
 
@@ -195,8 +198,8 @@ TEST(KeyCodec, Float4) {
 // ---- numeric: a reference comparison on decimal strings ----
 
 struct Dec {
-  int rank;  // 0 -Infinity, 1 finite, 2 Infinity, 3 NaN
-  int sign;  // finite: -1, 0, 1
+  int rank;                         // 0 -Infinity, 1 finite, 2 Infinity, 3 NaN
+  int sign;                         // finite: -1, 0, 1
   std::string int_part, frac_part;  // no leading / trailing zeros
 };
 
@@ -239,10 +242,14 @@ int numeric_cmp(const std::string& a, const std::string& b) {
 
 std::string random_numeric(std::mt19937_64& rng) {
   switch (rng() % 12) {
-    case 0: return "NaN";
-    case 1: return "Infinity";
-    case 2: return "-Infinity";
-    default: break;
+    case 0:
+      return "NaN";
+    case 1:
+      return "Infinity";
+    case 2:
+      return "-Infinity";
+    default:
+      break;
   }
   // Few distinct digits and short lengths, so that near-equal values are common.
   static const char kDigits[] = "00019";
@@ -267,8 +274,9 @@ std::string random_numeric(std::mt19937_64& rng) {
 
 TEST(KeyCodec, Numeric) {
   std::mt19937_64 rng(4);
-  std::vector<std::string> texts = {"0", "0.000", "1", "1.0", "10", "0.1", "-0.1", "-10", "99.99",
-                                    "100", "0.00001", "123456789012345678901234567890.5"};
+  std::vector<std::string> texts = {
+      "0",    "0.000", "1",     "1.0", "10",      "0.1",
+      "-0.1", "-10",   "99.99", "100", "0.00001", "123456789012345678901234567890.5"};
   for (int i = 0; i < kIterations * 2; ++i) texts.push_back(random_numeric(rng));
   check_order(KeyEncoding::kNumeric, texts, numeric_cmp);
   EXPECT_THROW(enc(KeyEncoding::kNumeric, "1e5"), Error);
@@ -342,9 +350,9 @@ TEST(KeyCodec, Uuid) {
   check_order(KeyEncoding::kUuid, texts,
               [](const std::string& a, const std::string& b) { return bytes_cmp(a, b); });
   const std::string canonical = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
-  for (const char* form : {"A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
-                           "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
-                           "a0eebc999c0b4ef8bb6d6bb9bd380a11", "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11"})
+  for (const char* form :
+       {"A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+        "a0eebc999c0b4ef8bb6d6bb9bd380a11", "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11"})
     EXPECT_EQ(dec(KeyEncoding::kUuid, enc(KeyEncoding::kUuid, form)), canonical) << form;
   EXPECT_THROW(enc(KeyEncoding::kUuid, "a0eebc99"), Error);
   EXPECT_THROW(enc(KeyEncoding::kUuid, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g"), Error);
@@ -382,9 +390,15 @@ Moment random_moment(std::mt19937_64& rng, bool with_time) {
     return m;
   }
   switch (rng() % 3) {
-    case 0: m.year = static_cast<int64_t>(rng() % 10) - 3; break;  // around 1 BC / 1 AD
-    case 1: m.year = 1990 + static_cast<int64_t>(rng() % 20); break;
-    default: m.year = static_cast<int64_t>(rng() % (294275 + 4712)) - 4712; break;
+    case 0:
+      m.year = static_cast<int64_t>(rng() % 10) - 3;
+      break;  // around 1 BC / 1 AD
+    case 1:
+      m.year = 1990 + static_cast<int64_t>(rng() % 20);
+      break;
+    default:
+      m.year = static_cast<int64_t>(rng() % (294275 + 4712)) - 4712;
+      break;
   }
   m.month = 1 + static_cast<int>(rng() % 12);
   m.day = 1 + static_cast<int>(rng() % days_in(m.year, m.month));
@@ -393,9 +407,15 @@ Moment random_moment(std::mt19937_64& rng, bool with_time) {
     m.minute = static_cast<int>(rng() % 60);
     m.second = static_cast<int>(rng() % 60);
     switch (rng() % 3) {
-      case 0: m.micro = 0; break;
-      case 1: m.micro = static_cast<int>(rng() % 10) * 100000; break;
-      default: m.micro = static_cast<int>(rng() % 1000000); break;
+      case 0:
+        m.micro = 0;
+        break;
+      case 1:
+        m.micro = static_cast<int>(rng() % 10) * 100000;
+        break;
+      default:
+        m.micro = static_cast<int>(rng() % 1000000);
+        break;
     }
   }
   return m;
@@ -454,8 +474,9 @@ TEST(KeyCodec, TimestampForms) {
   // Another offset is the same instant; it decodes to the UTC text.
   EXPECT_EQ(enc(KeyEncoding::kTimestamptz, "2024-01-01 02:30:00+02:30"),
             enc(KeyEncoding::kTimestamptz, "2024-01-01 00:00:00+00"));
-  EXPECT_EQ(dec(KeyEncoding::kTimestamptz, enc(KeyEncoding::kTimestamptz, "2024-01-01 01:00:00-01")),
-            "2024-01-01 02:00:00+00");
+  EXPECT_EQ(
+      dec(KeyEncoding::kTimestamptz, enc(KeyEncoding::kTimestamptz, "2024-01-01 01:00:00-01")),
+      "2024-01-01 02:00:00+00");
   EXPECT_EQ(dec(KeyEncoding::kTimestamp, enc(KeyEncoding::kTimestamp, "2024-02-29T10:00:00.5")),
             "2024-02-29 10:00:00.5");
   EXPECT_EQ(dec(KeyEncoding::kDate, enc(KeyEncoding::kDate, "4714-11-24 BC")), "4714-11-24 BC");
@@ -480,7 +501,10 @@ TEST(KeyCodec, CompositeOrderIsLexicographic) {
   };
   std::vector<K> ks;
   for (int n = 0; n < kIterations; ++n) {
-    K k{random_numeric(rng), random_bytes(rng, 3), std::to_string(static_cast<int>(rng() % 5) - 2), {}};
+    K k{random_numeric(rng),
+        random_bytes(rng, 3),
+        std::to_string(static_cast<int>(rng() % 5) - 2),
+        {}};
     Datum d[] = {Datum::of(k.num), Datum::of(k.text), Datum::of(k.i)};
     append_key_fields(k.key, encs, d, false);
     std::string_view in = k.key;
@@ -498,7 +522,8 @@ TEST(KeyCodec, CompositeOrderIsLexicographic) {
   };
   for (size_t i = 0; i + 1 < ks.size(); ++i) {
     int want = cmp(ks[i], ks[i + 1]);
-    bool same_text = ks[i].num == ks[i + 1].num && ks[i].text == ks[i + 1].text && ks[i].i == ks[i + 1].i;
+    bool same_text =
+        ks[i].num == ks[i + 1].num && ks[i].text == ks[i + 1].text && ks[i].i == ks[i + 1].i;
     if (want != 0)
       ASSERT_EQ(bytes_cmp(ks[i].key, ks[i + 1].key), want)
           << ks[i].num << "," << ks[i].text << " vs " << ks[i + 1].num << "," << ks[i + 1].text;
@@ -599,7 +624,10 @@ TEST(KeyCodec, CorruptKeysAreStoreErrors) {
       EXPECT_EQ(err.category(), ErrorCategory::kStore);
     }
   }
-  std::string bad("\x01" "a\0\x07", 4);
+  std::string bad(
+      "\x01"
+      "a\0\x07",
+      4);
   std::string_view in = bad;
   const KeyEncoding t = KeyEncoding::kText;
   EXPECT_THROW(read_key_fields(in, std::span<const KeyEncoding>(&t, 1)), Error);

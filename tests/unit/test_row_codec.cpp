@@ -1,7 +1,5 @@
 // RowCodec: the documented bytes, lossless round trips of random values of every storage
 // class (typed cells where they print back exactly, text cells otherwise), and corrupt rows.
-#include "store/row_codec.h"
-
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "pgseed/error.h"
+#include "store/row_codec.h"
 #include "store/value_codec.h"
 
 namespace pgseed {
@@ -56,9 +55,9 @@ uint8_t round_trip(const ColumnDef& c, std::string_view text) {
 }
 
 TEST(RowCodec, DocumentedBytes) {
-  std::vector<ColumnDef> cols = {col(kInt8Oid), col(25), col(kBoolOid), col(kInt4Oid),
+  std::vector<ColumnDef> cols = {col(kInt8Oid),   col(25),        col(kBoolOid),  col(kInt4Oid),
                                  col(kFloat8Oid), col(kByteaOid), col(kFloat4Oid)};
-  std::vector<Datum> vals = {Datum::of("-1"), Datum::of("ab"), Datum::of("t"), Datum::null(),
+  std::vector<Datum> vals = {Datum::of("-1"),  Datum::of("ab"),      Datum::of("t"), Datum::null(),
                              Datum::of("1.5"), Datum::of("\\x0aff"), Datum::of("-0")};
   std::string out;
   RowCodec::encode(out, cols, vals);
@@ -156,8 +155,9 @@ TEST(RowCodec, BoolByteaTextRoundTrip) {
 
 TEST(RowCodec, RandomRowsRoundTrip) {
   std::mt19937_64 rng(25);
-  const std::vector<ColumnDef> types = {col(kInt2Oid), col(kInt4Oid), col(kFloat8Oid),
-                                        col(kFloat4Oid), col(kBoolOid), col(kByteaOid), col(25)};
+  const std::vector<ColumnDef> types = {col(kInt2Oid),   col(kInt4Oid), col(kFloat8Oid),
+                                        col(kFloat4Oid), col(kBoolOid), col(kByteaOid),
+                                        col(25)};
   for (int i = 0; i < 3000; ++i) {
     std::vector<ColumnDef> cols;
     std::vector<std::string> texts;
@@ -167,11 +167,21 @@ TEST(RowCodec, RandomRowsRoundTrip) {
       cols.push_back(types[rng() % types.size()]);
       nulls.push_back(rng() % 5 == 0);
       switch (cols.back().storage) {
-        case StorageClass::kInteger: texts.push_back(std::to_string(int16_t(rng()))); break;
-        case StorageClass::kReal: texts.push_back(format_float8(std::bit_cast<double>(rng()))); break;
-        case StorageClass::kBool: texts.push_back(rng() % 2 ? "t" : "f"); break;
-        case StorageClass::kBytes: texts.push_back("\\x" + std::to_string(rng() % 10) + "f"); break;
-        case StorageClass::kText: texts.push_back(std::string(rng() % 300, 'x')); break;
+        case StorageClass::kInteger:
+          texts.push_back(std::to_string(int16_t(rng())));
+          break;
+        case StorageClass::kReal:
+          texts.push_back(format_float8(std::bit_cast<double>(rng())));
+          break;
+        case StorageClass::kBool:
+          texts.push_back(rng() % 2 ? "t" : "f");
+          break;
+        case StorageClass::kBytes:
+          texts.push_back("\\x" + std::to_string(rng() % 10) + "f");
+          break;
+        case StorageClass::kText:
+          texts.push_back(std::string(rng() % 300, 'x'));
+          break;
       }
     }
     std::vector<Datum> vals;
@@ -214,9 +224,13 @@ TEST(RowCodec, Errors) {
     }
   }
   EXPECT_THROW(RowCodec::decode(good + "x", scratch, row), Error);  // trailing bytes
-  EXPECT_THROW(RowCodec::decode(std::string("\x01\x09", 2), scratch, row), Error);  // tag
+  EXPECT_THROW(RowCodec::decode(std::string("\x01\x09", 2), scratch, row), Error);      // tag
   EXPECT_THROW(RowCodec::decode(std::string("\xff\xff\x03", 3), scratch, row), Error);  // count
-  EXPECT_THROW(RowCodec::decode(std::string("\x01\x07\x05" "ab", 5), scratch, row), Error);
+  EXPECT_THROW(RowCodec::decode(std::string("\x01\x07\x05"
+                                            "ab",
+                                            5),
+                                scratch, row),
+               Error);
 }
 
 }  // namespace
