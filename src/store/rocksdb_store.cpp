@@ -91,8 +91,8 @@
 // A merge that fails inside commit() (I/O error) leaves the transaction committed but the
 // rows unmerged: the store refuses further transactions, and the next open() merges.
 //
-// alter_table rewrites a table under new keys: it reads the table in chunks of spill_bytes
-// and, for a big table, parks the rewritten rows in the scratch range  FF FF FF FF 01,
+// alter_table rewrites a table under new keys: it reads the table in chunks (2 MB) and,
+// for a big table, parks the rewritten rows in the scratch range  FF FF FF FF 01,
 // then deletes the table's range and writes them back through put() (which spills).
 // Scratch content is only ever read by the rewrite that wrote it (it clears the scratch
 // range first), and open() deletes it with the rest of the overlay range.
@@ -102,6 +102,7 @@ namespace pgseed {
 namespace {
 constexpr size_t kCopyFlushBytes = 4u << 20;   // write copied rows in ~4 MB batches
 constexpr size_t kDefaultSpillBytes = 8u << 20;  // a transaction spills above this in memory
+constexpr size_t kChunkBytes = 2u << 20;  // merge and rewrite work in chunks of this (at most)
 
 // Test hooks (rocksdb_store_testing).
 size_t g_spill_bytes = kDefaultSpillBytes;
@@ -589,7 +590,7 @@ class RocksDbStore final : public Store {
       source[i] = old_index(target.columns[i].name);
       if (source[i] < 0) fills[i] = fill_value(i);
     }
-    // Rows are read in chunks of about spill_bytes (each read a fresh iterator, so none
+    // Rows are read in chunks of about chunk_bytes() (each read a fresh iterator, so none
     // pins memtables while the previous chunk is written). A small table stays in
     // `rows`; a big one is parked chunk by chunk in the scratch range (outside the
     // table's range, so reading the table is not disturbed), then written back.
@@ -623,7 +624,7 @@ class RocksDbStore final : public Store {
         rows_bytes += new_key.size() + Overlay::kEntryOverhead;
         rows.emplace_back(std::move(new_key), encode_row(t, new_row));
         rows_bytes += rows.back().second.size();
-        if (rows_bytes <= spill_bytes_) return true;
+        if (rows_bytes <= chunk_bytes()) return true;
         cursor.assign(key);
         cursor.push_back('\0');  // the key right after this one
         more = true;
@@ -650,19 +651,20 @@ class RocksDbStore final : public Store {
       std::string from = scratch_begin();
       for (bool more = true; more;) {
         std::vector<std::pair<std::string, std::string>> chunk;
-        size_t chunk_bytes = 0;
+        size_t chunk_size = 0;
         more = false;
         {
           rocksdb::ReadOptions ro;
           const std::string upper_key = scratch_end();
           rocksdb::Slice upper = slice(upper_key);
           ro.iterate_upper_bound = &upper;
+          ro.fill_cache = false;
           std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
           for (it->Seek(slice(from)); it->Valid(); it->Next()) {
             std::string_view k = view(it->key()), v = view(it->value());
             chunk.emplace_back(std::string(k.substr(kOverlayPrefixSize)), std::string(v));
-            chunk_bytes += k.size() + v.size() + Overlay::kEntryOverhead;
-            if (chunk_bytes > spill_bytes_) {
+            chunk_size += k.size() + v.size() + Overlay::kEntryOverhead;
+            if (chunk_size > chunk_bytes()) {
               from.assign(k);
               from.push_back('\0');
               more = true;
@@ -847,6 +849,8 @@ class RocksDbStore final : public Store {
 
   // The state as committed and as this transaction leaves it are both kCopying: its rows go
   // to the database in copy batches (see the durability argument at the top).
+  size_t chunk_bytes() const { return std::min(spill_bytes_, kChunkBytes); }
+
   bool copy_txn() const {
     return committed_.state.phase == StoreState::Phase::kCopying &&
            pending_.state.phase == StoreState::Phase::kCopying;
@@ -1052,17 +1056,9 @@ class RocksDbStore final : public Store {
     overlay_.clear_writes();
     batch_.Clear();
     ++g_spill_count;
-    if (getenv("PGSEED_DEBUG_MEM")) debug_mem("spill");
     crash_point("spill");
   }
 
-  void debug_mem(const char* what) const {
-    std::string out = what;
-    for (const char* p : {"rocksdb.cur-size-all-mem-tables", "rocksdb.size-all-mem-tables", "rocksdb.estimate-table-readers-mem", "rocksdb.block-cache-usage", "rocksdb.block-cache-pinned-usage", "rocksdb.num-live-versions", "rocksdb.num-files-at-level0", "rocksdb.num-files-at-level1","rocksdb.num-running-compactions"}) {
-      std::string v; db_->GetProperty(p, &v); out += std::string(" ") + (p + 8) + "=" + v;
-    }
-    fprintf(stderr, "%s\n", out.c_str());
-  }
   // commit() of a spilled transaction: the commit record, then the merge.
   void commit_spilled() {
     if (unflushed_copy_) flush_copy();
@@ -1108,10 +1104,12 @@ class RocksDbStore final : public Store {
     for (bool more = true; more;) {
       more = false;
       {
-        // A fresh iterator per chunk, so that none pins memtables for long.
+        // A fresh iterator per chunk, so that none pins memtables for long; read once, so
+        // not through the block cache.
         rocksdb::ReadOptions ro;
         rocksdb::Slice upper = slice(upper_key);
         ro.iterate_upper_bound = &upper;
+        ro.fill_cache = false;
         std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
         for (it->Seek(slice(from)); it->Valid(); it->Next()) {
           std::string_view k = view(it->key()), v = view(it->value());
@@ -1122,7 +1120,7 @@ class RocksDbStore final : public Store {
             b.Delete(key);
           else
             throw Error(ErrorCategory::kStore, where() + " is corrupt: bad overlay entry");
-          if (b.GetDataSize() > spill_bytes_) {
+          if (b.GetDataSize() > chunk_bytes()) {
             from.assign(k);
             from.push_back('\0');
             more = true;
@@ -1133,7 +1131,6 @@ class RocksDbStore final : public Store {
       }
       if (more) {
         write_wal(b, "merging a committed transaction");
-        if (getenv("PGSEED_DEBUG_MEM")) debug_mem("merge");
         b.Clear();
         crash_point("merge");
       }

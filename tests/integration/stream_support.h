@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <random>
 #include <string>
@@ -93,17 +92,6 @@ inline bool wait_confirmed(Db& db, const std::string& slot, const std::string& l
                            double seconds = 30) {
   uint64_t want = lsn_value(lsn);
   return wait_until([&] { return lsn_value(slot_confirmed(db, slot)) >= want; }, seconds, 100);
-}
-
-// This process's anonymous resident memory in kB (RssAnon), 0 when unknown. A forked child
-// starts with these pages mapped (copy-on-write), and exec keeps the peak: the child's
-// ru_maxrss is max(this at fork, the program's own peak).
-inline long self_anon_rss_kb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("RssAnon:", 0) == 0) return std::atol(line.c_str() + 8);
-  return 0;
 }
 
 // A fresh path for a background pgseed's log.
