@@ -527,7 +527,9 @@ class SqliteStore final : public Store {
       }
       case StorageClass::kText: break;
     }
-    sqlite3_bind_text64(st, idx, t.data(), t.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    // SQLITE_STATIC: the text outlives the statement's next step (it lives in the row
+    // batch or the decoded message), and every parameter is bound again before each step.
+    sqlite3_bind_text64(st, idx, t.data(), t.size(), SQLITE_STATIC, SQLITE_UTF8);
   }
 
   // Appends a column's PostgreSQL text form to `out`; false for NULL.
