@@ -17,26 +17,13 @@
 #include "pgseed/error.h"
 #include "pgseed/sync.h"
 #include "store/store.h"
+#include "api/replica_state.h"
 #include "sync/logger.h"
 #include "sync/stream_apply.h"
 
 namespace pgseed {
 
 namespace {
-
-ReplicaState to_public(const StoreState& s) {
-  ReplicaState r;
-  r.phase = phase_name(s.phase);
-  r.source_system_id = s.system_id;
-  r.source_database = s.database;
-  r.slot = s.slot;
-  r.publication = s.publication;
-  r.created_publication = s.created_publication;
-  r.consistent_point = s.consistent_point;
-  r.applied_lsn = s.applied_lsn;
-  r.last_commit_time = s.last_commit_time;
-  return r;
-}
 
 // Seconds since a "YYYY-MM-DD HH:MM:SS[.ffffff]+00" UTC timestamp; -1 if unparsable.
 double seconds_since(const std::string& ts) {
@@ -56,7 +43,7 @@ StatusReport status(const std::string& store_uri, const std::string& source,
   auto store = Store::open(store_uri, /*must_exist=*/true);
   StatusReport rep;
   StoreState st = store->state();
-  rep.state = to_public(st);
+  rep.state = to_replica_state(st);
   for (const auto& t : store->tables()) rep.tables.push_back({t.qualified(), store->count(t)});
   rep.healthy = st.phase == StoreState::Phase::kStreaming;
   if (st.phase == StoreState::Phase::kCopying)

@@ -1,6 +1,7 @@
 // Replica: the public read API over a Store.
 #include "pgseed/replica.h"
 
+#include "api/replica_state.h"
 #include "pg/identifiers.h"
 #include "pgseed/error.h"
 #include "pgseed/sync.h"
@@ -39,20 +40,7 @@ std::unique_ptr<Replica> Replica::open(const std::string& store) {
   return std::unique_ptr<Replica>(new Replica(std::move(impl)));
 }
 
-ReplicaState Replica::state() const {
-  StoreState s = impl_->store->state();
-  ReplicaState r;
-  r.phase = phase_name(s.phase);
-  r.source_system_id = s.system_id;
-  r.source_database = s.database;
-  r.slot = s.slot;
-  r.publication = s.publication;
-  r.created_publication = s.created_publication;
-  r.consistent_point = s.consistent_point;
-  r.applied_lsn = s.applied_lsn;
-  r.last_commit_time = s.last_commit_time;
-  return r;
-}
+ReplicaState Replica::state() const { return to_replica_state(impl_->store->state()); }
 
 std::vector<TableInfo> Replica::tables() const {
   std::vector<TableInfo> out;

@@ -43,6 +43,27 @@ std::string tmp_dir() {
 }
 }  // namespace
 
+// Starts build/pgseed with `args`, stdout and stderr to the given files (may be the same).
+static pid_t fork_pgseed(const std::vector<std::string>& args, const std::string& out_path,
+                         const std::string& err_path) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = err_path == out_path ? out : open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(err, 2);
+    std::vector<char*> argv;
+    std::string bin = PGSEED_BIN;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 std::string server_conninfo() {
   const char* c = std::getenv("PGSEED_TEST_CONNINFO");
   if (!c || !*c) {
@@ -54,21 +75,7 @@ std::string server_conninfo() {
 }
 
 int spawn_pgseed(const std::vector<std::string>& args, const std::string& log_path) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> argv;
-    std::string bin = PGSEED_BIN;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
+  return fork_pgseed(args, log_path, log_path);
 }
 
 int wait_pid(int pid) {
@@ -85,21 +92,7 @@ long last_child_peak_rss_kb() { return g_last_rss_kb; }
 
 RunResult run_pgseed(const std::vector<std::string>& args) {
   std::string base = tmp_dir() + "/run_" + unique_suffix();
-  pid_t pid = fork();
-  if (pid == 0) {
-    int out = open((base + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open((base + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out, 1);
-    dup2(err, 2);
-    std::vector<char*> argv;
-    std::string bin = PGSEED_BIN;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
+  pid_t pid = fork_pgseed(args, base + ".out", base + ".err");
   RunResult r;
   r.exit_code = wait_pid(pid);
   r.out = read_file(base + ".out");
