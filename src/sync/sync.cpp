@@ -35,6 +35,32 @@ std::string random_slot_name() {
   return buf;
 }
 
+// A store transaction that rolls itself back unless committed (also while an exception
+// unwinds, so that the cleanup after a failed first run finds no transaction open).
+class StoreTxn {
+ public:
+  explicit StoreTxn(Store& store) : store_(store) { store_.begin(); }
+  ~StoreTxn() {
+    if (open_) {
+      try {
+        store_.rollback();
+      } catch (const Error&) {
+        // Already unwinding from the error that matters; the store keeps its last commit.
+      }
+    }
+  }
+  StoreTxn(const StoreTxn&) = delete;
+  StoreTxn& operator=(const StoreTxn&) = delete;
+  void commit() {
+    store_.commit();
+    open_ = false;
+  }
+
+ private:
+  Store& store_;
+  bool open_ = true;
+};
+
 // Refuses a store made from another cluster or database, or with other names.
 void check_identity(const StoreState& st, const SystemIdentity& id, const SyncOptions& o,
                     const std::string& store) {
@@ -73,6 +99,7 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
 
   // The publication: the one named, or one created for --tables (or for all tables).
   std::string publication = o.publication;
+  std::string create_publication_sql;  // empty: it exists
   bool created_publication = prior.created_publication;
   if (publication.empty()) publication = !prior.publication.empty() ? prior.publication : slot;
   if (pg::publication_exists(conn, publication)) {
@@ -85,26 +112,51 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
       throw Error(ErrorCategory::kConfiguration,
                   "publication " + publication + " does not exist on the source; create it "
                   "(CREATE PUBLICATION " + quote_ident(publication) + " FOR TABLE ...) or pass --tables");
-    std::string sql = "CREATE PUBLICATION " + quote_ident(publication);
+    create_publication_sql = "CREATE PUBLICATION " + quote_ident(publication);
     if (o.tables.empty()) {
-      sql += " FOR ALL TABLES";
+      create_publication_sql += " FOR ALL TABLES";
     } else {
-      sql += " FOR TABLE ";
+      create_publication_sql += " FOR TABLE ";
       for (size_t i = 0; i < o.tables.size(); ++i) {
         QualifiedName n = parse_qualified_name(o.tables[i]);
-        sql += (i ? ", " : "") + quote_ident(n.schema) + "." + quote_ident(n.name);
+        create_publication_sql += (i ? ", " : "") + quote_ident(n.schema) + "." + quote_ident(n.name);
       }
     }
-    conn.exec(sql, ("creating publication " + publication).c_str());
-    created_publication = true;
-    log.info("created publication " + publication);
   }
 
   // From here on, a failure removes what this run created.
   bool slot_created = false;
+  bool publication_created = false;
+  bool state_written = false;
   try {
     pg::Connection repl = pg::Connection::open(o.source, pg::Connection::Kind::kReplication);
     SystemIdentity id = identify_system(repl);
+
+    // The names go into the store before the slot and the publication exist: a run killed
+    // (kill -9, power loss) between their creation and the store's first commit would
+    // otherwise leave them behind for good, and an orphaned slot retains WAL without
+    // bound. The next run reads the names back, drops the slot, reuses the publication.
+    StoreState st;
+    st.phase = StoreState::Phase::kCopying;
+    st.system_id = id.system_id;
+    st.database = id.database;
+    st.slot = slot;
+    st.publication = publication;
+    st.created_publication = created_publication || !create_publication_sql.empty();
+    {
+      StoreTxn txn(store);
+      store.reset();
+      store.write_state(st);
+      txn.commit();
+    }
+    state_written = true;
+
+    if (!create_publication_sql.empty()) {
+      conn.exec(create_publication_sql, ("creating publication " + publication).c_str());
+      publication_created = true;
+      log.info("created publication " + publication);
+    }
+
     pg::Result r = repl.exec("CREATE_REPLICATION_SLOT " + quote_ident(slot) +
                                  " LOGICAL pgoutput (SNAPSHOT 'export')",
                              ("creating replication slot " + slot).c_str());
@@ -113,20 +165,15 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
     std::string snapshot = PQgetvalue(r.get(), 0, 2);
     log.info("created slot " + slot + " at " + consistent_point.str());
 
-    // Record the slot durably before copying, so a crash during the copy finds it.
-    StoreState st;
-    st.phase = StoreState::Phase::kCopying;
-    st.system_id = id.system_id;
-    st.database = id.database;
-    st.slot = slot;
-    st.publication = publication;
-    st.created_publication = created_publication;
+    // Record where the slot stands durably before copying.
     st.consistent_point = consistent_point;
     st.applied_lsn = consistent_point;
-    store.begin();
-    store.reset();
-    store.write_state(st);
-    store.commit();
+    {
+      StoreTxn txn(store);
+      store.reset();
+      store.write_state(st);
+      txn.commit();
+    }
 
     // The exported snapshot lives only while `repl` stays idle: every worker imports
     // it before anything else is done, then `repl` may go.
@@ -137,18 +184,22 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
     std::vector<pg::PublishedTable> tables = copy.published_tables(publication);
     if (tables.empty())
       log.warn("publication " + publication + " publishes no tables");
-    store.begin();
-    for (auto& t : tables) {
-      t.def.snapshot_lsn = consistent_point;
-      store.create_table(t.def);
+    {
+      StoreTxn txn(store);
+      for (auto& t : tables) {
+        t.def.snapshot_lsn = consistent_point;
+        store.create_table(t.def);
+      }
+      txn.commit();
     }
-    store.commit();
     copy.run(store, tables);
 
     st.phase = StoreState::Phase::kStreaming;
-    store.begin();
-    store.write_state(st);
-    store.commit();
+    {
+      StoreTxn txn(store);
+      store.write_state(st);
+      txn.commit();
+    }
     log.info("copied " + std::to_string(tables.size()) + " tables, " +
              std::to_string(copy.rows_copied()) + " rows, consistent at " + consistent_point.str());
   } catch (...) {
@@ -157,8 +208,14 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
       if (slot_created) {
         pg::drop_slot(conn, slot);
       }
-      if (created_publication && !prior.created_publication)
+      if (publication_created)
         conn.exec("DROP PUBLICATION IF EXISTS " + quote_ident(publication));
+      // A store that was empty is left empty (not tied to this source).
+      if (state_written && prior.phase == StoreState::Phase::kEmpty) {
+        StoreTxn txn(store);
+        store.reset();
+        txn.commit();
+      }
     } catch (const Error& cleanup) {
       log.warn(std::string("could not clean up after the failed first run: ") + cleanup.what());
     }

@@ -55,9 +55,12 @@ TEST_P(FaultTest, KillDuringCopy) {
   src.db().exec(kWorkloadSchema);
   std::string store = temp_store(store_kind());
   std::mt19937 rng(20240601);
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 6; ++i) {
     int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store}, temp_log_path());
-    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 1000));
+    // The first kills land around the creation of the publication and the slot, the
+    // others anywhere in the copy.
+    int ms = i < 2 ? 60 + int(rng() % 150) : 50 + int(rng() % 1000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     kill(pid, SIGKILL);
     wait_pid(pid);
     // The source moves on between attempts.
@@ -68,9 +71,12 @@ TEST_P(FaultTest, KillDuringCopy) {
   expect_table_equal(src, store, "public.bulk");
   expect_workload_equal(src, store);
   expect_exact_events(src, store);
-  // Discarded copies leave no slot behind: only the store's slot retains WAL.
+  // Discarded copies leave no slot behind (only the store's slot retains WAL), and no
+  // publication but the store's.
   EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"),
             "1");
+  EXPECT_EQ(src.db().value("SELECT string_agg(pubname, ',') FROM pg_publication"),
+            store_status(store).slot);
 }
 
 // kill -9 at random moments while streaming a workload of small and large transactions.
