@@ -3,7 +3,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <functional>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -103,6 +106,136 @@ StatusReport status(const std::string& store_uri, const std::string& source,
   return rep;
 }
 
+namespace {
+
+uint64_t hash_bytes(uint64_t h, std::string_view s) {
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// Hash of a whole row (values and NULLs), and of its key columns (all columns without a key).
+uint64_t row_hash(const Row& row) {
+  uint64_t h = 1469598103934665603ull;
+  for (const auto& d : row) {
+    char tag[9] = {char(d.is_null() ? 0 : 1)};
+    uint64_t n = d.text.size();
+    std::memcpy(tag + 1, &n, 8);
+    h = hash_bytes(hash_bytes(h, std::string_view(tag, 9)), d.text);
+  }
+  return h;
+}
+
+uint64_t key_hash(const TableDef& t, const Row& row) {
+  if (!t.has_key()) return row_hash(row);
+  Row key;
+  for (size_t i = 0; i < row.size(); ++i)
+    if (t.columns[i].key_position > 0) key.push_back(row[i]);
+  return row_hash(key);
+}
+
+std::string key_text(const TableDef& t, const Row& row) {
+  std::string k;
+  for (size_t i = 0; i < row.size(); ++i)
+    if (!t.has_key() || t.columns[i].key_position > 0)
+      k += (k.empty() ? "" : ",") + (row[i].is_null() ? std::string("NULL") : std::string(row[i].text));
+  return "(" + k + ")";
+}
+
+// Reads the table from the source under the connection's snapshot, row by row.
+void scan_source(pg::Connection& conn, const pg::PublishedTable& pt,
+                 const std::function<void(const Row&)>& fn) {
+  const TableDef& t = pt.def;
+  conn.exec(pg::copy_query(pt), ("reading " + t.qualified()).c_str());
+  RowBatch batch;
+  Row row;
+  for (;;) {
+    char* buf = nullptr;
+    int len = PQgetCopyData(conn.get(), &buf, 0);
+    if (len == -1) break;
+    if (len == -2) throw pg::error_from_result(nullptr, conn.get(), "reading " + t.qualified());
+    std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, &PQfreemem);
+    batch.clear();
+    parse_copy_text_line(std::string_view(buf, size_t(len)), t.columns.size(), batch);
+    batch.row(0, row);
+    fn(row);
+  }
+  pg::Result end(PQgetResult(conn.get()));
+  if (PQresultStatus(end.get()) != PGRES_COMMAND_OK)
+    throw pg::error_from_result(end.get(), conn.get(), "reading " + t.qualified());
+  while (pg::Result more{PQgetResult(conn.get())}) {}
+}
+
+// Compares one table: (key hash, row hash) pairs of both sides, sorted and merged. Memory
+// stays bounded: a large table is compared in several passes, each over one slice of the
+// key-hash space (both sides re-read; the source under the same snapshot).
+TableComparison compare_table(Store& store, pg::Connection& conn, const std::string& publication,
+                              const TableDef& t) {
+  constexpr uint64_t kRowsPerPass = 1'000'000;  // 2 x 16 bytes a row: ~32 MB a pass
+  TableComparison cmp;
+  cmp.table = t.qualified();
+  pg::PublishedTable pt{t, "", -1, -1};
+  auto src = pg::published_tables_by_oid(conn, publication, t.source_oid);
+  if (!src.empty()) pt = src[0], pt.def = t;
+  uint64_t rows = store.count(t);
+  uint64_t passes = std::max<uint64_t>(1, (rows + kRowsPerPass - 1) / kRowsPerPass);
+  std::vector<uint64_t> example_keys;  // key hashes to show, with what was wrong
+  std::vector<std::string> example_kinds;
+  for (uint64_t pass = 0; pass < passes; ++pass) {
+    auto mine = [&](uint64_t kh) { return kh % passes == pass; };
+    std::vector<std::pair<uint64_t, uint64_t>> a, b;  // store, source
+    a.reserve(rows / passes + rows / passes / 8 + 16);
+    b.reserve(a.capacity());
+    store.scan(t, [&](const Row& row) {
+      uint64_t kh = key_hash(t, row);
+      if (pass == 0) ++cmp.store_rows;
+      if (mine(kh)) a.push_back({kh, row_hash(row)});
+    });
+    scan_source(conn, pt, [&](const Row& row) {
+      uint64_t kh = key_hash(t, row);
+      if (pass == 0) ++cmp.source_rows;
+      if (mine(kh)) b.push_back({kh, row_hash(row)});
+    });
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    auto note = [&](uint64_t kh, const char* kind) {
+      if (example_keys.size() < 5) example_keys.push_back(kh), example_kinds.push_back(kind);
+    };
+    // Without a key, the key hash is the row hash: equal rows pair off as a multiset.
+    size_t i = 0, j = 0;
+    while (i < a.size() || j < b.size()) {
+      if (j == b.size() || (i < a.size() && a[i].first < b[j].first)) {
+        ++cmp.extra;
+        note(a[i++].first, "extra");
+      } else if (i == a.size() || b[j].first < a[i].first) {
+        ++cmp.missing;
+        note(b[j++].first, "missing");
+      } else {
+        if (a[i].second != b[j].second) {
+          ++cmp.different;
+          note(a[i].first, "different");
+        }
+        ++i, ++j;
+      }
+    }
+  }
+  // Show the example keys as text: one more read of whichever side holds them.
+  if (!example_keys.empty()) {
+    std::vector<std::string> shown(example_keys.size());
+    auto fill = [&](const Row& row) {
+      uint64_t kh = key_hash(t, row);
+      for (size_t k = 0; k < example_keys.size(); ++k)
+        if (example_keys[k] == kh && shown[k].empty()) shown[k] = key_text(t, row);
+    };
+    store.scan(t, fill);
+    if (std::find(shown.begin(), shown.end(), std::string()) != shown.end()) scan_source(conn, pt, fill);
+    for (size_t k = 0; k < example_keys.size(); ++k)
+      cmp.examples.push_back(std::string(example_kinds[k]) + " " + shown[k]);
+  }
+  return cmp;
+}
+
+}  // namespace
+
 VerifyReport verify(const std::string& source, const std::string& store_uri, const LogSink& sink) {
   Logger log(sink);
   auto store = Store::open(store_uri, /*must_exist=*/true);
@@ -144,92 +277,7 @@ VerifyReport verify(const std::string& source, const std::string& store_uri, con
 
   VerifyReport rep;
   rep.at = point;
-  // Rows are compared by a hash of their values, keyed by their key (or, without a key,
-  // as a multiset of row hashes): a few dozen bytes of memory per row, one pass each side.
-  auto row_hash = [](const Row& row) {
-    uint64_t h = 1469598103934665603ull;
-    auto mix = [&](unsigned char c) { h = (h ^ c) * 1099511628211ull; };
-    for (const auto& d : row) {
-      mix(d.is_null() ? 0 : 1);
-      for (unsigned char c : d.text) mix(c);
-      for (int i = 0; i < 8; ++i) mix((unsigned char)(d.text.size() >> (8 * i)));
-    }
-    return h;
-  };
-  auto key_of = [](const TableDef& t, const Row& row, bool display) {
-    std::string k;
-    for (size_t i = 0; i < row.size(); ++i)
-      if (t.columns[i].key_position > 0) {
-        if (display) {
-          k += (k.empty() ? "" : ",") + std::string(row[i].text);
-        } else {
-          k += std::to_string(row[i].text.size()) + ":";
-          k += row[i].text;
-        }
-      }
-    return display ? "(" + k + ")" : k;
-  };
-
-  for (const auto& t : store->tables()) {
-    TableComparison cmp;
-    cmp.table = t.qualified();
-    bool keyed = t.has_key();
-    std::unordered_map<std::string, std::pair<uint64_t, std::string>> by_key;
-    std::map<uint64_t, uint64_t> multiset;
-    store->scan(t, [&](const Row& row) {
-      ++cmp.store_rows;
-      if (keyed) by_key[key_of(t, row, false)] = {row_hash(row), key_of(t, row, true)};
-      else ++multiset[row_hash(row)];
-    });
-    pg::PublishedTable pt{t, "", -1, -1};
-    auto src = pg::published_tables_by_oid(snap_conn, st.publication, t.source_oid);
-    if (!src.empty()) pt.row_filter = src[0].row_filter;
-    snap_conn.exec(pg::copy_query(pt), ("reading " + t.qualified()).c_str());
-    RowBatch batch;
-    Row row;
-    for (;;) {
-      char* buf = nullptr;
-      int len = PQgetCopyData(snap_conn.get(), &buf, 0);
-      if (len == -1) break;
-      if (len == -2) throw pg::error_from_result(nullptr, snap_conn.get(), "reading " + t.qualified());
-      std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, &PQfreemem);
-      batch.clear();
-      parse_copy_text_line(std::string_view(buf, size_t(len)), t.columns.size(), batch);
-      batch.row(0, row);
-      ++cmp.source_rows;
-      if (keyed) {
-        auto it = by_key.find(key_of(t, row, false));
-        if (it == by_key.end()) {
-          ++cmp.missing;
-          if (cmp.examples.size() < 5) cmp.examples.push_back("missing " + key_of(t, row, true));
-        } else {
-          if (it->second.first != row_hash(row)) {
-            ++cmp.different;
-            if (cmp.examples.size() < 5) cmp.examples.push_back("different " + it->second.second);
-          }
-          by_key.erase(it);
-        }
-      } else {
-        auto it = multiset.find(row_hash(row));
-        if (it == multiset.end() || it->second == 0) ++cmp.missing;
-        else --it->second;
-      }
-    }
-    {
-      pg::Result end(PQgetResult(snap_conn.get()));
-      if (PQresultStatus(end.get()) != PGRES_COMMAND_OK)
-        throw pg::error_from_result(end.get(), snap_conn.get(), "reading " + t.qualified());
-      while (pg::Result more{PQgetResult(snap_conn.get())}) {}
-    }
-    if (keyed) {
-      cmp.extra = by_key.size();
-      for (const auto& [k, v] : by_key)
-        if (cmp.examples.size() < 5) cmp.examples.push_back("extra " + v.second);
-    } else {
-      for (const auto& [h, n] : multiset) cmp.extra += n;
-    }
-    rep.tables.push_back(std::move(cmp));
-  }
+  for (const auto& t : store->tables()) rep.tables.push_back(compare_table(*store, snap_conn, st.publication, t));
   snap_conn.exec("COMMIT");
   return rep;
 }
