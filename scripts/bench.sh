@@ -10,8 +10,8 @@
 #   --only S      run only these sections: copy, stream, memory, latency (comma-separated)
 #   --big         memory: also sync a 5M-row table (implied by --rows >= 5000000)
 #   --out FILE    machine-readable results (default bench-results.json)
-#   --profile DIR record `perf record -g` profiles of the last repeat's pgseed copy into
-#                 SQLite and stream apply into SQLite into DIR (those runs are then slower)
+#   --profile DIR `perf record --call-graph dwarf` the last repeat's pgseed copy into SQLite
+#                 and stream apply into SQLite, into DIR (those runs are then slower)
 #
 # It starts its own throwaway PostgreSQL 15 (scripts/pg.sh, removed on exit), generates the
 # data set, and measures, in one run:
@@ -89,7 +89,7 @@ case "$bin" in /*) ;; *) bin="$root/$bin" ;; esac
 
 work=$(mktemp -d /tmp/pgseed-bench.XXXXXX)
 chmod 755 "$work"          # the server runs as `postgres` and must reach $work/pg
-cp "$bin" "$work/pgseed"   # others may rebuild build/ while we measure
+cp -p "$bin" "$work/pgseed"   # others may rebuild build/ while we measure
 bin=$work/pgseed
 pg=$work/pg
 follow_pid=
@@ -119,14 +119,14 @@ trap 'exit 130' INT TERM
 say "starting a throwaway PostgreSQL in $pg"
 PG_EXTRA_OPTS="-c track_commit_timestamp=on -c max_wal_size=8GB -c checkpoint_timeout=30min" \
   scripts/pg.sh start "$pg" >/dev/null
-base=$(cat "$pg/conninfo")
-base=${base% dbname=postgres}
-SRC="$base dbname=bench"
-AUX="$base dbname=bench_aux"
-TGT="$base dbname=bench_copy"
+conn_base=$(cat "$pg/conninfo")
+conn_base=${conn_base% dbname=postgres}
+SRC="$conn_base dbname=bench"
+AUX="$conn_base dbname=bench_aux"
+TGT="$conn_base dbname=bench_copy"
 q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 qv() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-q "$base dbname=postgres" -c "CREATE DATABASE bench" -c "CREATE DATABASE bench_aux" -c "CREATE DATABASE bench_copy"
+q "$conn_base dbname=postgres" -c "CREATE DATABASE bench" -c "CREATE DATABASE bench_aux" -c "CREATE DATABASE bench_copy"
 
 tsv=$work/results.tsv
 : >"$tsv"
@@ -139,24 +139,34 @@ logt() { awk -v p="$2" 'index($0, p) { print $1; exit }' "$1"; }
 ts_log() { local l; while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >"$1"; }
 
 # pgseed_run LOG [--perf FILE] ARGS...: runs pgseed with peak-RSS accounting, its stderr
-# timestamped line by line into LOG. Sets WALL (seconds) and RSS_KB.
+# timestamped line by line into LOG. Sets WALL (seconds), RSS_KB and CPU_S (user + system).
 pgseed_run() {
   local log=$1 t0 t1 rc perf=()
   shift
   if [ "${1:-}" = --perf ]; then
-    perf=(perf record -q -g -F 499 -o "$2" --)
+    perf=(perf record -q --call-graph dwarf,16384 -F 199 -o "$2" --)
     shift 2
   fi
   t0=$(now)
   set +e
-  { /usr/bin/time -f %M -o "$work/rss" "${perf[@]}" "$bin" "$@" 2>&1 >/dev/null; } | ts_log "$log"
+  { /usr/bin/time -f '%M %U %S' -o "$work/rss" "${perf[@]}" "$bin" "$@" 2>&1 >/dev/null; } | ts_log "$log"
   rc=${PIPESTATUS[0]}
   set -e
   t1=$(now)
   cp "$log" "$work/last.log"
   ((rc == 0)) || die "pgseed $* failed (exit $rc): $(tail -n 3 "$log")"
   WALL=$(elapsed "$t0" "$t1")
-  RSS_KB=$(tail -n 1 "$work/rss")
+  RSS_KB=$(tail -n 1 "$work/rss" | awk '{ print $1 }')
+  CPU_S=$(tail -n 1 "$work/rss" | awk '{ printf "%.2f", $2 + $3 }')
+}
+# timed CMD...: runs CMD under /usr/bin/time; sets WALL, RSS_KB and CPU_S.
+timed() {
+  local t0
+  t0=$(now)
+  /usr/bin/time -f '%M %U %S' -o "$work/rss" "$@"
+  WALL=$(elapsed "$t0" "$(now)")
+  RSS_KB=$(tail -n 1 "$work/rss" | awk '{ print $1 }')
+  CPU_S=$(tail -n 1 "$work/rss" | awk '{ printf "%.2f", $2 + $3 }')
 }
 
 drop_slot() { q "$1" -c "SELECT pg_drop_replication_slot('$2') FROM pg_replication_slots WHERE slot_name = '$2'" >/dev/null; }
@@ -295,7 +305,8 @@ def summarize(tsv, out):
             return
         print(f"  {label:<38} {fmt(s['median']):>12}  [{fmt(s['min'])} .. {fmt(s['max'])}]{extra}")
     print(f"pgseed benchmark: {meta.get('rows')} rows, repeat {meta.get('repeat')}, "
-          f"{meta.get('cpus')} CPUs ({meta.get('cpu_model')}), {meta.get('pg_version')}")
+          f"{meta.get('cpus')} CPUs ({meta.get('cpu_model')}), {meta.get('pg_version')}, "
+          f"load average {meta.get('loadavg_start')} at start, {meta.get('loadavg_end')} at end")
     if any(k[0] == "copy" for k in groups):
         print(f"copy ({meta.get('copy_rows')} rows, {float(meta.get('copy_mb', 0)):.0f} MB COPY text)  median [min .. max]")
         line("raw COPY rows/s", "copy", "raw_copy", "rows_per_s")
@@ -306,6 +317,7 @@ def summarize(tsv, out):
             line(f"{s} copy phase MB/s", "copy", s, "mb_per_s")
             line(f"{s} whole command s", "copy", s, "wall_s")
             line(f"{s} peak RSS MB", "copy", s, "rss_mb")
+            line(f"{s} CPU s (user+sys)", "copy", s, "cpu_s")
         line("pgcopydb copy table-data rows/s", "copy", "pgcopydb", "rows_per_s",
              f"  = {ratio(med('copy', 'pgcopydb', 'rows_per_s'), raw):.2f} x raw" if raw and med('copy', 'pgcopydb', 'rows_per_s') else "")
         if meta.get("pgcopydb") == "missing":
@@ -313,19 +325,21 @@ def summarize(tsv, out):
     if any(k[0] == "stream" for k in groups):
         print(f"stream ({meta.get('stream_changes')} changes/run in {meta.get('stream_txns')} transactions)")
         line("pg_recvlogical changes/s", "stream", "pg_recvlogical", "changes_per_s")
+        line("pg_recvlogical CPU s (user+sys)", "stream", "pg_recvlogical", "cpu_s")
         for s in ("pgseed_sqlite", "pgseed_rocksdb"):
             r = ratios.get(f"stream_{s}_vs_recvlogical")
             line(f"{s} apply changes/s", "stream", s, "changes_per_s", f"  = {r:.2f} x recvlogical" if r else "")
             line(f"{s} whole command changes/s", "stream", s, "changes_per_s_whole_command")
             line(f"{s} peak RSS MB", "stream", s, "rss_mb")
+            line(f"{s} CPU s (user+sys)", "stream", s, "cpu_s")
     if any(k[0] == "memory" for k in groups):
         print("memory")
         for (sec, subj, metric) in sorted(groups):
-            if sec == "memory" and metric in ("rss_mb", "rows_per_s", "changes_per_s"):
+            if sec == "memory" and metric in ("rss_mb", "rows_per_s", "changes_per_s", "cpu_s"):
                 line(f"{subj} {metric}", sec, subj, metric)
     if any(k[0] == "latency" for k in groups):
         print("latency (--follow, SQLite, commit on source -> visible to a reader)")
-        for m in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "txn_per_s", "rss_mb"):
+        for m in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "txn_per_s", "rss_mb", "cpu_s"):
             line(m, "latency", "pgseed_sqlite_follow", m)
     print("targets")
     for t in targets:
@@ -348,8 +362,13 @@ meta cpus "$(nproc)"
 meta cpu_model "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 meta mem_gb "$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)"
 meta pg_version "$(qv "$SRC" -c 'SHOW server_version' | awk '{ print "PostgreSQL " $1 }')"
-meta pgseed_git "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src include 2>/dev/null || echo +local-changes)"
+meta repo_head "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src include 2>/dev/null || echo +local-changes)"
+meta pgseed_binary "${PGSEED_BIN:-build/pgseed}, built $(date -u -r "$bin" +%Y-%m-%dT%H:%M:%SZ)"
 meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v c="$(nproc)" '{ exit !($1 > c / 2) }' /proc/loadavg; then
+  say "warning: load average $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs: other work will skew the figures"
+fi
 meta command "scripts/bench.sh --rows $rows --repeat $repeat --changes $changes --only $only$( ((big)) && echo ' --big')"
 
 # ---------------------------------------------------------------------------------------
@@ -386,11 +405,13 @@ if want copy || want stream || want memory; then
       price numeric(10,2) NOT NULL, stock int NOT NULL, attrs jsonb);
     CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, product_id int NOT NULL,
       qty int NOT NULL, total numeric(12,2) NOT NULL, status text NOT NULL, ordered_at timestamptz NOT NULL);"
-  # Two sessions (the server has the cores to spare while generating).
-  half=$((rows / 2))
-  q "$SRC" -c "INSERT INTO events SELECT e.* FROM generate_series(1::bigint, $half) g, ev(g) e" &
+  # ev() is slow on a small machine (md5, jsonb_build_object): it makes the first eighth of
+  # the rows; the rest are copies of those with shifted ids and dates and a changed title.
+  # Two sessions each (the server has the cores to spare while generating).
+  gen_base=$(((rows + 7) / 8))
+  q "$SRC" -c "INSERT INTO events SELECT e.* FROM generate_series(1::bigint, $((gen_base / 2))) g, ev(g) e" &
   gen1=$!
-  q "$SRC" -c "INSERT INTO events SELECT e.* FROM generate_series($((half + 1))::bigint, $rows) g, ev(g) e" \
+  q "$SRC" -c "INSERT INTO events SELECT e.* FROM generate_series($((gen_base / 2 + 1))::bigint, $gen_base) g, ev(g) e" \
     -c "INSERT INTO customers SELECT g, 'Customer ' || g, 'c' || g || '@example.com',
           (ARRAY['DE','FR','US','JP','BR'])[1 + g % 5], timestamptz '2023-01-01 00:00:00+00' + g * interval '1 hour'
         FROM generate_series(1, $n_customers) g" \
@@ -401,11 +422,20 @@ if want copy || want stream || want memory; then
           (ARRAY['new','paid','shipped','delivered'])[1 + g % 4], timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute'
         FROM generate_series(1::bigint, $n_orders) g"
   wait $gen1
+  copies() {
+    q "$SRC" -c "INSERT INTO events SELECT e.id + k * $gen_base, e.created_at + k * interval '1 day',
+        overlay(e.title placing lpad(k::text, 2, '0') from 1 for 2), e.user_id, e.amount, e.payload, e.active
+      FROM events e, generate_series($1, $2) k WHERE e.id <= $gen_base AND e.id + k * $gen_base <= $rows"
+  }
+  copies 1 3 &
+  gen1=$!
+  copies 4 7
+  wait $gen1
   q "$SRC" -c "ALTER TABLE events ADD PRIMARY KEY (id)"
   # Frozen, hinted and analysed: no COPY run pays for hint-bit writes the others skip.
   q "$SRC" -c "VACUUM (FREEZE, ANALYZE)"
   q "$SRC" -c "CREATE PUBLICATION bench_pub FOR TABLE events, customers, products, orders"
-  copy_bytes=0
+  copy_bytes=0   # (this also warms the page cache for the copy runs)
   for t in "${tables[@]}"; do
     b=$(qv "$SRC" -c "COPY $t TO STDOUT" | wc -c)
     copy_bytes=$((copy_bytes + b))
@@ -429,7 +459,7 @@ if want copy; then
   have_pgcopydb=0
   if command -v pgcopydb >/dev/null; then
     have_pgcopydb=1
-    meta pgcopydb "$(pgcopydb --version 2>&1 | awk '/pgcopydb version/ { print $3; exit }')"
+    meta pgcopydb "$(pgcopydb --version 2>&1 | awk '/^pgcopydb version/ { print $3; exit }')"
     # Tables without indexes, as pgcopydb's own clone loads them (indexes come after).
     pg_dump -d "$SRC" --section=pre-data --no-publications | q "$TGT" >/dev/null
   else
@@ -438,13 +468,12 @@ if want copy; then
   fi
   copy_args=()
   for t in "${tables[@]}"; do copy_args+=(-c "COPY $t TO STDOUT"); done
-  qv "$SRC" "${copy_args[@]}" >/dev/null   # warm the page cache
   for r in $(seq 1 "$repeat"); do
     say "copy $r/$repeat"
-    t0=$(now)
-    qv "$SRC" "${copy_args[@]}" >/dev/null
-    s=$(elapsed "$t0" "$(now)")
+    timed psql -X -q -A -t -v ON_ERROR_STOP=1 "$SRC" "${copy_args[@]}" >/dev/null
+    s=$WALL
     record copy raw_copy wall_s "$s"
+    record copy raw_copy psql_cpu_s "$CPU_S"
     record copy raw_copy rows_per_s "$(rate "$copy_rows" "$s")"
     record copy raw_copy mb_per_s "$(rate "$copy_mb" "$s")"
 
@@ -457,8 +486,8 @@ if want copy; then
       fi
       pgseed_run "$work/copy-$kind-$r.log" "${perf[@]}" sync --source "$SRC" --store "$store" \
         --publication bench_pub --slot "$slot"
-      a=$(logt "$work/copy-$kind-$r.log" "created slot")
-      b=$(logt "$work/copy-$kind-$r.log" "copied ")
+      a=$(logt "$work/copy-$kind-$r.log" "info: created slot")
+      b=$(logt "$work/copy-$kind-$r.log" "info: copied ")
       record copy "pgseed_$kind" wall_s "$WALL"
       record copy "pgseed_$kind" rows_per_s_whole_command "$(rate "$copy_rows" "$WALL")"
       if [ -n "$a" ] && [ -n "$b" ]; then
@@ -468,6 +497,7 @@ if want copy; then
         record copy "pgseed_$kind" mb_per_s "$(rate "$copy_mb" "$p")"
       fi
       record copy "pgseed_$kind" rss_mb "$(mb "$RSS_KB")"
+      record copy "pgseed_$kind" cpu_s "$CPU_S"
       if ((r == repeat)); then
         # The last repeat's stores and slots are the stream section's starting point.
         if [ $kind = sqlite ]; then stream_sqlite=$store; else stream_rocks=$store; fi
@@ -493,7 +523,7 @@ if want copy; then
       record copy pgcopydb mb_per_s "$(rate "$copy_mb" "$s")"
     fi
   done
-  q "$base dbname=postgres" -c "DROP DATABASE bench_copy" >/dev/null
+  q "$conn_base dbname=postgres" -c "DROP DATABASE bench_copy" >/dev/null
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -566,11 +596,12 @@ print(t)")
     ins_next=$((ins_next + s_ins + l_ins))
     del_next=$((del_next + s_del + l_del))
 
-    t0=$(now)
-    pg_recvlogical -d "$SRC" --slot bench_recv --start -o proto_version=1 -o publication_names=bench_pub \
-      --endpos="$endpos" -f /dev/null
-    s=$(elapsed "$t0" "$(now)")
+    timed pg_recvlogical -d "$SRC" --slot bench_recv --start -o proto_version=1 \
+      -o publication_names=bench_pub --endpos="$endpos" -f /dev/null
+    s=$WALL
     record stream pg_recvlogical wall_s "$s"
+    record stream pg_recvlogical cpu_s "$CPU_S"
+    record stream pg_recvlogical rss_mb "$(mb "$RSS_KB")"
     record stream pg_recvlogical changes_per_s "$(rate "$changes" "$s")"
     drop_slot "$SRC" bench_recv
 
@@ -581,8 +612,8 @@ print(t)")
         perf=(--perf "$profile/stream-sqlite.perf.data")
       fi
       pgseed_run "$work/stream-$kind-$r.log" "${perf[@]}" sync --source "$SRC" --store "$store"
-      a=$(logt "$work/stream-$kind-$r.log" "streaming from")
-      b=$(logt "$work/stream-$kind-$r.log" "applied ")
+      a=$(logt "$work/stream-$kind-$r.log" "info: streaming from")
+      b=$(logt "$work/stream-$kind-$r.log" "info: applied ")
       record stream "pgseed_$kind" wall_s "$WALL"
       record stream "pgseed_$kind" changes_per_s_whole_command "$(rate "$changes" "$WALL")"
       if [ -n "$a" ] && [ -n "$b" ]; then
@@ -591,6 +622,7 @@ print(t)")
         record stream "pgseed_$kind" changes_per_s "$(rate "$changes" "$p")"
       fi
       record stream "pgseed_$kind" rss_mb "$(mb "$RSS_KB")"
+      record stream "pgseed_$kind" cpu_s "$CPU_S"
     done
   done
   # The stores must hold what the source holds.
@@ -626,6 +658,7 @@ if want memory; then
     if [ $kind = sqlite ]; then store="sqlite:$work/bulk.db"; else store="rocksdb:$work/bulk.rocks"; fi
     pgseed_run "$work/bulk-$kind.log" sync --source "$SRC" --store "$store"
     record memory "pgseed_${kind}_txn_${n_bulk}_rows" rss_mb "$(mb "$RSS_KB")"
+    record memory "pgseed_${kind}_txn_${n_bulk}_rows" cpu_s "$CPU_S"
     record memory "pgseed_${kind}_txn_${n_bulk}_rows" changes_per_s "$(rate "$n_bulk" "$WALL")"
     n=$(store_rows "$store" bulk)
     [ "$n" = "$n_bulk" ] || die "the big transaction left $n rows in $store, expected $n_bulk"
@@ -648,6 +681,7 @@ if want memory; then
       if [ $kind = sqlite ]; then store="sqlite:$work/big.db"; else store="rocksdb:$work/big.rocks"; fi
       pgseed_run "$work/big-$kind.log" sync --source "$SRC" --store "$store" --publication big_pub --slot big_$kind
       record memory "pgseed_${kind}_table_${big_rows}_rows" rss_mb "$(mb "$RSS_KB")"
+      record memory "pgseed_${kind}_table_${big_rows}_rows" cpu_s "$CPU_S"
       record memory "pgseed_${kind}_table_${big_rows}_rows" rows_per_s "$(rate "$big_rows" "$WALL")"
       drop_slot "$SRC" "big_$kind"
       rm -rf "${store#*:}" "${store#*:}-wal" "${store#*:}-shm"
@@ -667,7 +701,7 @@ if want latency; then
   lat_db=$work/lat.db
   set +e
   # sh -c records pgseed's pid (exec keeps it) so that it alone gets the SIGTERM.
-  { /usr/bin/time -f %M -o "$work/rss-follow" sh -c 'echo $$ >"$0"; exec "$@"' "$work/follow.pid" \
+  { /usr/bin/time -f '%M %U %S' -o "$work/rss-follow" sh -c 'echo $$ >"$0"; exec "$@"' "$work/follow.pid" \
       "$bin" sync --source "$AUX" --store "sqlite:$lat_db" --publication lat_pub --slot lat_follow \
       --follow 2>&1 >/dev/null | ts_log "$work/follow.log"; } &
   follow_pid=$!
@@ -707,11 +741,15 @@ if want latency; then
   record latency pgseed_sqlite_follow max_ms "$pmax"
   record latency pgseed_sqlite_follow txn_per_s "$tps"
   record latency pgseed_sqlite_follow rows_seen "$nseen"
-  [ -s "$work/rss-follow" ] && record latency pgseed_sqlite_follow rss_mb "$(mb "$(tail -n 1 "$work/rss-follow")")"
+  if [ -s "$work/rss-follow" ]; then
+    record latency pgseed_sqlite_follow rss_mb "$(mb "$(tail -n 1 "$work/rss-follow" | awk '{ print $1 }')")"
+    record latency pgseed_sqlite_follow cpu_s "$(tail -n 1 "$work/rss-follow" | awk '{ printf "%.2f", $2 + $3 }')"
+  fi
 fi
 
 # ---------------------------------------------------------------------------------------
 
+meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 helper summarize "$tsv" "$out"
 say "results written to $out"
 if [ -n "$profile" ]; then
