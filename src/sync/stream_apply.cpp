@@ -39,6 +39,8 @@ constexpr auto kMaxBatchAge = std::chrono::milliseconds(50);
 // this old, so a busy source costs one fsync per ~10 ms rather than one per transaction
 // (the latency this adds is what a --follow reader sees; well under the 100 ms target).
 constexpr auto kGroupCommitDelay = std::chrono::milliseconds(10);
+// One-shot runs catch up: nobody watches the store meanwhile, so fewer, larger commits.
+constexpr auto kCatchUpCommitDelay = std::chrono::milliseconds(500);
 constexpr size_t kMaxCallbackChanges = 100000;           // per transaction, for on_commit
 constexpr auto kStatusInterval = std::chrono::seconds(10);
 
@@ -151,6 +153,8 @@ void StreamApply::session(bool one_shot) {
   auto server_end_moved = last_status;
   auto last_flush_check = last_status;
   bool stopping = false;
+  const auto group_delay = one_shot ? std::chrono::milliseconds(kCatchUpCommitDelay)
+                                    : std::chrono::milliseconds(kGroupCommitDelay);
   auto last_progress = last_status;
   auto phase_started = last_status;
   uint64_t txns_at_last_progress = applied_txns_;
@@ -202,7 +206,7 @@ void StreamApply::session(bool one_shot) {
       }
       if (store_txn_open_ && !in_source_txn_ &&
           (txns_in_batch_ >= kMaxTxnsPerBatch || changes_in_batch_ >= kMaxChangesPerBatch ||
-           std::chrono::steady_clock::now() - batch_started_ > kMaxBatchAge))
+           std::chrono::steady_clock::now() - batch_started_ > std::max<std::chrono::milliseconds>(kMaxBatchAge, group_delay)))
         commit_store();
       continue;
     }
@@ -215,7 +219,7 @@ void StreamApply::session(bool one_shot) {
     // Nothing buffered: the stream is drained for now. Make what we have durable, and say
     // so at once: the slot then releases WAL, and a watcher of the slot sees the progress.
     if (!in_source_txn_) {
-      if (store_txn_open_ && (std::chrono::steady_clock::now() - batch_started_ >= kGroupCommitDelay ||
+      if (store_txn_open_ && (std::chrono::steady_clock::now() - batch_started_ >= group_delay ||
                               stop_ || (one_shot && state_.applied_lsn >= target)))
         commit_store();
       if (durable_lsn_ > reported_lsn_) {
@@ -262,7 +266,7 @@ void StreamApply::session(bool one_shot) {
     pollfd pfd{PQsocket(repl.get()), POLLIN, 0};
     int wait_ms = 100;
     if (store_txn_open_ && !in_source_txn_) {  // wake up in time for the group commit
-      auto due = batch_started_ + kGroupCommitDelay - std::chrono::steady_clock::now();
+      auto due = batch_started_ + group_delay - std::chrono::steady_clock::now();
       wait_ms = int(std::clamp<int64_t>(
           std::chrono::duration_cast<std::chrono::milliseconds>(due).count() + 1, 1, 100));
     }
