@@ -36,7 +36,7 @@ std::vector<pg::PublishedTable> InitialCopy::published_tables(const std::string&
 }
 
 void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& tables,
-                      bool own_transactions) {
+                      bool own_transactions, const std::atomic<bool>* stop) {
   BoundedQueue<Batch> queue(kQueueBatches);
   std::atomic<size_t> next_table{0};
   std::atomic<bool> abort{false};
@@ -114,6 +114,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
     if (own_transactions) store.begin();
     auto last_report = std::chrono::steady_clock::now();
     while (auto b = queue.pop()) {
+      if (stop && stop->load()) throw CopyInterrupted{};
       store.insert_batch(tables[b->table].def, b->rows);
       rows_ += b->rows.rows();
       since_commit += b->rows.bytes();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <atomic>
 #include <functional>
 
 #include "pg/catalog.h"
@@ -14,6 +15,9 @@
 #include "sync/logger.h"
 
 namespace pgseed {
+
+// Thrown by InitialCopy::run when the caller's stop flag is raised mid-copy.
+struct CopyInterrupted {};
 
 class InitialCopy {
  public:
@@ -31,8 +35,10 @@ class InitialCopy {
   // Copies `tables` (whose defs already exist in the store) into the store. With
   // `own_transactions`, rows are committed in large transactions and the caller ends the
   // copy phase with its own commit; without, everything goes into the caller's open one.
+  // With `stop`, a raised flag abandons the copy (workers cancelled) and throws
+  // CopyInterrupted.
   void run(Store& store, const std::vector<pg::PublishedTable>& tables,
-           bool own_transactions = true);
+           bool own_transactions = true, const std::atomic<bool>* stop = nullptr);
 
   uint64_t rows_copied() const { return rows_; }
 

@@ -79,7 +79,8 @@ void check_identity(const StoreState& st, const SystemIdentity& id, const SyncOp
 
 // First run (or a restart of an interrupted copy): create the slot with an exported
 // snapshot, copy every published table under it, and end the copy phase durably.
-void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, const Logger& log) {
+void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, const Logger& log,
+                  const std::atomic<bool>& stop) {
   StoreState prior = store.state();
   std::string slot = !o.slot.empty() ? o.slot : !prior.slot.empty() ? prior.slot : random_slot_name();
 
@@ -192,7 +193,7 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
       }
       txn.commit();
     }
-    copy.run(store, tables);
+    copy.run(store, tables, /*own_transactions=*/true, &stop);
 
     st.phase = StoreState::Phase::kStreaming;
     {
@@ -223,6 +224,18 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
   }
 }
 
+// A store file this run created goes again when the first run does not complete.
+void remove_new_store(std::unique_ptr<Store>& store, bool store_existed, const StoreUri& uri) {
+  if (store_existed) return;
+  store.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(uri.path, ec);
+  if (uri.scheme == "sqlite") {
+    std::filesystem::remove(uri.path + "-wal", ec);
+    std::filesystem::remove(uri.path + "-shm", ec);
+  }
+}
+
 }  // namespace
 
 Sync::Sync(SyncOptions options) : options_(std::move(options)) {}
@@ -248,16 +261,15 @@ void Sync::run() {
       pg::Connection repl = pg::Connection::open(options_.source, pg::Connection::Kind::kReplication);
       check_identity(st, identify_system(repl), options_, options_.store);
     }
-    if (st.phase != StoreState::Phase::kStreaming) initial_sync(*store, conn, options_, log);
+    if (st.phase != StoreState::Phase::kStreaming) initial_sync(*store, conn, options_, log, stop_);
+  } catch (const CopyInterrupted&) {
+    // stop() during the initial copy: like a failed first run, nothing is kept (the slot
+    // and a created publication are already dropped); the next run starts the copy again.
+    remove_new_store(store, store_existed, uri);
+    log.warn("stopped during the initial copy; nothing was kept, the next sync starts it again");
+    return;
   } catch (const Error&) {
-    if (!store_existed) {
-      store.reset();
-      std::filesystem::remove_all(uri.path, ec);
-      if (uri.scheme == "sqlite") {
-        std::filesystem::remove(uri.path + "-wal", ec);
-        std::filesystem::remove(uri.path + "-shm", ec);
-      }
-    }
+    remove_new_store(store, store_existed, uri);
     throw;
   }
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <filesystem>
 #include <ostream>
 #include <thread>
 
@@ -320,6 +321,43 @@ TEST_P(LibraryTest, StopFromAnotherThreadEndsFollow) {
   EXPECT_TRUE(report.healthy) << (report.warnings.empty() ? "" : report.warnings[0]);
   EXPECT_TRUE(report.slot_exists);
   EXPECT_FALSE(report.slot_active);
+}
+
+TEST_P(LibraryTest, StopDuringTheInitialCopyKeepsNothing) {
+  TestDatabase src;
+  src.db().exec("CREATE TABLE big (id int PRIMARY KEY, pad text);"
+                "INSERT INTO big SELECT i, repeat('p', 200) FROM generate_series(1, 1000000) i;");
+  std::string store = temp_store(store_kind());
+  SyncOptions o = options_for(src, store);
+  o.follow = true;
+  std::atomic<bool> copying{false};
+  o.on_progress = [&](const Progress& p) {
+    if (p.phase == Progress::Phase::kCopy && p.rows > 0) copying = true;
+  };
+  Sync sync(o);
+  std::exception_ptr error;
+  std::thread runner([&] {
+    try {
+      sync.run();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!copying && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(copying.load()) << "the copy did not start within 30 s";
+  auto t0 = std::chrono::steady_clock::now();
+  sync.stop();
+  runner.join();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(seconds, 5.0) << "stop() during the copy took " << seconds << " s";
+  EXPECT_FALSE(error) << "run() threw after stop() during the copy";
+  // Nothing kept: no slot, no publication, no store file; a new run starts over and works.
+  EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"), "0");
+  EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_publication"), "0");
+  EXPECT_FALSE(std::filesystem::exists(store.substr(store.find(':') + 1)));
+  sync_ok(src, store);
+  expect_table_equal(src, store, "public.big");
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, LibraryTest, ::testing::Values("sqlite", "rocksdb"));
