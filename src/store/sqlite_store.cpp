@@ -146,8 +146,16 @@ class SqliteStore final : public Store {
     // Durable commits, except for the bulk of the initial copy: a crash there only loses
     // a copy that restarts from scratch anyway (the phase stays kCopying until a durable
     // commit ends it).
-    exec(state_.phase == StoreState::Phase::kCopying ? "PRAGMA synchronous=NORMAL"
-                                                     : "PRAGMA synchronous=FULL");
+    bool copying = state_.phase == StoreState::Phase::kCopying;
+    if (copying != bulk_settings_ || !settings_applied_) {
+      exec(copying ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
+      // The copy streams rows in key order and needs little cache (and its queue holds
+      // memory); streaming updates rows anywhere, and re-reading evicted pages was ~11% of
+      // apply time with 32 MB: both stay well under the 100 MB memory bound.
+      exec(copying ? "PRAGMA cache_size=-32768" : "PRAGMA cache_size=-65536");
+      bulk_settings_ = copying;
+      settings_applied_ = true;
+    }
     exec("BEGIN IMMEDIATE");
     in_txn_ = true;
     pending_state_ = state_;
@@ -681,6 +689,8 @@ class SqliteStore final : public Store {
   std::string path_;
   std::unique_ptr<sqlite3, DbDeleter> db_;
   bool read_only_ = false;
+  bool bulk_settings_ = false;     // the pragmas last applied were the copy's
+  bool settings_applied_ = false;
   int lock_fd_ = -1;
   bool in_txn_ = false;
   StoreState state_, pending_state_;
