@@ -192,7 +192,6 @@ void StreamApply::session(bool one_shot) {
         const auto& k = std::get<PrimaryKeepalive>(frame);
         wal_end_seen = std::max(wal_end_seen, k.wal_end);
         // Between transactions, everything that committed before wal_end was received.
-        log_.debug("keepalive " + k.wal_end.str() + (in_source_txn_ ? " (in txn)" : ""));
         if (!in_source_txn_ && k.wal_end > server_end) {
           server_end = k.wal_end;
           server_end_moved = std::chrono::steady_clock::now();
@@ -376,7 +375,6 @@ void StreamApply::on_begin(const Begin& b) {
   in_source_txn_ = true;
   txn_lsn_ = b.final_lsn;
   skip_txn_ = b.final_lsn < state_.applied_lsn;  // already stored (see the rules above)
-  log_.debug("begin " + b.final_lsn.str() + (skip_txn_ ? " (skipped: stored)" : ""));
   if (skip_txn_) return;
   open_store_txn();
   current_ = AppliedTransaction{};
