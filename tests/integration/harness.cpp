@@ -204,12 +204,12 @@ std::string temp_store(const std::string& kind) {
   return kind == "rocksdb" ? "rocksdb:" + path : "sqlite:" + path + ".db";
 }
 
-void expect_table_equal(TestDatabase& src, const std::string& store, const std::string& table,
-                        const std::string& columns) {
+void expect_dump_equals(TestDatabase& src, const std::string& store, const std::string& table,
+                        const std::string& query) {
   RunResult r = run_pgseed({"dump", "--store", store, "--table", table, "--format", "csv"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << "dump of " << table << " failed: " << r.err;
   std::vector<std::string> got = sorted_csv_records(r.out);
-  std::vector<std::string> want = src.db().csv_records("SELECT " + columns + " FROM " + table);
+  std::vector<std::string> want = src.db().csv_records(query);
   EXPECT_EQ(got.size(), want.size()) << "row count differs for " << table;
   // Show the first difference, not thousands of lines.
   auto [a, b] = std::mismatch(got.begin(), got.end(), want.begin(), want.end());
@@ -217,6 +217,11 @@ void expect_table_equal(TestDatabase& src, const std::string& store, const std::
     ADD_FAILURE() << "table " << table << " differs: store has "
                   << (a != got.end() ? "'" + *a + "'" : "nothing") << " where the source has "
                   << (b != want.end() ? "'" + *b + "'" : "nothing");
+}
+
+void expect_table_equal(TestDatabase& src, const std::string& store, const std::string& table,
+                        const std::string& columns) {
+  expect_dump_equals(src, store, table, "SELECT " + columns + " FROM " + table);
 }
 
 void sync_ok(TestDatabase& src, const std::string& store, const std::vector<std::string>& extra) {

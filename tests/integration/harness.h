@@ -79,6 +79,11 @@ std::string temp_store(const std::string& kind);
 void expect_table_equal(TestDatabase& src, const std::string& store, const std::string& table,
                         const std::string& columns = "*");
 
+// Expects `pgseed dump --table T --format csv` to equal the COPY csv of `query` on the
+// source (multisets of records): for column lists, row filters, ONLY.
+void expect_dump_equals(TestDatabase& src, const std::string& store, const std::string& table,
+                        const std::string& query);
+
 // Runs `pgseed sync` one-shot and expects success.
 void sync_ok(TestDatabase& src, const std::string& store, const std::vector<std::string>& extra = {});
 

@@ -20,26 +20,6 @@ namespace {
 class CopyTest : public StoreTest {};
 class LargeCopyTest : public StoreTest {};
 
-// `pgseed dump --table` as sorted CSV records; fails the test when dump fails.
-std::vector<std::string> dump_records(const std::string& store, const std::string& table) {
-  RunResult r = run_pgseed({"dump", "--store", store, "--table", table, "--format", "csv"});
-  EXPECT_EQ(r.exit_code, 0) << "dump of " << table << " failed: " << r.err;
-  return sorted_csv_records(r.out);
-}
-
-// Like expect_table_equal, for an arbitrary source query (column lists, row filters, ONLY).
-void expect_dump_equals(TestDatabase& src, const std::string& store, const std::string& table,
-                        const std::string& query) {
-  std::vector<std::string> got = dump_records(store, table);
-  std::vector<std::string> want = src.db().csv_records(query);
-  EXPECT_EQ(got.size(), want.size()) << "row count differs for " << table;
-  auto [a, b] = std::mismatch(got.begin(), got.end(), want.begin(), want.end());
-  if (a != got.end() || b != want.end())
-    ADD_FAILURE() << "table " << table << " differs: store has "
-                  << (a != got.end() ? "'" + *a + "'" : "nothing") << " where the source has "
-                  << (b != want.end() ? "'" + *b + "'" : "nothing");
-}
-
 // The store's tables as `pgseed status --format json` lists them, sorted.
 std::vector<std::string> store_tables(const std::string& store) {
   RunResult r = run_pgseed({"status", "--store", store, "--format", "json"});
