@@ -79,6 +79,24 @@ class Store {
   virtual void remove(const TableDef& def, std::span<const Datum> old_row) = 0;
   virtual void truncate(const TableDef& def) = 0;
 
+  // --- the initial copy as one bulk load ---
+  // sync calls begin_bulk_load() once the state naming the slot (phase kCopying) is
+  // durable and before any table exists; then creates the tables and inserts the copied
+  // rows (in transactions, as usual); then finish_bulk_load(final_state), which makes all
+  // of it durable together with `final_state` (phase kStreaming) before returning. Until
+  // then a crash must leave the store reading as it did before begin_bulk_load() (phase
+  // kCopying, so the next run discards the copy), whatever the bulk path wrote: a store
+  // may therefore use unjournaled, unsynced or out-of-place writes in between.
+  // abort_bulk_load() (outside a transaction) discards the bulk load and returns to that
+  // state; it must not throw. The defaults use plain transactions.
+  virtual void begin_bulk_load() {}
+  virtual void finish_bulk_load(const StoreState& final_state) {
+    begin();
+    write_state(final_state);
+    commit();
+  }
+  virtual void abort_bulk_load() noexcept {}
+
   // --- reading (outside or inside a transaction) ---
   // Calls `fn` for every row, in key order; values are PostgreSQL's text form.
   virtual void scan(const TableDef& def, const std::function<void(const Row&)>& fn) const = 0;

@@ -129,6 +129,7 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
   bool slot_created = false;
   bool publication_created = false;
   bool state_written = false;
+  bool bulk_loading = false;
   try {
     pg::Connection repl = pg::Connection::open(o.source, pg::Connection::Kind::kReplication);
     SystemIdentity id = identify_system(repl);
@@ -185,6 +186,8 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
     std::vector<pg::PublishedTable> tables = copy.published_tables(publication);
     if (tables.empty())
       log.warn("publication " + publication + " publishes no tables");
+    store.begin_bulk_load();
+    bulk_loading = true;
     {
       StoreTxn txn(store);
       for (auto& t : tables) {
@@ -196,15 +199,13 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
     copy.run(store, tables, /*own_transactions=*/true, &stop);
 
     st.phase = StoreState::Phase::kStreaming;
-    {
-      StoreTxn txn(store);
-      store.write_state(st);
-      txn.commit();
-    }
+    store.finish_bulk_load(st);
+    bulk_loading = false;
     log.info("copied " + std::to_string(tables.size()) + " tables, " +
              std::to_string(copy.rows_copied()) + " rows, consistent at " + consistent_point.str());
   } catch (...) {
     // A first run that fails leaves no slot and no publication behind.
+    if (bulk_loading) store.abort_bulk_load();
     try {
       if (slot_created) {
         pg::drop_slot(conn, slot);
