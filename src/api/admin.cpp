@@ -314,6 +314,7 @@ void drop(const std::string& source, const std::string& store_uri, bool delete_s
     if (u.scheme == "sqlite") {
       std::filesystem::remove(u.path + "-wal", ec);
       std::filesystem::remove(u.path + "-shm", ec);
+      std::filesystem::remove(u.path + "-pgseed-copy", ec);
     }
     log.info("deleted store " + store_uri);
   }

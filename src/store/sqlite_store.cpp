@@ -5,6 +5,10 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -97,11 +101,7 @@ class SqliteStore final : public Store {
       // A new file gets 8 KB pages (fewer, fuller pages for row data; set before WAL mode,
       // which fixes the page size).
       if (others == 0 && !read_only_) exec("PRAGMA page_size=8192");
-      if (!read_only_) exec("PRAGMA journal_mode=WAL");
-      exec("PRAGMA cache_size=-32768");  // 32 MB: memory stays bounded
-      // Checkpoint the WAL every ~64 MB rather than every 4 MB: each checkpoint fsyncs the
-      // database file, and a busy stream commits often.
-      if (!read_only_) exec("PRAGMA wal_autocheckpoint=8192");
+      apply_wal_settings();
       if (!has_meta) {
         if (read_only_) throw Error(ErrorCategory::kStore, "store " + path_ + " is read-only");
         create_metadata();
@@ -114,6 +114,7 @@ class SqliteStore final : public Store {
   }
 
   ~SqliteStore() override {
+    if (main_db_) abort_bulk_load();
     stmts_.clear();
     if (in_txn_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
     db_.reset();
@@ -147,7 +148,7 @@ class SqliteStore final : public Store {
     // a copy that restarts from scratch anyway (the phase stays kCopying until a durable
     // commit ends it).
     bool copying = state_.phase == StoreState::Phase::kCopying;
-    if (copying != bulk_settings_ || !settings_applied_) {
+    if (!main_db_ && (copying != bulk_settings_ || !settings_applied_)) {
       exec(copying ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
       // The copy streams rows in key order and needs little cache (and its queue holds
       // memory); streaming updates rows anywhere, and re-reading evicted pages was ~11% of
@@ -328,6 +329,103 @@ class SqliteStore final : public Store {
 
   void truncate(const TableDef& def) override { exec("DELETE FROM " + qi(local_name(def))); }
 
+  // The initial copy is built beside the store, in PATH-pgseed-copy, with no journal and
+  // no fsync until it is complete: SQLite then writes every page once (WAL mode writes it
+  // twice: to the WAL, then at the checkpoint). A crash leaves that file half-written, but
+  // the store file itself still says phase `copying` and names the slot, so the next run
+  // discards both and copies again. finish_bulk_load() commits the final state into the
+  // new file, switches it to WAL mode, fsyncs it and renames it over PATH: one atomic step
+  // from "copying" to the complete replica. (A reader that opened the store during the
+  // copy keeps seeing the old file until it reopens it.)
+  //
+  // Readers: while the copy is built aside, the store file is in rollback-journal mode (it
+  // holds only the state), so that no process has its WAL open when the new file takes its
+  // place (a WAL-mode reader of the old file could otherwise, when it closes, checkpoint
+  // and delete the WAL that by then belongs to the new file). If another process has the
+  // store open in WAL mode when the copy starts, the copy is written in place as usual.
+  void begin_bulk_load() override {
+    if (in_txn_ || main_db_ || read_only_)
+      throw Error(ErrorCategory::kInternal, "store " + path_ + ": bulk load in a bad state");
+    if (!tables_.empty())
+      throw Error(ErrorCategory::kInternal, "store " + path_ + ": bulk load into a store with tables");
+    std::string bulk = bulk_path();
+    remove_bulk_files();  // what a crashed run left
+    if (!leave_wal_mode()) return;  // another process has the store open: copy in place
+    sqlite3* raw = nullptr;
+    int rc = sqlite3_open_v2(bulk.c_str(), &raw,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    std::unique_ptr<sqlite3, DbDeleter> db(raw);
+    if (rc != SQLITE_OK)
+      throw Error(ErrorCategory::kStore, "cannot create " + bulk + ": " +
+                                             (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    stmts_.clear();
+    main_db_ = std::move(db_);
+    db_ = std::move(db);
+    try {
+      exec("PRAGMA page_size=8192");
+      exec("PRAGMA journal_mode=OFF");
+      exec("PRAGMA synchronous=OFF");
+      exec("PRAGMA cache_size=-32768");
+      create_metadata();
+      StoreState st = state_;
+      begin();
+      write_state(st);
+      commit();
+    } catch (...) {
+      abort_bulk_load();
+      throw;
+    }
+  }
+
+  void finish_bulk_load(const StoreState& final_state) override {
+    if (!main_db_) return Store::finish_bulk_load(final_state);  // copied in place
+    if (in_txn_) throw Error(ErrorCategory::kInternal, "store " + path_ + ": bulk load in a transaction");
+    std::string bulk = bulk_path();
+    // Everything that can fail comes before the store file is touched.
+    begin();
+    write_state(final_state);
+    commit();
+    stmts_.clear();
+    exec("PRAGMA journal_mode=WAL");  // recorded in the file's header
+    db_.reset();                      // closing checkpoints and removes the (empty) WAL
+    fsync_path(bulk, O_RDONLY);
+    // The old store file: checkpointed into itself so that no WAL of it is left for the
+    // new file to pick up, then closed.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!swap_main_leaves_wal()) {
+      if (std::chrono::steady_clock::now() > deadline)
+        throw Error(ErrorCategory::kStore,
+                    "store " + path_ + " is open in WAL mode in another process; close it so "
+                    "that the finished initial copy can take its place");
+      ::usleep(100 * 1000);
+    }
+    main_db_.reset();
+    if (std::rename(bulk.c_str(), path_.c_str()) != 0) {
+      int err = errno;
+      remove_bulk_files();
+      reopen_main();
+      throw Error(ErrorCategory::kStore, "store " + path_ + ": cannot move the finished copy "
+                                         "into place: " + std::strerror(err));
+    }
+    std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+    fsync_path(dir.empty() ? std::string(".") : dir.string(), O_RDONLY | O_DIRECTORY);
+    reopen_main();
+  }
+
+  void abort_bulk_load() noexcept override {
+    if (!main_db_) return;
+    stmts_.clear();
+    if (in_txn_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    in_txn_ = false;
+    db_ = std::move(main_db_);
+    remove_bulk_files();
+    sqlite3_exec(db_.get(), "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    try {
+      load();
+    } catch (const Error&) {  // the store file is unchanged; the caller reports its error
+    }
+  }
+
   void scan(const TableDef& def, const std::function<void(const Row&)>& fn) const override {
     std::vector<std::pair<int, std::string>> keys;
     for (const auto& c : def.columns)
@@ -395,6 +493,77 @@ class SqliteStore final : public Store {
         if (!null[i]) row[i] = Datum::of(std::string_view(buf).substr(spans[i].first, spans[i].second));
       fn(row);
     }
+  }
+
+  std::string bulk_path() const { return path_ + "-pgseed-copy"; }
+
+  void remove_bulk_files() const {
+    std::error_code ec;
+    std::filesystem::remove(bulk_path(), ec);
+    std::filesystem::remove(bulk_path() + "-journal", ec);
+    std::filesystem::remove(bulk_path() + "-wal", ec);
+    std::filesystem::remove(bulk_path() + "-shm", ec);
+  }
+
+  void fsync_path(const std::string& p, int flags) const {
+    int fd = ::open(p.c_str(), flags | O_CLOEXEC);
+    bool ok = fd >= 0 && ::fsync(fd) == 0;
+    int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (!ok) throw Error(ErrorCategory::kStore, "store " + path_ + ": cannot fsync " + p + ": " + std::strerror(err));
+  }
+
+  // Switches the store file to rollback-journal mode; false when another process has it
+  // open in WAL mode (SQLite then keeps WAL mode).
+  // (No busy wait: the caller decides what to do when it cannot.)
+  bool leave_wal_mode() { return journal_mode_to(db_.get(), "delete"); }
+  bool swap_main_leaves_wal() { return journal_mode_to(main_db_.get(), "delete"); }
+  static bool journal_mode_to(sqlite3* db, const std::string& mode) {
+    std::string sql = "PRAGMA journal_mode=" + mode;
+    sqlite3_busy_timeout(db, 0);
+    sqlite3_stmt* raw = nullptr;
+    bool ok = sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr) == SQLITE_OK;
+    Stmt st(raw);
+    if (ok) ok = sqlite3_step(st.get()) == SQLITE_ROW;
+    const char* now = ok ? reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)) : nullptr;
+    ok = now && mode == now;
+    sqlite3_busy_timeout(db, 10000);
+    return ok;
+  }
+
+  void apply_wal_settings() {
+    // A store whose initial copy another process is building aside stays in rollback mode
+    // (see begin_bulk_load); every other writable store is in WAL mode.
+    std::error_code ec;
+    if (!read_only_ && !std::filesystem::exists(bulk_path(), ec))
+      exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA cache_size=-32768");  // 32 MB: memory stays bounded
+    // Checkpoint the WAL every ~64 MB rather than every 4 MB: each checkpoint fsyncs the
+    // database file, and a busy stream commits often.
+    if (!read_only_) exec("PRAGMA wal_autocheckpoint=8192");
+  }
+
+  // Opens PATH again after the bulk load (the new file, or the old one if the rename
+  // failed), and takes the one-writer lock on what is now there.
+  void reopen_main() {
+    main_db_.reset();
+    sqlite3* raw = nullptr;
+    int rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    db_.reset(raw);
+    if (rc != SQLITE_OK)
+      throw Error(ErrorCategory::kStore, "cannot open store " + path_ + ": " +
+                                             (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    sqlite3_busy_timeout(db_.get(), 10000);
+    apply_wal_settings();
+    settings_applied_ = false;
+    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if (fd >= 0) ::close(fd);
+      throw Error(ErrorCategory::kStore, "store " + path_ + " is in use by another pgseed process");
+    }
+    if (lock_fd_ >= 0) ::close(lock_fd_);  // the old file's
+    lock_fd_ = fd;
+    load();
   }
 
   [[noreturn]] void fail(const std::string& what) const {
@@ -688,6 +857,7 @@ class SqliteStore final : public Store {
 
   std::string path_;
   std::unique_ptr<sqlite3, DbDeleter> db_;
+  std::unique_ptr<sqlite3, DbDeleter> main_db_;  // set while a bulk load writes db_ aside
   bool read_only_ = false;
   bool bulk_settings_ = false;     // the pragmas last applied were the copy's
   bool settings_applied_ = false;

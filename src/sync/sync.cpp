@@ -234,6 +234,7 @@ void remove_new_store(std::unique_ptr<Store>& store, bool store_existed, const S
   if (uri.scheme == "sqlite") {
     std::filesystem::remove(uri.path + "-wal", ec);
     std::filesystem::remove(uri.path + "-shm", ec);
+    std::filesystem::remove(uri.path + "-pgseed-copy", ec);
   }
 }
 
