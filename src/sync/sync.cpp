@@ -255,6 +255,10 @@ void Sync::run() {
   std::error_code ec;
   bool store_existed = std::filesystem::exists(uri.path, ec);
   std::unique_ptr<Store> store = Store::open(options_.store);
+  // Claim the store first (its one-writer lock): a second sync on the same store must not
+  // get as far as dropping the slot of a copy that is still running.
+  store->begin();
+  store->rollback();
   try {
     pg::Connection conn = pg::Connection::open(options_.source);
     pg::check_source(conn);

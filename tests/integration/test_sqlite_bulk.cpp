@@ -162,4 +162,20 @@ TEST(SqliteBulkLoad, StoreHeldOpenInWalModeIsCopiedInPlace) {
   expect_table_equal(src, store, "public.pair");
 }
 
+// A second sync on a store whose copy is running is refused before it touches anything
+// (the running copy's slot is idle, so it must not be taken for an abandoned one).
+TEST(SqliteBulkLoad, SecondSyncDuringTheCopyIsRefused) {
+  TestDatabase src;
+  make_source(src);
+  std::string store = temp_store("sqlite");
+  std::string path = path_of(store);
+  int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store}, path + ".log");
+  ASSERT_TRUE(wait_for_file(path + "-pgseed-copy", pid)) << "no bulk copy file appeared";
+  RunResult second = run_pgseed({"sync", "--source", src.conninfo(), "--store", store});
+  EXPECT_EQ(second.exit_code, 7) << second.err;
+  EXPECT_NE(second.err.find("in use by another pgseed process"), std::string::npos) << second.err;
+  EXPECT_EQ(wait_pid(pid), 0) << "the first sync failed";
+  expect_table_equal(src, store, "public.big");
+}
+
 }  // namespace pgseed::test
