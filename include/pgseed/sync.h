@@ -54,6 +54,9 @@ struct Progress {
   int64_t lag_bytes = -1;     // server WAL end minus applied LSN, -1 when unknown
 };
 
+// SyncOptions::split_tables_larger_than's default.
+inline constexpr uint64_t kDefaultSplitTablesLargerThan = 64ull << 20;
+
 struct SyncOptions {
   std::string source;       // libpq conninfo (key=value or URI); PG* variables apply
   std::string store;        // "sqlite:PATH", "rocksdb:PATH" or PATH
@@ -61,6 +64,11 @@ struct SyncOptions {
   std::vector<std::string> tables;  // names as SQL writes them: public."Order Items"
   std::string slot;         // default: the store's, or a generated pgseed_<random>
   int jobs = 0;             // copy connections; 0 = number of cores
+  // A regular table whose heap (pg_relation_size) is larger than this many bytes is copied
+  // in parts, ranges of heap blocks read by several copy connections at once under the same
+  // snapshot (about size / this many parts, at least 2, at most 4 x jobs); 0 = copy every
+  // table whole. Partitioned tables published via their root are never split.
+  uint64_t split_tables_larger_than = kDefaultSplitTablesLargerThan;
   bool follow = false;      // keep streaming until stop(); else stop when caught up
   LogSink log;              // where progress and warnings go; may be empty
   // Called on the sync's thread after each transaction is durably stored.
@@ -72,6 +80,11 @@ struct SyncOptions {
 // Splits a --tables style list ("a, public.\"B,c\"") into names as SQL writes them,
 // each schema-qualified ("public.a", "public.\"B,c\""). Throws Error(kConfiguration).
 std::vector<std::string> parse_table_list(const std::string& list);
+
+// Parses a size as pgcopydb's --split-tables-larger-than takes it: a whole number of bytes,
+// optionally followed (spaces allowed) by B, kB, MB, GB or TB, powers of 1024, any case
+// ("64MB", "512 kB", "1gb", "1048576"). Throws Error(kConfiguration) naming `what`.
+uint64_t parse_byte_size(const std::string& text, const std::string& what = "size");
 
 // Runs a sync on the caller's thread. Thread-safe: stop() from any thread.
 class Sync {
