@@ -78,9 +78,8 @@ int main(int argc, char** argv) {
   std::string split_size;
   auto* opt_split = cmd_sync->add_option("--split-tables-larger-than", split_size,
                        "Copy a table whose heap is larger than SIZE in parts (ranges of blocks), "
-                       "by several connections at once; SIZE in bytes or with kB, MB, GB, TB "
-                       "(default " + std::to_string(pgseed::kDefaultSplitTablesLargerThan >> 20) +
-                           "MB; 0 = copy every table whole)")
+                       "by several connections at once; SIZE in bytes or with kB, MB, GB, TB, "
+                       "e.g. 256MB (default 0: copy every table whole)")
       ->type_name("SIZE");
   cmd_sync->add_flag("--follow", sync.follow,
                      "Keep streaming until SIGINT/SIGTERM; reconnect when the connection drops");
