@@ -55,10 +55,12 @@ struct Progress {
 };
 
 // SyncOptions::split_tables_larger_than's default: off. Measured on 2 cores (1M-row table,
-// -j 2, SQLite and RocksDB), splitting did not shorten the copy (the one store writer and
-// the server's COPY already use both cores) and cost CPU (TID range scans bypass the
-// server's bulk-read buffer ring) and ~7-11 MB of peak RSS (a second worker filling
-// batches). It pays where the writer outpaces one COPY stream and cores are to spare.
+// -j 2, SQLite and RocksDB, server on the same machine), splitting did not shorten the
+// copy (the one store writer and the server's COPY already keep both cores busy) and cost
+// ~5-15% more CPU (TID range scans do not use the server's bulk-read buffer ring, and the
+// writer inserts at two places in the key order) and ~7-11 MB of peak RSS (a second worker
+// filling batches). It can pay where the writer outpaces one COPY stream and cores are to
+// spare (several cores, or a remote source).
 inline constexpr uint64_t kDefaultSplitTablesLargerThan = 0;
 
 struct SyncOptions {

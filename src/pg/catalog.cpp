@@ -71,7 +71,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
       "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)), "
       "       (SELECT coalesce(sum(pg_relation_size(r.oid)), 0)::bigint FROM pg_class r "
       "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)), "
-      "       c.relkind = 'p', c.relkind::text, "
+      "       c.relkind = 'p', c.relkind::text, pg_relation_size(c.oid), "
       "       pg_relation_size(c.oid) / current_setting('block_size')::bigint "
       "FROM pg_publication_tables pt "
       "JOIN pg_namespace n ON n.nspname = pt.schemaname "
@@ -98,7 +98,8 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
     t.estimated_bytes = std::stoll(PQgetvalue(tables.get(), i, 6));
     t.partitioned = std::string_view(PQgetvalue(tables.get(), i, 7)) == "t";
     t.relkind = PQgetvalue(tables.get(), i, 8)[0];
-    t.heap_blocks = std::stoll(PQgetvalue(tables.get(), i, 9));
+    t.heap_bytes = std::stoll(PQgetvalue(tables.get(), i, 9));
+    t.heap_blocks = std::stoll(PQgetvalue(tables.get(), i, 10));
     std::vector<std::string> published;
     {
       std::string cur;

@@ -20,7 +20,9 @@ struct PublishedTable {
   int64_t estimated_bytes = -1;  // heap size on disk
   bool partitioned = false;      // a partitioned table: its rows are in its partitions
   char relkind = 'r';            // pg_class.relkind: 'r' regular table, 'p' partitioned
-  int64_t heap_blocks = -1;      // pg_relation_size / block_size of the table itself
+  int64_t heap_bytes = -1;       // pg_relation_size of the table itself (no partitions, no
+                                 // inheritance children, unlike estimated_bytes)
+  int64_t heap_blocks = -1;      // heap_bytes / block_size
 };
 
 // Heap blocks [first, end) of a table, for copying it in parts. end == 0: open-ended, to

@@ -37,13 +37,13 @@ std::vector<CopyUnit> plan_copy_units(const std::vector<pg::PublishedTable>& tab
   for (size_t i = 0; i < tables.size(); ++i) {
     const auto& t = tables[i];
     bool split = split_bytes > 0 && workers > 1 && t.relkind == 'r' && !t.partitioned &&
-                 (i >= no_split.size() || !no_split[i]) && t.estimated_bytes > 0 &&
-                 uint64_t(t.estimated_bytes) > split_bytes && t.heap_blocks >= 2;
+                 (i >= no_split.size() || !no_split[i]) && t.heap_bytes > 0 &&
+                 uint64_t(t.heap_bytes) > split_bytes && t.heap_blocks >= 2;
     if (!split) {
       units.push_back(CopyUnit{i, std::nullopt, 0, 1, t.estimated_bytes});
       continue;
     }
-    uint64_t bytes = uint64_t(t.estimated_bytes);
+    uint64_t bytes = uint64_t(t.heap_bytes);
     uint64_t blocks = std::min<uint64_t>(uint64_t(t.heap_blocks), 0xFFFFFFFEu);  // MaxBlockNumber + 1
     uint64_t parts = bytes / split_bytes + (bytes % split_bytes != 0);
     parts = std::clamp<uint64_t>(parts, 2, uint64_t(kMaxPartsPerWorker) * uint64_t(workers));

@@ -31,7 +31,7 @@ struct CopyUnit {
 };
 
 // Plans the work for copying `tables` with `workers` connections. A regular table
-// (relkind 'r') whose heap is larger than `split_bytes` becomes ceil(size / split_bytes)
+// (relkind 'r') whose own heap (heap_bytes) is larger than `split_bytes` becomes ceil(size / split_bytes)
 // block ranges, at least 2, at most 4 x workers and at most one per heap block; the first
 // range starts at block 0 and the last is open-ended, so together they cover every row
 // version once. Nothing is split when split_bytes is 0 or there is one worker.

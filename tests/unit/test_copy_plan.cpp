@@ -27,6 +27,7 @@ pg::PublishedTable table(const std::string& name, int64_t blocks, char relkind =
   t.partitioned = relkind == 'p';
   t.heap_blocks = relkind == 'p' ? 0 : blocks;
   t.estimated_bytes = blocks * kBlock;
+  t.heap_bytes = relkind == 'p' ? 0 : blocks * kBlock;
   return t;
 }
 
@@ -92,8 +93,12 @@ TEST(CopyPlan, NothingSplitWhenDisabledOrOneWorkerOrNotARegularTable) {
   EXPECT_EQ(plan_copy_units({table("p", 1000, 'p')}, kBlock, 4).size(), 1u);
   EXPECT_EQ(plan_copy_units({table("t", 1000)}, kBlock, 4, {true}).size(), 1u);
   auto unknown = table("t", 1000);
-  unknown.estimated_bytes = -1;
+  unknown.heap_bytes = -1;
   EXPECT_EQ(plan_copy_units({unknown}, kBlock, 4).size(), 1u);
+  // An inheritance parent: estimated_bytes counts its children; only its own heap counts.
+  auto parent = table("parent", 10);
+  parent.estimated_bytes = 1000 * kBlock;
+  EXPECT_EQ(plan_copy_units({parent}, 100 * kBlock, 4).size(), 1u);
 }
 
 TEST(CopyPlan, LargestUnitsFirst) {
