@@ -137,7 +137,9 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
     for (const auto& u : units)
       if (u.range && u.part == 0)
         log_.info("copying " + tables[u.table].def.qualified() + " in " + std::to_string(u.parts) +
-                  " parts of ~" + std::to_string(u.estimated_bytes >> 20) + " MB");
+                  " parts of ~" +
+                  (u.estimated_bytes >= (1 << 20) ? std::to_string(u.estimated_bytes >> 20) + " MB"
+                                                  : std::to_string(u.estimated_bytes >> 10) + " kB"));
   }
   // A table is done when its last unit is.
   std::vector<std::atomic<int>> parts_left(tables.size());
