@@ -75,6 +75,12 @@ int main(int argc, char** argv) {
   cmd_sync->add_option("--slot", sync.slot, "Replication slot name (default: generated)");
   cmd_sync->add_option("-j,--jobs", sync.jobs, "Copy connections (default: number of cores)")
       ->check(CLI::Range(0, 256));
+  std::string split_size;
+  auto* opt_split = cmd_sync->add_option("--split-tables-larger-than", split_size,
+                       "Copy a table whose heap is larger than SIZE in parts (ranges of blocks), "
+                       "by several connections at once; SIZE in bytes or with kB, MB, GB, TB, "
+                       "e.g. 256MB (default 0: copy every table whole)")
+      ->type_name("SIZE");
   cmd_sync->add_flag("--follow", sync.follow,
                      "Keep streaming until SIGINT/SIGTERM; reconnect when the connection drops");
 
@@ -124,6 +130,9 @@ int main(int argc, char** argv) {
   try {
     if (*cmd_sync) {
       if (!tables.empty()) sync.tables = pgseed::parse_table_list(tables);
+      if (*opt_split)
+        sync.split_tables_larger_than =
+            pgseed::parse_byte_size(split_size, "--split-tables-larger-than");
       sync.log = sink;
       sync.on_progress = pgseed::cli::make_progress_renderer(common, sink);
       pgseed::Sync s(sync);

@@ -71,7 +71,8 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
       "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)), "
       "       (SELECT coalesce(sum(pg_relation_size(r.oid)), 0)::bigint FROM pg_class r "
       "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)), "
-      "       c.relkind = 'p' "
+      "       c.relkind = 'p', c.relkind::text, pg_relation_size(c.oid), "
+      "       pg_relation_size(c.oid) / current_setting('block_size')::bigint "
       "FROM pg_publication_tables pt "
       "JOIN pg_namespace n ON n.nspname = pt.schemaname "
       "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
@@ -96,6 +97,9 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
     if (t.estimated_rows <= 0) t.estimated_rows = -1;  // never analyzed: unknown
     t.estimated_bytes = std::stoll(PQgetvalue(tables.get(), i, 6));
     t.partitioned = std::string_view(PQgetvalue(tables.get(), i, 7)) == "t";
+    t.relkind = PQgetvalue(tables.get(), i, 8)[0];
+    t.heap_bytes = std::stoll(PQgetvalue(tables.get(), i, 9));
+    t.heap_blocks = std::stoll(PQgetvalue(tables.get(), i, 10));
     std::vector<std::string> published;
     {
       std::string cur;
@@ -205,7 +209,7 @@ std::optional<std::string> missing_value(Connection& conn, uint32_t relid, const
   return std::string(PQgetvalue(v.get(), 0, 0));
 }
 
-std::string copy_query(const PublishedTable& t) {
+std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range) {
   std::string cols;
   for (const auto& c : t.def.columns) cols += (cols.empty() ? "" : ", ") + quote_ident(c.name);
   if (cols.empty()) cols = "NULL";  // cannot happen for a published table, but stay valid
@@ -214,7 +218,15 @@ std::string copy_query(const PublishedTable& t) {
   // rows only). A partitioned root published via the root is read with its partitions.
   std::string sql = "COPY (SELECT " + cols + " FROM " + (t.partitioned ? "" : "ONLY ") +
                     t.def.qualified();
-  if (!t.row_filter.empty()) sql += " WHERE " + t.row_filter;
+  std::vector<std::string> where;
+  if (!t.row_filter.empty()) where.push_back("(" + t.row_filter + ")");
+  if (range) {
+    // Block numbers, not row counts: a row version's ctid is (block, offset), so
+    // '(first,0)' <= ctid < '(end,0)' is every version stored in blocks [first, end).
+    if (range->first > 0) where.push_back("ctid >= '(" + std::to_string(range->first) + ",0)'::tid");
+    if (range->end > 0) where.push_back("ctid < '(" + std::to_string(range->end) + ",0)'::tid");
+  }
+  for (size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
   return sql + ") TO STDOUT";
 }
 

@@ -1,6 +1,8 @@
 // Catalog queries on the source: server checks, publications and the tables they publish.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,18 @@ struct PublishedTable {
   int64_t estimated_rows = -1;   // the catalog's estimate (reltuples), -1 when unknown
   int64_t estimated_bytes = -1;  // heap size on disk
   bool partitioned = false;      // a partitioned table: its rows are in its partitions
+  char relkind = 'r';            // pg_class.relkind: 'r' regular table, 'p' partitioned
+  int64_t heap_bytes = -1;       // pg_relation_size of the table itself (no partitions, no
+                                 // inheritance children, unlike estimated_bytes)
+  int64_t heap_blocks = -1;      // heap_bytes / block_size
+};
+
+// Heap blocks [first, end) of a table, for copying it in parts. end == 0: open-ended, to
+// the end of the table as the snapshot sees it (rows in blocks added since are invisible
+// to the snapshot anyway).
+struct BlockRange {
+  uint32_t first = 0;
+  uint32_t end = 0;
 };
 
 // Checks what a sync needs of the source: server version (15+), wal_level = logical,
@@ -45,7 +59,9 @@ void describe_type(Connection& conn, ColumnDef& col, int32_t type_mod);
 // column (attmissingval), in text form; nullopt when there is none.
 std::optional<std::string> missing_value(Connection& conn, uint32_t relid, const std::string& column);
 
-// SELECT list and FROM/WHERE for copying `t`: COPY (SELECT ...) TO STDOUT.
-std::string copy_query(const PublishedTable& t);
+// SELECT list and FROM/WHERE for copying `t`: COPY (SELECT ...) TO STDOUT. With `range`,
+// only the row versions stored in those heap blocks (a TID Range Scan, PostgreSQL 14+);
+// ranges that tile [0, end of table) read each row exactly once under one snapshot.
+std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range = std::nullopt);
 
 }  // namespace pgseed::pg

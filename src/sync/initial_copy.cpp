@@ -1,5 +1,6 @@
 #include "sync/initial_copy.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
@@ -15,11 +16,58 @@ constexpr size_t kBatchBytes = 2 << 20;        // a worker hands over ~2 MB of r
 constexpr size_t kQueueBatches = 4;            // at most this many batches wait for the writer
 constexpr size_t kCommitBytes = 256u << 20;    // the writer commits every ~256 MB
 
+constexpr int kMaxPartsPerWorker = 4;          // a split table has at most 4 x workers parts
+
 struct Batch {
   size_t table;  // index into the tables vector
   RowBatch rows;
 };
+
+std::string describe(const pg::PublishedTable& t, const CopyUnit& u) {
+  if (!u.range) return t.def.qualified();
+  return t.def.qualified() + " (part " + std::to_string(u.part + 1) + " of " +
+         std::to_string(u.parts) + ")";
+}
 }  // namespace
+
+std::vector<CopyUnit> plan_copy_units(const std::vector<pg::PublishedTable>& tables,
+                                      uint64_t split_bytes, int workers,
+                                      const std::vector<bool>& no_split) {
+  std::vector<CopyUnit> units;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const auto& t = tables[i];
+    bool split = split_bytes > 0 && workers > 1 && t.relkind == 'r' && !t.partitioned &&
+                 (i >= no_split.size() || !no_split[i]) && t.heap_bytes > 0 &&
+                 uint64_t(t.heap_bytes) > split_bytes && t.heap_blocks >= 2;
+    if (!split) {
+      units.push_back(CopyUnit{i, std::nullopt, 0, 1, t.estimated_bytes});
+      continue;
+    }
+    uint64_t bytes = uint64_t(t.heap_bytes);
+    uint64_t blocks = std::min<uint64_t>(uint64_t(t.heap_blocks), 0xFFFFFFFEu);  // MaxBlockNumber + 1
+    uint64_t parts = bytes / split_bytes + (bytes % split_bytes != 0);
+    parts = std::clamp<uint64_t>(parts, 2, uint64_t(kMaxPartsPerWorker) * uint64_t(workers));
+    parts = std::min(parts, blocks);
+    for (uint64_t p = 0; p < parts; ++p) {
+      uint64_t first = blocks * p / parts;
+      uint64_t end = blocks * (p + 1) / parts;
+      CopyUnit u;
+      u.table = i;
+      // The last range is open-ended: it also reads blocks the table grew by after
+      // pg_relation_size was read (their rows are invisible to the snapshot, but any
+      // that were not would be read too, never lost).
+      u.range = pg::BlockRange{uint32_t(first), p + 1 == parts ? 0u : uint32_t(end)};
+      u.part = int(p);
+      u.parts = int(parts);
+      u.estimated_bytes = int64_t(bytes * (end - first) / blocks);
+      units.push_back(u);
+    }
+  }
+  std::stable_sort(units.begin(), units.end(), [](const CopyUnit& a, const CopyUnit& b) {
+    return a.estimated_bytes > b.estimated_bytes;
+  });
+  return units;
+}
 
 void InitialCopy::import_snapshot(const std::string& snapshot) {
   int n = jobs_ > 0 ? jobs_ : int(std::max(1u, std::thread::hardware_concurrency()));
@@ -35,10 +83,70 @@ std::vector<pg::PublishedTable> InitialCopy::published_tables(const std::string&
   return pg::published_tables(conns_.at(0), publication);
 }
 
+// Why the locks: every worker's COPY of a table takes ACCESS SHARE and keeps it until its
+// transaction ends, which is the end of the whole copy. When two workers read parts of one
+// table and someone asks for ACCESS EXCLUSIVE in between (ALTER TABLE, VACUUM FULL,
+// TRUNCATE), the second worker queues behind that request, which waits for the first
+// worker's transaction, which waits (in this process) for the second worker: a deadlock
+// PostgreSQL cannot see. So each table to split is locked in every worker up front, with
+// NOWAIT, inside a savepoint: either every worker holds the lock (no exclusive request can
+// then be granted before the copy ends, and no worker waits for one), or the savepoints are
+// rolled back, which releases the locks, and the table is copied whole by one worker, as
+// an unsplit table is.
+std::vector<bool> InitialCopy::lock_split_tables(const std::vector<pg::PublishedTable>& tables,
+                                                 const std::vector<CopyUnit>& planned) {
+  std::vector<bool> no_split(tables.size(), false);
+  for (const auto& u : planned) {
+    if (!u.range || u.part != 0) continue;
+    const auto& t = tables[u.table];
+    std::string what = "locking " + t.def.qualified();
+    size_t savepoints = 0;
+    bool locked = true;
+    for (auto& c : conns_) {
+      c.exec("SAVEPOINT pgseed_split", what.c_str());
+      ++savepoints;
+      try {
+        c.exec("LOCK TABLE ONLY " + t.def.qualified() + " IN ACCESS SHARE MODE NOWAIT", what.c_str());
+      } catch (const Error& e) {
+        if (e.sqlstate() != "55P03") throw;  // lock_not_available: someone waits for, or holds, an exclusive lock
+        locked = false;
+        break;
+      }
+    }
+    for (size_t k = 0; k < savepoints; ++k) {
+      if (!locked) conns_[k].exec("ROLLBACK TO SAVEPOINT pgseed_split", what.c_str());
+      conns_[k].exec("RELEASE SAVEPOINT pgseed_split", what.c_str());
+    }
+    if (!locked) {
+      no_split[u.table] = true;
+      log_.info("copying " + t.def.qualified() +
+                " whole: another session holds or waits for an exclusive lock on it");
+    }
+  }
+  return no_split;
+}
+
 void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& tables,
                       bool own_transactions, const std::atomic<bool>* stop) {
+  int workers = int(conns_.size());
+  std::vector<CopyUnit> units = plan_copy_units(tables, split_bytes_, workers);
+  if (std::any_of(units.begin(), units.end(), [](const CopyUnit& u) { return u.range.has_value(); })) {
+    std::vector<bool> no_split = lock_split_tables(tables, units);
+    if (std::find(no_split.begin(), no_split.end(), true) != no_split.end())
+      units = plan_copy_units(tables, split_bytes_, workers, no_split);
+    for (const auto& u : units)
+      if (u.range && u.part == 0)
+        log_.info("copying " + tables[u.table].def.qualified() + " in " + std::to_string(u.parts) +
+                  " parts of ~" +
+                  (u.estimated_bytes >= (1 << 20) ? std::to_string(u.estimated_bytes >> 20) + " MB"
+                                                  : std::to_string(u.estimated_bytes >> 10) + " kB"));
+  }
+  // A table is done when its last unit is.
+  std::vector<std::atomic<int>> parts_left(tables.size());
+  for (const auto& u : units) ++parts_left[u.table];
+
   BoundedQueue<Batch> queue(kQueueBatches);
-  std::atomic<size_t> next_table{0};
+  std::atomic<size_t> next_unit{0};
   std::atomic<bool> abort{false};
   std::exception_ptr worker_error;
   std::mutex error_mu;
@@ -67,17 +175,20 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
   auto worker = [&](pg::Connection& conn) {
     try {
       for (;;) {
-        size_t ti = next_table.fetch_add(1);
-        if (ti >= tables.size() || abort) break;
+        size_t ui = next_unit.fetch_add(1);
+        if (ui >= units.size() || abort) break;
+        const CopyUnit& unit = units[ui];
+        size_t ti = unit.table;
         const auto& t = tables[ti];
-        conn.exec(pg::copy_query(t), ("copying " + t.def.qualified()).c_str());
+        std::string what = "copying " + describe(t, unit);
+        conn.exec(pg::copy_query(t, unit.range), what.c_str());
         Batch batch{ti, {}};
         size_t ncols = t.def.columns.size();
         for (;;) {
           char* buf = nullptr;
           int len = PQgetCopyData(conn.get(), &buf, 0);
           if (len == -1) break;  // COPY done
-          if (len == -2) throw pg::error_from_result(nullptr, conn.get(), "copying " + t.def.qualified());
+          if (len == -2) throw pg::error_from_result(nullptr, conn.get(), what);
           std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, &PQfreemem);
           parse_copy_text_line(std::string_view(buf, size_t(len)), ncols, batch.rows);
           if (batch.rows.bytes() >= kBatchBytes) {
@@ -87,10 +198,10 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
         }
         pg::Result end(PQgetResult(conn.get()));
         if (PQresultStatus(end.get()) != PGRES_COMMAND_OK)
-          throw pg::error_from_result(end.get(), conn.get(), "copying " + t.def.qualified());
+          throw pg::error_from_result(end.get(), conn.get(), what);
         while (pg::Result more{PQgetResult(conn.get())}) {}
         if (!batch.rows.empty() && !queue.push(std::move(batch))) return;
-        table_done[ti] = true;
+        if (--parts_left[ti] == 0) table_done[ti] = true;
       }
     } catch (...) {
       std::lock_guard lock(error_mu);

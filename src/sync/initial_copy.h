@@ -1,13 +1,15 @@
 // InitialCopy: copies the published tables under an exported snapshot into the store
 // (DESIGN.md step 2). N worker connections import the snapshot and COPY tables in
 // parallel; one writer (the calling thread) stores their rows in large transactions.
+// A large regular table is cut into ranges of heap blocks, so that several workers read
+// it at once (work units are (table, block range), largest first).
 #pragma once
-
-#include <string>
-#include <vector>
 
 #include <atomic>
 #include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "pg/catalog.h"
 #include "pgseed/sync.h"
@@ -19,11 +21,35 @@ namespace pgseed {
 // Thrown by InitialCopy::run when the caller's stop flag is raised mid-copy.
 struct CopyInterrupted {};
 
+// One piece of copy work: a whole table, or one range of its heap blocks.
+struct CopyUnit {
+  size_t table = 0;                      // index into the tables given to plan_copy_units
+  std::optional<pg::BlockRange> range;   // nullopt: the whole table
+  int part = 0;                          // 0-based part of the table, of `parts`
+  int parts = 1;
+  int64_t estimated_bytes = -1;          // heap bytes this unit reads (for the order)
+};
+
+// Plans the work for copying `tables` with `workers` connections. A regular table
+// (relkind 'r') whose own heap (heap_bytes) is larger than `split_bytes` becomes ceil(size / split_bytes)
+// block ranges, at least 2, at most 4 x workers and at most one per heap block; the first
+// range starts at block 0 and the last is open-ended, so together they cover every row
+// version once. Nothing is split when split_bytes is 0 or there is one worker.
+// `no_split[i]` (when given) keeps table i whole. Units come largest first.
+std::vector<CopyUnit> plan_copy_units(const std::vector<pg::PublishedTable>& tables,
+                                      uint64_t split_bytes, int workers,
+                                      const std::vector<bool>& no_split = {});
+
 class InitialCopy {
  public:
   InitialCopy(const std::string& conninfo, int jobs, const Logger& log,
-              std::function<void(const Progress&)> on_progress = {})
-      : conninfo_(conninfo), jobs_(jobs), log_(log), on_progress_(std::move(on_progress)) {}
+              std::function<void(const Progress&)> on_progress = {},
+              uint64_t split_tables_larger_than = kDefaultSplitTablesLargerThan)
+      : conninfo_(conninfo),
+        jobs_(jobs),
+        log_(log),
+        on_progress_(std::move(on_progress)),
+        split_bytes_(split_tables_larger_than) {}
 
   // Opens the worker connections and imports `snapshot` in each. Must complete while the
   // connection that exported the snapshot is still open and idle.
@@ -36,7 +62,8 @@ class InitialCopy {
   // `own_transactions`, rows are committed in large transactions and the caller ends the
   // copy phase with its own commit; without, everything goes into the caller's open one.
   // With `stop`, a raised flag abandons the copy (workers cancelled) and throws
-  // CopyInterrupted.
+  // CopyInterrupted. Tables larger than the split threshold are read in block ranges by
+  // several workers; a table is done (Progress) when all its ranges are.
   void run(Store& store, const std::vector<pg::PublishedTable>& tables,
            bool own_transactions = true, const std::atomic<bool>* stop = nullptr);
 
@@ -46,7 +73,13 @@ class InitialCopy {
   std::string conninfo_;
   int jobs_;
   const Logger& log_;
+  // Takes ACCESS SHARE locks on the tables to split in every worker's transaction; returns
+  // the tables it could not lock everywhere without waiting (to be copied whole).
+  std::vector<bool> lock_split_tables(const std::vector<pg::PublishedTable>& tables,
+                                      const std::vector<CopyUnit>& planned);
+
   std::function<void(const Progress&)> on_progress_;
+  uint64_t split_bytes_;
   std::vector<pg::Connection> conns_;
   uint64_t rows_ = 0;
 };

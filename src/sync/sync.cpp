@@ -179,7 +179,7 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
 
     // The exported snapshot lives only while `repl` stays idle: every worker imports
     // it before anything else is done, then `repl` may go.
-    InitialCopy copy(o.source, o.jobs, log, o.on_progress);
+    InitialCopy copy(o.source, o.jobs, log, o.on_progress, o.split_tables_larger_than);
     copy.import_snapshot(snapshot);
     repl = pg::Connection::open(o.source, pg::Connection::Kind::kReplication);  // drops the old one
 
