@@ -139,8 +139,9 @@
 //   - Durability: nothing the bulk path writes is reachable before finish_bulk_load()
 //     ingests it, and the ingested rows are reachable only by key ranges of tables whose
 //     state is still kCopying until the final, synced, state write. finish_bulk_load():
-//     finish the files (synced by SstFileWriter), ingest them (each call is atomic and
-//     recorded in the MANIFEST), flush the memtable (table definitions written by copy
+//     finish the files (not synced: NoSyncFileSystem), ingest them (IngestExternalFile
+//     links each file into the store and syncs it before it records the call, atomically,
+//     in the MANIFEST), flush the memtable (table definitions written by copy
 //     batches), then commit final_state with sync=true. A crash at any point before that
 //     write leaves phase kCopying, and the next run's reset() deletes the table ranges,
 //     ingested files included. The scratch directory is removed at open, at begin, after
