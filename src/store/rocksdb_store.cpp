@@ -1,19 +1,24 @@
 #include "store/rocksdb_store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
+#include <vector>
 
 #include "pgseed/error.h"
 #include "store/key_codec.h"
@@ -96,6 +101,56 @@
 // then deletes the table's range and writes them back through put() (which spills).
 // Scratch content is only ever read by the rewrite that wrote it (it clears the scratch
 // range first), and open() deletes it with the rest of the overlay range.
+//
+// The initial copy as a bulk load (begin/finish/abort_bulk_load, store.h).
+//
+// Between begin_bulk_load() and finish_bulk_load(), insert_batch() does not write rows to
+// the database at all: it appends them to SST files (rocksdb::SstFileWriter) in the
+// scratch directory <store>/pgseed-bulk, and finish_bulk_load() ingests those files
+// (IngestExternalFile, hard-linked into the store), then commits the final state. No WAL,
+// no memtable, no flush and, when the files do not overlap, no compaction: each row is
+// encoded and written once.
+//   - An SST file needs strictly increasing keys. A table keeps up to kBulkRunsPerTable
+//     runs, each writing its files one after another: a row goes to the run whose last
+//     written key is the greatest one below it, else to a new run (replacing one idle for
+//     kBulkIdleRows rows when there are enough), else (rows far out of order, e.g. a
+//     keyless table, whose keys start with the column values) to a sort buffer of
+//     kBulkSortBytes that is written, sorted, as one more file when full. A run's rows
+//     wait in a min-heap of kBulkRunBytes (all runs: at most kBulkBufferedBytes) before
+//     they are written smallest first, which absorbs local disorder (the rows of one
+//     insert stream spread over heap pages filled out of order). Interleaved streams (two
+//     sessions' inserts, a synchronized scan starting mid-table, parallel workers) thus
+//     settle into one run each. When a row lands inside the key range of the next run's
+//     open file (that run jumped over this one's keys), that file is closed, so that the
+//     file spanning the jump stays small. Files are closed at kBulkFileBytes. On the
+//     benchmark's events table (rows of ~14 streams, interleaved row by row and page by
+//     page) this puts ~90% of the bytes in the bottom level and leaves ~2 MB in L0.
+//     LZ4 (as the store's own files): no compression would save ~20% of the copy's CPU
+//     but nearly double the store's size for good (bottom-level files are not rewritten).
+//   - Ingestion goes in rounds: each round ingests, in one call, a set of mutually
+//     disjoint files of greatest total size (weighted interval scheduling); RocksDB puts
+//     each at the lowest level it does not overlap, so disjoint files go to the bottom
+//     level with sequence number 0 and are never compacted again. Later rounds overlap
+//     earlier ones and land in the levels above (or in L0), with a global sequence number.
+//   - begin_bulk_load() compacts the table key range first: the reset() that preceded it
+//     left a range tombstone over every table, which ingested files would overlap; the
+//     compaction (cheap on an empty store) drops it. Auto compactions are off during the
+//     bulk load (nothing should run while files go in) and back on after it.
+//   - Durability: nothing the bulk path writes is reachable before finish_bulk_load()
+//     ingests it, and the ingested rows are reachable only by key ranges of tables whose
+//     state is still kCopying until the final, synced, state write. finish_bulk_load():
+//     finish the files (not synced: NoSyncFileSystem), ingest them (IngestExternalFile
+//     links each file into the store and syncs it before it records the call, atomically,
+//     in the MANIFEST), flush the memtable (table definitions written by copy
+//     batches), then commit final_state with sync=true. A crash at any point before that
+//     write leaves phase kCopying, and the next run's reset() deletes the table ranges,
+//     ingested files included. The scratch directory is removed at open, at begin, after
+//     ingestion and on abort.
+//   - During the bulk load only create_table, insert_batch and write_state (phase
+//     kCopying) may write; rows appended to the files are visible to reads only after
+//     finish_bulk_load(). A rollback inside the bulk load cannot take its rows back out of
+//     the files, so it makes finish_bulk_load() fail (the caller aborts, as it does after
+//     any failure of the copy).
 
 namespace pgseed {
 
@@ -104,11 +159,27 @@ constexpr size_t kCopyFlushBytes = 4u << 20;   // write copied rows in ~4 MB bat
 constexpr size_t kDefaultSpillBytes = 8u << 20;  // a transaction spills above this in memory
 constexpr size_t kChunkBytes = 2u << 20;  // merge and rewrite work in chunks of this (at most)
 
+// Bulk load (see "The initial copy as a bulk load" below).
+constexpr const char* kBulkDir = "pgseed-bulk";   // scratch directory inside the store
+constexpr size_t kBulkRunsPerTable = 16;          // runs (SST writers) per table
+constexpr size_t kBulkOpenWriters = 32;           // open SST files in all
+constexpr size_t kBulkRunBytes = 256u << 10;      // rows waiting in a run's heap
+constexpr size_t kBulkBufferedBytes = 8u << 20;   // ... and in all runs
+constexpr uint64_t kBulkIdleRows = 8192;          // a run unused for this many rows may go
+constexpr uint64_t kBulkFileBytes = 64u << 20;    // an SST file is closed at this size
+constexpr size_t kBulkSortBytes = 8u << 20;       // rows that fit no run: sorted in this much
+constexpr rocksdb::CompressionType kBulkCompression = rocksdb::kLZ4Compression;
+
 // Test hooks (rocksdb_store_testing).
 size_t g_spill_bytes = kDefaultSpillBytes;
 std::string g_crash_point;
 int g_crash_countdown = 0;
 uint64_t g_spill_count = 0;
+uint64_t g_bulk_file_bytes = kBulkFileBytes;
+size_t g_bulk_sort_bytes = kBulkSortBytes;
+size_t g_bulk_run_bytes = kBulkRunBytes;
+uint64_t g_bulk_files_ingested = 0;
+uint64_t g_bulk_rows_sorted = 0;
 
 void crash_point(std::string_view name) {
   if (g_crash_point.empty() || g_crash_point != name) return;
@@ -123,6 +194,13 @@ void set_crash_point(const std::string& point, int nth) {
   g_crash_countdown = nth;
 }
 uint64_t spill_count() { return g_spill_count; }
+void set_bulk_bytes(uint64_t file_bytes, size_t sort_bytes, size_t run_bytes) {
+  g_bulk_file_bytes = file_bytes == 0 ? kBulkFileBytes : file_bytes;
+  g_bulk_sort_bytes = sort_bytes == 0 ? kBulkSortBytes : sort_bytes;
+  g_bulk_run_bytes = run_bytes == 0 ? kBulkRunBytes : run_bytes;
+}
+uint64_t bulk_files_ingested() { return g_bulk_files_ingested; }
+uint64_t bulk_rows_sorted() { return g_bulk_rows_sorted; }
 }  // namespace rocksdb_store_testing
 
 namespace {
@@ -422,6 +500,41 @@ class OverlayBuilder : public rocksdb::WriteBatch::Handler {
 
 using TablePtr = std::shared_ptr<const TableEntry>;
 
+// The bulk load's SST writers write through this: their files are not synced when
+// finished, because IngestExternalFile syncs each file it takes in (after linking it into
+// the store) before it records it in the MANIFEST; a file never ingested is not data.
+// This halves the fsyncs of the bulk load (they are on the copy's critical path).
+class NoSyncWritableFile : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  using rocksdb::FSWritableFileOwnerWrapper::FSWritableFileOwnerWrapper;
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions&, rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions&, rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus RangeSync(uint64_t, uint64_t, const rocksdb::IOOptions&,
+                              rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+};
+
+class NoSyncFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  explicit NoSyncFileSystem(const std::shared_ptr<rocksdb::FileSystem>& target)
+      : rocksdb::FileSystemWrapper(target) {}
+  static const char* kClassName() { return "PgseedBulkNoSyncFileSystem"; }
+  const char* Name() const override { return kClassName(); }
+  rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* result,
+                                    rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->NewWritableFile(name, options, &file, dbg);
+    if (s.ok()) *result = std::make_unique<NoSyncWritableFile>(std::move(file));
+    return s;
+  }
+};
+
 struct Meta {
   StoreState state;
   std::map<uint32_t, TablePtr> tables;  // by id, which is creation order
@@ -439,6 +552,9 @@ class RocksDbStore final : public Store {
   RocksDbStore(std::string path, std::unique_ptr<rocksdb::DB> db)
       : path_(std::move(path)), db_(std::move(db)) {
     load();
+    // A bulk load's leftovers (a crash before it ended): never ingested, so not data.
+    std::error_code ec;
+    fs::remove_all(bulk_dir(), ec);
   }
 
   ~RocksDbStore() override {
@@ -446,6 +562,7 @@ class RocksDbStore final : public Store {
     // should that fail, the next open() clears it); Close() then flushes memtables holding
     // copy rows written without the WAL.
     if (overlay_dirty_ && !broken_) try_clear_overlay();
+    if (bulk_) abort_bulk_load();
     if (db_) db_->Close().PermitUncheckedError();
   }
 
@@ -499,6 +616,7 @@ class RocksDbStore final : public Store {
 
   void rollback() override {
     require_txn("rollback");
+    if (bulk_) bulk_poisoned_ = true;  // its rows are in the files already
     const bool spilled = spilled_;
     end_txn();
     if (spilled) try_clear_overlay();
@@ -506,12 +624,16 @@ class RocksDbStore final : public Store {
 
   void write_state(const StoreState& state) override {
     require_txn("write_state");
+    if (bulk_ && state.phase != StoreState::Phase::kCopying)
+      throw Error(ErrorCategory::kInternal,
+                  "write_state() leaving kCopying during a bulk load (finish_bulk_load() does)");
     pending_.state = state;
     state_dirty_ = true;
   }
 
   void reset() override {
     require_txn("reset");
+    require_no_bulk("reset");
     del_range(KeyCodec::table_prefix(kFirstTableId), KeyCodec::table_prefix(kLastTableId + 1));
     // Also definitions a lost copy batch might have left behind.
     std::string b = table_meta_key(0);
@@ -539,12 +661,14 @@ class RocksDbStore final : public Store {
 
   void drop_table(const TableDef& def) override {
     require_txn("drop_table");
+    require_no_bulk("drop_table");
     entry(def);  // must exist
     drop(def.id);
   }
 
   void alter_table(const TableDef& from, const TableDef& to, std::span<const Datum> fill) override {
     require_txn("alter_table");
+    require_no_bulk("alter_table");
     const TableEntry& old = entry(from);
     if (!fill.empty() && fill.size() != to.columns.size())
       throw Error(ErrorCategory::kInternal, "alter_table: fill has " + std::to_string(fill.size()) +
@@ -686,6 +810,7 @@ class RocksDbStore final : public Store {
   void insert_batch(const TableDef& def, const RowBatch& rows) override {
     require_txn("insert_batch");
     const TableEntry& t = entry(def);
+    if (bulk_) return bulk_insert(t, rows);
     // Copy batches are not indexed for reads inside the transaction: the copy does not
     // read, and the index would double its memory. A later read rebuilds it.
     const bool index = !copy_txn() || spilled_;
@@ -711,6 +836,7 @@ class RocksDbStore final : public Store {
 
   void upsert(const TableDef& def, std::span<const Datum> row) override {
     require_txn("upsert");
+    require_no_bulk("upsert");
     const TableEntry& t = entry(def);
     check_row(t, row, "upsert");
     if (has_unchanged(row)) return update(def, {}, row);
@@ -720,6 +846,7 @@ class RocksDbStore final : public Store {
   void update(const TableDef& def, std::span<const Datum> old_row,
               std::span<const Datum> new_row) override {
     require_txn("update");
+    require_no_bulk("update");
     const TableEntry& t = entry(def);
     check_row(t, new_row, "update");
     if (!old_row.empty()) check_row(t, old_row, "update (old row)");
@@ -765,6 +892,7 @@ class RocksDbStore final : public Store {
 
   void remove(const TableDef& def, std::span<const Datum> old_row) override {
     require_txn("remove");
+    require_no_bulk("remove");
     const TableEntry& t = entry(def);
     check_row(t, old_row, "remove");
     if (t.codec.keyed()) {
@@ -776,6 +904,7 @@ class RocksDbStore final : public Store {
 
   void truncate(const TableDef& def) override {
     require_txn("truncate");
+    require_no_bulk("truncate");
     entry(def);
     del_range(table_begin(def.id), table_end(def.id));
   }
@@ -822,8 +951,353 @@ class RocksDbStore final : public Store {
     return n;
   }
 
+  // ---- the initial copy as a bulk load (see "The initial copy as a bulk load") ----
+
+  void begin_bulk_load() override {
+    if (in_txn_) throw Error(ErrorCategory::kInternal, "begin_bulk_load() inside a transaction");
+    if (bulk_) throw Error(ErrorCategory::kInternal, "begin_bulk_load() during a bulk load");
+    if (broken_) return;  // begin() reports it
+    if (committed_.state.phase != StoreState::Phase::kCopying) return;  // plain transactions
+    bulk_cleanup();  // a crashed run's files
+    std::error_code ec;
+    fs::create_directories(bulk_dir(), ec);
+    if (ec)
+      throw Error(ErrorCategory::kStore,
+                  where() + ": cannot create the bulk load directory: " + ec.message());
+    // Drop reset()'s range tombstones over the tables (and what they cover), so that the
+    // files ingested later overlap nothing and go to the bottom level.
+    const std::string b = table_begin(kFirstTableId), e = table_begin(kLastTableId + 1);
+    rocksdb::Slice bs = slice(b), es = slice(e);
+    rocksdb::CompactRangeOptions co;
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    rocksdb::Status s = db_->CompactRange(co, &bs, &es);
+    if (!s.ok()) fail(s, "preparing the bulk load failed");
+    s = db_->SetOptions({{"disable_auto_compactions", "true"}});
+    if (!s.ok()) fail(s, "preparing the bulk load failed");
+    auto_compactions_off_ = true;
+    bulk_options_ = db_->GetOptions();
+    if (!bulk_env_)
+      bulk_env_ = rocksdb::NewCompositeEnv(
+          std::make_shared<NoSyncFileSystem>(rocksdb::FileSystem::Default()));
+    bulk_options_.env = bulk_env_.get();
+    bulk_options_.compression = kBulkCompression;
+    bulk_options_.writable_file_max_buffer_size = 64u << 10;  // per open file
+    bulk_ = true;
+    crash_point("bulk_begin");
+  }
+
+  void finish_bulk_load(const StoreState& final_state) override {
+    if (!bulk_) return Store::finish_bulk_load(final_state);
+    if (in_txn_) throw Error(ErrorCategory::kInternal, "finish_bulk_load() inside a transaction");
+    if (bulk_poisoned_)
+      throw Error(ErrorCategory::kInternal,
+                  "finish_bulk_load() after a rollback inside the bulk load");
+    for (auto& [id, bt] : bulk_tables_)
+      for (auto& r : bt.runs) {
+        drain(*r);
+        if (r->writer) close_file(*r);
+      }
+    if (!sort_entries_.empty()) write_sorted();
+    bulk_tables_.clear();
+    std::string().swap(sort_arena_);
+    std::vector<SortEntry>().swap(sort_entries_);
+    ingest_files();
+    // Table definitions (and any other copy batch) are in the memtable only.
+    if (unflushed_copy_) flush_copy(/*end_on_failure=*/false);
+    crash_point("bulk_flushed");
+    bulk_ = false;
+    begin();
+    write_state(final_state);
+    commit();
+    abort_bulk_load();  // the cleanup: scratch directory, auto compactions
+  }
+
+  void abort_bulk_load() noexcept override {
+    bulk_ = false;
+    bulk_poisoned_ = false;
+    bulk_tables_.clear();  // open writers abandon their files
+    open_files_ = 0;
+    bulk_buffered_ = 0;
+    bulk_files_.clear();
+    std::string().swap(sort_arena_);
+    std::vector<SortEntry>().swap(sort_entries_);
+    bulk_cleanup();
+    if (auto_compactions_off_) {
+      if (db_->SetOptions({{"disable_auto_compactions", "false"}}).ok())
+        auto_compactions_off_ = false;
+    }
+  }
+
  private:
   std::string where() const { return "rocksdb store '" + path_ + "'"; }
+
+  // ---- bulk load: runs of SST files, the sort buffer, ingestion ----
+
+  // A row waiting in a run's heap; `head` holds key bytes 4..19 (after the table id, which
+  // all keys of a run share), big-endian, zero-padded: most comparisons stop there.
+  struct BulkRow {
+    unsigned __int128 head;
+    std::string key, value;
+    BulkRow(std::string k, std::string v) : head(key_head(k)), key(std::move(k)), value(std::move(v)) {}
+  };
+  static unsigned __int128 key_head(std::string_view k) {
+    unsigned char b[16] = {};
+    if (k.size() > 4) std::memcpy(b, k.data() + 4, std::min<size_t>(16, k.size() - 4));
+    unsigned __int128 h = 0;
+    for (unsigned char c : b) h = (h << 8) | c;
+    return h;
+  }
+  // A run: rows written in increasing key order to its SST file (one after another),
+  // through a small min-heap that absorbs local disorder (rows of one stream filled into
+  // heap pages out of order): a row waits there until the heap holds kBulkRunBytes, then
+  // the smallest is written. Every waiting row is above `last`, the last key written.
+  struct BulkRun {
+    std::unique_ptr<rocksdb::SstFileWriter> writer;  // null: no file open
+    std::string first;      // of the open file
+    std::string last;       // last key written ("" before the first)
+    std::vector<BulkRow> heap;
+    size_t heap_bytes = 0;
+    uint64_t used = 0;      // for draining the least recently used run
+  };
+  struct BulkTable {
+    std::vector<std::unique_ptr<BulkRun>> runs;
+  };
+  struct BulkFile {
+    std::string path, smallest, largest;
+    uint64_t bytes = 0;
+  };
+  struct SortEntry {
+    size_t offset;
+    uint32_t key_size, value_size;
+  };
+
+  std::string bulk_dir() const { return path_ + "/" + kBulkDir; }
+
+  void bulk_cleanup() noexcept {
+    std::error_code ec;
+    fs::remove_all(bulk_dir(), ec);
+  }
+
+  void require_no_bulk(const char* op) const {
+    if (bulk_)
+      throw Error(ErrorCategory::kInternal,
+                  std::string(op) + "() during a bulk load (only create_table and insert_batch)");
+  }
+
+  void bulk_insert(const TableEntry& t, const RowBatch& rows) {
+    BulkTable& bt = bulk_tables_[t.def.id];
+    Row row;
+    for (size_t i = 0; i < rows.rows(); ++i) {
+      rows.row(i, row);
+      check_row(t, row, "insert_batch");
+      bulk_add(bt, row_key(t, row), encode_row(t, row));
+    }
+  }
+
+  // The heap's order: a > b by key (memcmp order, a shorter key first on a common prefix).
+  static bool heap_after(const BulkRow& a, const BulkRow& b) {
+    if (a.head != b.head) return a.head > b.head;
+    if (a.key.size() <= 20 && b.key.size() <= 20 && a.key.size() != b.key.size())
+      return a.key.size() > b.key.size();
+    return a.key > b.key;
+  }
+
+  void bulk_add(BulkTable& bt, std::string key, std::string value) {
+    // bt.runs is sorted by last key: the row goes to the run whose last key is the
+    // greatest one below it.
+    auto& runs = bt.runs;
+    auto next = std::lower_bound(runs.begin(), runs.end(), key,
+                                 [](const auto& r, const std::string& k) { return r->last < k; });
+    BulkRun* best = nullptr;
+    if (next != runs.begin()) {
+      best = std::prev(next)->get();
+    } else {
+      // No run fits: a new one, in place of one idle for a while when there are enough
+      // (the scan moved on: a synchronized scan wrapped around, another part of the
+      // heap); else the sort buffer.
+      if (runs.size() >= kBulkRunsPerTable) {
+        auto idle = std::min_element(runs.begin(), runs.end(),
+                                     [](const auto& a, const auto& b) { return a->used < b->used; });
+        if ((*idle)->used + kBulkIdleRows > bulk_clock_) return sort_add(key, value);
+        drain(**idle);
+        if ((*idle)->writer) close_file(**idle);
+        runs.erase(idle);
+      }
+      next = runs.insert(runs.begin(), std::make_unique<BulkRun>());
+      best = next->get();
+      ++next;
+    }
+    // A row inside the range of the next run's file (that run jumped over this one's
+    // keys): that file is closed, so that the overlap stays as small as it is now.
+    if (next != runs.end()) {
+      BulkRun& r = **next;
+      if (r.writer && r.first < key && key < r.last) close_file(r);
+    }
+    best->used = ++bulk_clock_;
+    const size_t bytes = key.size() + value.size() + sizeof(BulkRow);
+    best->heap.emplace_back(std::move(key), std::move(value));
+    std::push_heap(best->heap.begin(), best->heap.end(), heap_after);
+    best->heap_bytes += bytes;
+    bulk_buffered_ += bytes;
+    if (best->heap_bytes > g_bulk_run_bytes) {
+      // One row out per row in: writing more would move `last` past rows of this stream
+      // still to come (the disorder the heap is there to absorb).
+      while (best->heap_bytes > g_bulk_run_bytes) write_smallest(*best);
+      restore_order(bt, best);
+    }
+    if (bulk_buffered_ > kBulkBufferedBytes) {
+      // Too much waits in all: the least recently used run writes all it holds.
+      BulkTable* lru_table = nullptr;
+      BulkRun* lru = nullptr;
+      for (auto& [id, t] : bulk_tables_)
+        for (auto& r : t.runs)
+          if (!r->heap.empty() && (!lru || r->used < lru->used)) lru = r.get(), lru_table = &t;
+      if (lru) {
+        drain(*lru);
+        restore_order(*lru_table, lru);
+      }
+    }
+  }
+
+  // Writes the run's smallest waiting row.
+  void write_smallest(BulkRun& run) {
+    std::pop_heap(run.heap.begin(), run.heap.end(), heap_after);
+    BulkRow& row = run.heap.back();
+    const size_t bytes = row.key.size() + row.value.size() + sizeof(BulkRow);
+    run.heap_bytes -= bytes;
+    bulk_buffered_ -= bytes;
+    // (An equal key, a duplicate the source cannot have, keeps the first row.)
+    if (row.key != run.last || run.last.empty()) {
+      if (run.writer && run.writer->FileSize() >= g_bulk_file_bytes) close_file(run);
+      if (!run.writer) open_file(run, row.key);
+      rocksdb::Status s = run.writer->Put(slice(row.key), slice(row.value));
+      if (!s.ok()) fail(s, "writing copied rows to " + bulk_dir());
+      run.last = std::move(row.key);
+    }
+    run.heap.pop_back();
+  }
+
+  void drain(BulkRun& run) {
+    while (!run.heap.empty()) write_smallest(run);
+  }
+
+  // After `run`'s last key grew: moves it forward to keep bt.runs sorted by last key.
+  static void restore_order(BulkTable& bt, BulkRun* run) {
+    auto& runs = bt.runs;
+    size_t i = 0;
+    while (i < runs.size() && runs[i].get() != run) ++i;
+    for (; i + 1 < runs.size() && runs[i + 1]->last < runs[i]->last; ++i) std::swap(runs[i], runs[i + 1]);
+  }
+
+  void open_file(BulkRun& run, const std::string& first_key) {
+    if (open_files_ >= kBulkOpenWriters) {
+      BulkRun* lru = nullptr;
+      for (auto& [id, bt] : bulk_tables_)
+        for (auto& r : bt.runs)
+          if (r->writer && (!lru || r->used < lru->used)) lru = r.get();
+      if (lru) close_file(*lru);
+    }
+    auto w = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(bulk_options_),
+                                                      bulk_options_, nullptr,
+                                                      /*invalidate_page_cache=*/false);
+    rocksdb::Status s = w->Open(bulk_dir() + "/" + std::to_string(++bulk_file_seq_) + ".sst");
+    if (!s.ok()) fail(s, "creating a bulk load file in " + bulk_dir());
+    run.writer = std::move(w);
+    run.first = first_key;
+    ++open_files_;
+  }
+
+  void close_file(BulkRun& run) {
+    rocksdb::ExternalSstFileInfo info;
+    rocksdb::Status s = run.writer->Finish(&info);
+    run.writer.reset();
+    --open_files_;
+    if (!s.ok()) fail(s, "writing a bulk load file in " + bulk_dir());
+    bulk_files_.push_back({info.file_path, info.smallest_key, info.largest_key, info.file_size});
+    crash_point("bulk_file");
+  }
+
+  // Rows that fit no run: kept in one buffer, written sorted as a file when it is full.
+  void sort_add(std::string_view key, std::string_view value) {
+    ++g_bulk_rows_sorted;
+    sort_entries_.push_back({sort_arena_.size(), static_cast<uint32_t>(key.size()),
+                             static_cast<uint32_t>(value.size())});
+    sort_arena_ += key;
+    sort_arena_ += value;
+    if (sort_arena_.size() >= g_bulk_sort_bytes) write_sorted();
+  }
+
+  void write_sorted() {
+    auto key_of = [&](const SortEntry& e) {
+      return std::string_view(sort_arena_).substr(e.offset, e.key_size);
+    };
+    std::stable_sort(sort_entries_.begin(), sort_entries_.end(),
+                     [&](const SortEntry& a, const SortEntry& b) { return key_of(a) < key_of(b); });
+    BulkRun run;
+    for (size_t i = 0; i < sort_entries_.size(); ++i) {
+      const SortEntry& e = sort_entries_[i];
+      // Of equal keys, the last written wins (as it would in the memtable).
+      if (i + 1 < sort_entries_.size() && key_of(sort_entries_[i + 1]) == key_of(e)) continue;
+      std::string_view k = key_of(e);
+      std::string_view v = std::string_view(sort_arena_).substr(e.offset + e.key_size, e.value_size);
+      if (!run.writer) open_file(run, std::string(k));
+      rocksdb::Status s = run.writer->Put(slice(k), slice(v));
+      if (!s.ok()) fail(s, "writing copied rows to " + bulk_dir());
+      run.last.assign(k);
+    }
+    if (run.writer) close_file(run);
+    sort_entries_.clear();
+    sort_arena_.clear();
+  }
+
+  // Ingests bulk_files_ in rounds of disjoint files, the heaviest set first (weighted
+  // interval scheduling): those go to the bottom level, the rest above them.
+  void ingest_files() {
+    std::vector<BulkFile> left = std::move(bulk_files_);
+    bulk_files_.clear();
+    while (!left.empty()) {
+      std::sort(left.begin(), left.end(),
+                [](const BulkFile& a, const BulkFile& b) { return a.largest < b.largest; });
+      const size_t n = left.size();
+      // best[i]: the heaviest disjoint set among the first i files; before[i]: how many
+      // files end below file i's start.
+      std::vector<uint64_t> best(n + 1, 0);
+      std::vector<size_t> before(n);
+      for (size_t i = 0; i < n; ++i) {
+        auto it = std::lower_bound(
+            left.begin(), left.begin() + static_cast<std::ptrdiff_t>(i), left[i].smallest,
+            [](const BulkFile& f, const std::string& k) { return f.largest < k; });
+        before[i] = static_cast<size_t>(it - left.begin());
+        best[i + 1] = std::max(best[i], left[i].bytes + 1 + best[before[i]]);
+      }
+      std::vector<bool> take(n, false);
+      for (size_t i = n; i > 0;) {
+        if (best[i] == best[i - 1]) {
+          --i;
+        } else {
+          take[i - 1] = true;
+          i = before[i - 1];
+        }
+      }
+      std::vector<std::string> paths;
+      std::vector<BulkFile> rest;
+      for (size_t i = 0; i < n; ++i) {
+        if (take[i])
+          paths.push_back(left[i].path);
+        else
+          rest.push_back(std::move(left[i]));
+      }
+      rocksdb::IngestExternalFileOptions io;
+      io.move_files = true;  // hard links: the store and the scratch directory share a disk
+      io.write_global_seqno = false;
+      rocksdb::Status s = db_->IngestExternalFile(paths, io);
+      if (!s.ok()) fail(s, "ingesting the initial copy failed");
+      g_bulk_files_ingested += paths.size();
+
+      crash_point("bulk_ingest");
+      left = std::move(rest);
+    }
+  }
 
   [[noreturn]] void fail(const rocksdb::Status& s, const std::string& what) const {
     throw Error(ErrorCategory::kStore, where() + ": " + what + ": " + one_line(s.ToString()));
@@ -1351,6 +1825,21 @@ class RocksDbStore final : public Store {
   size_t spill_bytes_ = g_spill_bytes;  // memory a transaction may hold before it spills
   bool overlay_dirty_ = false;  // the overlay range may hold something: cleared by begin()
   bool broken_ = false;         // a large commit failed half-way: reopen to finish it
+
+  // The bulk load (begin_bulk_load() to finish_bulk_load() or abort_bulk_load()).
+  bool bulk_ = false;
+  bool bulk_poisoned_ = false;         // a transaction was rolled back during it
+  bool auto_compactions_off_ = false;  // turned off by begin_bulk_load()
+  rocksdb::Options bulk_options_;      // for the SST writers
+  std::unique_ptr<rocksdb::Env> bulk_env_;  // theirs (NoSyncFileSystem); outlives them
+  std::map<uint32_t, BulkTable> bulk_tables_;
+  size_t open_files_ = 0;
+  size_t bulk_buffered_ = 0;           // bytes waiting in the runs' heaps
+  uint64_t bulk_clock_ = 0;
+  uint64_t bulk_file_seq_ = 0;
+  std::vector<BulkFile> bulk_files_;   // finished, not ingested yet
+  std::string sort_arena_;             // the sort buffer: keys and values
+  std::vector<SortEntry> sort_entries_;
 };
 
 std::string open_error(const std::string& where, const rocksdb::Status& s) {

@@ -20,6 +20,9 @@
 // The value always holds the whole row (all columns), so a row reads back exactly as it
 // came in, whatever normalisation its key needed.
 //
+// The initial copy is a bulk load (begin_bulk_load() .. finish_bulk_load()): rows go to
+// SST files in <dir>/pgseed-bulk, ingested at the end (rocksdb_store.cpp).
+//
 // Transactions: one rocksdb::WriteBatch per store transaction, state included, written with
 // sync=true by commit(). During the initial copy the batches skip the WAL (see the
 // durability argument in rocksdb_store.cpp). A transaction whose writes outgrow a memory
@@ -53,12 +56,22 @@ namespace rocksdb_store_testing {
 void set_spill_bytes(size_t bytes);
 // The process calls _exit(kCrashExitCode) the nth time it reaches the named point:
 // "spill" (after a spill write), "commit_record" (after the synced write that commits a
-// spilled transaction), "merge" (after a chunk of the merge, at commit or at open).
+// spilled transaction), "merge" (after a chunk of the merge, at commit or at open);
+// in a bulk load: "bulk_begin" (end of begin_bulk_load), "bulk_file" (after an SST file
+// is finished), "bulk_ingest" (after an ingestion call), "bulk_flushed" (after the flush
+// that precedes the final state write of finish_bulk_load).
 // An empty name disarms it.
 inline constexpr int kCrashExitCode = 86;
 void set_crash_point(const std::string& point, int nth = 1);
 // Spills since the process started.
 uint64_t spill_count();
+// Bulk load limits: the size at which an SST file is closed, of the sort buffer for rows
+// that fit no run, and of a run's heap; 0 restores the default (64 MB, 8 MB, 256 kB).
+void set_bulk_bytes(uint64_t file_bytes, size_t sort_bytes, size_t run_bytes = 0);
+// Bulk load files ingested, and rows that went through the sort buffer, since the process
+// started.
+uint64_t bulk_files_ingested();
+uint64_t bulk_rows_sorted();
 }  // namespace rocksdb_store_testing
 
 }  // namespace pgseed
