@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 
 #include <thread>
 
@@ -39,8 +40,12 @@ constexpr auto kMaxBatchAge = std::chrono::milliseconds(50);
 // this old, so a busy source costs one fsync per ~10 ms rather than one per transaction
 // (the latency this adds is what a --follow reader sees; well under the 100 ms target).
 constexpr auto kGroupCommitDelay = std::chrono::milliseconds(10);
-// One-shot runs catch up: nobody watches the store meanwhile, so fewer, larger commits.
-constexpr auto kCatchUpCommitDelay = std::chrono::milliseconds(500);
+// One-shot runs catch up: nobody watches the store meanwhile, so fewer, larger commits
+// (without on_commit callbacks, whose pending transactions are bounded by
+// kMaxTxnsPerBatch, only by age and kMaxChangesPerBatch): rows updated again in a later
+// batch are then written to the SQLite WAL and checkpointed once, not once per batch
+// (-26% page writes, -21% page reads, half the fsyncs for the bench's 200k changes).
+constexpr auto kCatchUpCommitDelay = std::chrono::milliseconds(2000);
 constexpr size_t kMaxCallbackChanges = 100000;           // per transaction, for on_commit
 constexpr auto kStatusInterval = std::chrono::seconds(10);
 
@@ -92,6 +97,7 @@ void StreamApply::run() {
 
 void StreamApply::session(bool one_shot) {
   state_ = store_.state();
+  last_commit_time_.reset();
   durable_lsn_ = state_.applied_lsn;
   reported_lsn_ = Lsn();
   in_source_txn_ = store_txn_open_ = false;
@@ -155,6 +161,8 @@ void StreamApply::session(bool one_shot) {
   bool stopping = false;
   const auto group_delay = one_shot ? std::chrono::milliseconds(kCatchUpCommitDelay)
                                     : std::chrono::milliseconds(kGroupCommitDelay);
+  const size_t max_txns =
+      one_shot && !options_.on_commit ? std::numeric_limits<size_t>::max() : kMaxTxnsPerBatch;
   auto last_progress = last_status;
   auto phase_started = last_status;
   uint64_t txns_at_last_progress = applied_txns_;
@@ -204,7 +212,7 @@ void StreamApply::session(bool one_shot) {
         pending_new_tables_.clear();
       }
       if (store_txn_open_ && !in_source_txn_ &&
-          (txns_in_batch_ >= kMaxTxnsPerBatch || changes_in_batch_ >= kMaxChangesPerBatch ||
+          (txns_in_batch_ >= max_txns || changes_in_batch_ >= kMaxChangesPerBatch ||
            std::chrono::steady_clock::now() - batch_started_ > std::max<std::chrono::milliseconds>(kMaxBatchAge, group_delay)))
         commit_store();
       continue;
@@ -352,6 +360,10 @@ void StreamApply::open_store_txn() {
 
 void StreamApply::commit_store() {
   if (!store_txn_open_) return;
+  if (last_commit_time_) {  // formatted once per store commit, not per transaction
+    state_.last_commit_time = format_pg_timestamp(*last_commit_time_);
+    last_commit_time_.reset();
+  }
   store_.write_state(state_);
   store_.commit();
   store_txn_open_ = false;
@@ -377,16 +389,18 @@ void StreamApply::on_begin(const Begin& b) {
   skip_txn_ = b.final_lsn < state_.applied_lsn;  // already stored (see the rules above)
   if (skip_txn_) return;
   open_store_txn();
-  current_ = AppliedTransaction{};
-  current_.commit_lsn = b.final_lsn;
-  current_.commit_time = format_pg_timestamp(b.commit_time);
+  if (options_.on_commit) {  // collected only for a callback
+    current_ = AppliedTransaction{};
+    current_.commit_lsn = b.final_lsn;
+    current_.commit_time = format_pg_timestamp(b.commit_time);
+  }
 }
 
 void StreamApply::on_commit(const Commit& c) {
   in_source_txn_ = false;
   if (skip_txn_) return;
   state_.applied_lsn = c.end_lsn;
-  state_.last_commit_time = format_pg_timestamp(c.commit_time);
+  last_commit_time_ = c.commit_time;  // into state_ by commit_store()
   ++txns_in_batch_;
   ++applied_txns_;
   if (options_.on_commit) undelivered_.push_back(std::move(current_));

@@ -68,6 +68,7 @@ class StreamApply {
   bool in_source_txn_ = false;
   bool skip_txn_ = false;
   Lsn txn_lsn_;             // commit LSN of the source transaction in hand
+  std::optional<int64_t> last_commit_time_;  // of the last applied txn, not yet in state_
   size_t txns_in_batch_ = 0;
   size_t changes_in_batch_ = 0;
   std::chrono::steady_clock::time_point batch_started_;
