@@ -47,9 +47,9 @@ class StreamApply {
 
   void load_tables();
   void open_store_txn();
-  // Commits the open store transaction (with the state covering it) durably. A large
-  // batch is committed on a helper thread while this one keeps reading the replication
-  // connection into backlog_ (so the walsender does not stall behind our fsyncs).
+  // Commits the open store transaction (with the state covering it) durably. While a
+  // large batch commits, a helper thread reads the replication connection into backlog_
+  // (so that the walsender does not stall behind the store's fsyncs and checkpoints).
   void commit_store();
   void send_status(bool reply_requested);
   // The next replication message: from backlog_ first, then from libpq; like
@@ -57,7 +57,7 @@ class StreamApply {
   // -1: COPY ended; -2: error).
   int next_message(char** buf);
   // Reads messages into backlog_ (bounded) until `done` is readable; answers keepalives
-  // that ask for a reply. Only this thread touches libpq; the store is the helper's.
+  // that ask for a reply. Runs on the helper thread, the only one touching libpq then.
   void read_while_committing(int done_fd);
 
   const SyncOptions& options_;
