@@ -55,6 +55,42 @@ const char* declared_type(StorageClass s) {
   return "";
 }
 
+// The stream apply path's prepared statements of one table: found without building a
+// key per change (the apply loop calls upsert/update/remove once per change).
+struct ApplyStatements {
+  bool keyed = false;
+  Stmt upsert, remove;
+  std::map<std::string, Stmt> updates;  // by update mask (see SqliteStore::update)
+};
+
+// Prepared statements by "table id:kind", plus the apply path's per-table ones; clear()
+// (a rollback, a reset) drops both.
+class StatementCache : public std::map<std::string, Stmt> {
+ public:
+  void clear() {
+    last_ = nullptr;
+    apply_.clear();
+    std::map<std::string, Stmt>::clear();
+  }
+  ApplyStatements& apply(const TableDef& def) {
+    if (last_ && last_id_ == def.id) return *last_;
+    auto [it, added] = apply_.try_emplace(def.id);
+    if (added) it->second.keyed = def.has_key();
+    last_id_ = def.id;
+    last_ = &it->second;
+    return it->second;
+  }
+  void forget_apply(uint32_t id) {
+    last_ = nullptr;
+    apply_.erase(id);
+  }
+
+ private:
+  std::map<uint32_t, ApplyStatements> apply_;
+  uint32_t last_id_ = 0;
+  ApplyStatements* last_ = nullptr;
+};
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::string path, bool must_exist) : path_(std::move(path)) {
@@ -281,12 +317,10 @@ class SqliteStore final : public Store {
   }
 
   void upsert(const TableDef& def, std::span<const Datum> row) override {
-    bool keyed = def.has_key();
-    sqlite3_stmt* st = statement(def, keyed ? "upsert" : "insert", [&] {
-      return insert_sql(def, keyed ? "INSERT OR REPLACE" : "INSERT");
-    });
-    bind_row(st, def, row, 1);
-    step_done(st);
+    ApplyStatements& a = apply_statements(def);
+    if (!a.upsert) a.upsert = prepare(insert_sql(def, a.keyed ? "INSERT OR REPLACE" : "INSERT"));
+    bind_row(a.upsert.get(), def, row, 1);
+    step_done(a.upsert.get());
   }
 
   void update(const TableDef& def, std::span<const Datum> old_row,
@@ -294,37 +328,57 @@ class SqliteStore final : public Store {
     // SET every column that has a new value; unchanged TOASTed ones keep the stored value.
     check_width(def, new_row);
     if (!old_row.empty()) check_width(def, old_row);
-    std::string mask;
-    for (const auto& d : new_row) mask += d.kind == Datum::Kind::kUnchanged ? 'u' : 'v';
-    bool keyed = def.has_key();
-    std::span<const Datum> match = old_row.empty() ? new_row : old_row;
-    sqlite3_stmt* st = statement(def, "update:" + mask, [&] {
+    ApplyStatements& a = apply_statements(def);
+    // The statement depends on which columns are unchanged and on whether the key moved:
+    // a key that did not move (no old row) is matched, not SET again, so that SQLite
+    // updates the row in place instead of deleting and re-inserting it.
+    bool key_moved = !old_row.empty();
+    std::string& mask = mask_;
+    mask.assign(1, key_moved ? 'k' : '-');
+    bool any_value = false, any_unchanged = false;
+    for (const auto& d : new_row) {
+      bool unchanged = d.kind == Datum::Kind::kUnchanged;
+      mask += unchanged ? 'u' : 'v';
+      any_unchanged |= unchanged;
+      any_value |= !unchanged;
+    }
+    if (!any_value) return;  // nothing to set
+    auto it = a.updates.find(mask);
+    if (it == a.updates.end()) {
       std::string sql = "UPDATE " + qi(local_name(def)) + " SET ";
       bool first = true;
       for (size_t i = 0; i < def.columns.size(); ++i) {
-        if (mask[i] == 'u') continue;
+        if (mask[i + 1] == 'u') continue;
+        if (!key_moved && a.keyed && def.columns[i].key_position > 0) continue;
         if (!first) sql += ", ";
         first = false;
         sql += qi(def.columns[i].name) + " = ?" + std::to_string(i + 1);
       }
-      return sql + match_clause(def, def.columns.size() + 1);
-    });
-    if (mask.find('v') == std::string::npos) return;  // nothing to set
+      if (first) {
+        // Only key columns have values, and they did not move: the row is as it was.
+        // (It may be missing, e.g. it moved into a row filter: then insert it.)
+        sql = "UPDATE " + qi(local_name(def)) + " SET " + qi(def.columns[0].name) + " = " +
+              qi(def.columns[0].name);
+      }
+      sql += match_clause(def, def.columns.size() + 1);
+      it = a.updates.emplace(mask, prepare(sql)).first;
+    }
+    sqlite3_stmt* st = it->second.get();
+    std::span<const Datum> match = key_moved ? old_row : new_row;
     bind_row(st, def, new_row, 1);
     bind_match(st, def, match, int(def.columns.size()) + 1);
     step_done(st);
-    if (sqlite3_changes(db_.get()) == 0 && mask.find('u') == std::string::npos && keyed) {
+    if (sqlite3_changes(db_.get()) == 0 && !any_unchanged && a.keyed) {
       upsert(def, new_row);  // the row was not there (e.g. it moved into a row filter)
     }
   }
 
   void remove(const TableDef& def, std::span<const Datum> old_row) override {
     check_width(def, old_row);
-    sqlite3_stmt* st = statement(def, "delete", [&] {
-      return "DELETE FROM " + qi(local_name(def)) + match_clause(def, 1);
-    });
-    bind_match(st, def, old_row, 1);
-    step_done(st);
+    ApplyStatements& a = apply_statements(def);
+    if (!a.remove) a.remove = prepare("DELETE FROM " + qi(local_name(def)) + match_clause(def, 1));
+    bind_match(a.remove.get(), def, old_row, 1);
+    step_done(a.remove.get());
   }
 
   void truncate(const TableDef& def) override { exec("DELETE FROM " + qi(local_name(def))); }
@@ -615,7 +669,10 @@ class SqliteStore final : public Store {
   void forget_statements(uint32_t id) {
     std::string prefix = std::to_string(id) + ":";
     std::erase_if(stmts_, [&](const auto& kv) { return kv.first.rfind(prefix, 0) == 0; });
+    stmts_.forget_apply(id);
   }
+
+  ApplyStatements& apply_statements(const TableDef& def) { return stmts_.apply(def); }
 
   static std::string local_name(const TableDef& def) { return sqlite_table_name(def.schema, def.name); }
 
@@ -865,7 +922,8 @@ class SqliteStore final : public Store {
   bool in_txn_ = false;
   StoreState state_, pending_state_;
   std::vector<TableDef> tables_, pending_tables_;
-  std::map<std::string, Stmt> stmts_;
+  StatementCache stmts_;
+  std::string mask_;  // update(): reused, so that no change allocates it
   mutable std::string scratch_;  // decoded bytea, bound SQLITE_TRANSIENT
 };
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <optional>
 #include <span>
@@ -46,9 +47,18 @@ class StreamApply {
 
   void load_tables();
   void open_store_txn();
-  // Commits the open store transaction (with the state covering it) durably.
+  // Commits the open store transaction (with the state covering it) durably. While a
+  // large batch commits, a helper thread reads the replication connection into backlog_
+  // (so that the walsender does not stall behind the store's fsyncs and checkpoints).
   void commit_store();
   void send_status(bool reply_requested);
+  // The next replication message: from backlog_ first, then from libpq; like
+  // PQgetCopyData (> 0: length, buffer in *buf to free with PQfreemem; 0: nothing yet;
+  // -1: COPY ended; -2: error).
+  int next_message(char** buf);
+  // Reads messages into backlog_ (bounded) until `done` is readable; answers keepalives
+  // that ask for a reply. Runs on the helper thread, the only one touching libpq then.
+  void read_while_committing(int done_fd);
 
   const SyncOptions& options_;
   Store& store_;
@@ -68,6 +78,7 @@ class StreamApply {
   bool in_source_txn_ = false;
   bool skip_txn_ = false;
   Lsn txn_lsn_;             // commit LSN of the source transaction in hand
+  std::optional<int64_t> last_commit_time_;  // of the last applied txn, not yet in state_
   size_t txns_in_batch_ = 0;
   size_t changes_in_batch_ = 0;
   std::chrono::steady_clock::time_point batch_started_;
@@ -75,6 +86,15 @@ class StreamApply {
   std::map<uint32_t, Relation> relations_;        // pgoutput relation id -> last Relation
   std::map<uint32_t, TableDef> tables_;           // the store's tables by source OID
   std::vector<uint32_t> pending_new_tables_;      // published tables not yet in the store
+
+  struct Buffered {
+    char* data;  // from PQgetCopyData (nullptr for an end marker)
+    int len;     // as PQgetCopyData returned it
+  };
+  std::deque<Buffered> backlog_;  // read during a commit, not yet handled
+  size_t backlog_bytes_ = 0;
+  bool backlog_ended_ = false;    // backlog_ ends with an end/error marker
+  void clear_backlog();
 
   AppliedTransaction current_;                    // collected for on_commit callbacks
   std::vector<AppliedTransaction> undelivered_;   // stored, waiting for the durable commit

@@ -495,6 +495,34 @@ TEST_P(StreamTest, SlotConfirmsWhatTheStoreApplied) {
   EXPECT_EQ(slot_confirmed(src.db(), again.slot), again.applied_lsn);
 }
 
+// The apply path's fast cases: updates that keep their key (matched, not SET), also on a
+// table whose every column is in the key, and a batch large enough to be committed on a
+// helper thread while the stream goes on behind it (more transactions follow it).
+TEST_P(StreamTest, LargeBatchThenSmallTransactionsKeepingKeys) {
+  TestDatabase src;
+  src.db().exec(
+      "CREATE TABLE t (id int PRIMARY KEY, a text, b int);"
+      "CREATE TABLE k (k1 int, k2 int, PRIMARY KEY (k1, k2));"
+      "INSERT INTO k SELECT i % 7, i FROM generate_series(1, 50) i;"
+      "CREATE PROCEDURE small_txns(n int) LANGUAGE plpgsql AS $$"
+      " BEGIN FOR i IN 1..n LOOP"
+      "   UPDATE t SET b = b + 1, a = a || '+' WHERE id = 1 + (i * 7919) % 150000;"
+      "   IF i % 3 = 0 THEN UPDATE t SET id = -i WHERE id = 150000 - i; END IF;"
+      "   IF i % 5 = 0 THEN DELETE FROM t WHERE id = 140000 - i; END IF;"
+      "   COMMIT;"
+      " END LOOP; END $$;");
+  std::string store = temp_store(store_kind());
+  sync_ok(src, store);
+  src.db().exec(
+      "INSERT INTO t SELECT i, 'row ' || i, i FROM generate_series(1, 150000) i;"
+      "UPDATE k SET k1 = k1;"                     // every column is key, none moves
+      "UPDATE k SET k2 = k2 + 100 WHERE k1 = 1;");  // the key moves
+  src.db().exec("CALL small_txns(3000);");  // its own statement: it commits inside
+  sync_ok(src, store);
+  expect_table_equal(src, store, "public.t");
+  expect_table_equal(src, store, "public.k");
+}
+
 // One source transaction of a million rows: applied in bounded memory.
 TEST_P(StreamTest, MillionRowTransaction) {
   TestDatabase src;
