@@ -44,11 +44,13 @@ std::string sqlite_value(const std::string& path, const std::string& sql) {
   return out;
 }
 
-void make_source(TestDatabase& src) {
+// `rows` rows in `big`: enough that the copy takes a good second while the tests look at
+// it (the checks they make meanwhile take milliseconds).
+void make_source(TestDatabase& src, int rows = 400000) {
   src.db().exec(
       "CREATE TABLE big (id bigint PRIMARY KEY, v text, n numeric);"
       "INSERT INTO big SELECT i, md5(i::text) || md5((i + 1)::text), i * 1.5 "
-      "  FROM generate_series(1, 400000) i;"
+      "  FROM generate_series(1, " + std::to_string(rows) + ") i;"
       "CREATE TABLE pair (a int, b text, PRIMARY KEY (b, a));"
       "INSERT INTO pair SELECT i, 'b' || (i % 7) FROM generate_series(1, 5000) i;");
 }
@@ -103,14 +105,14 @@ TEST(SqliteBulkLoad, KilledMidCopyLeavesAReadableCopyingStore) {
 // `copying`; afterwards the file is the complete replica, in WAL mode, and streams on.
 TEST(SqliteBulkLoad, ReadersSeeCopyingThenTheCompleteReplica) {
   TestDatabase src;
-  make_source(src);
+  make_source(src, 1000000);
   std::string store = temp_store("sqlite");
   std::string path = path_of(store);
   int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store}, path + ".log");
   ASSERT_TRUE(wait_for_file(path + "-pgseed-copy", pid)) << "no bulk copy file appeared";
+  RunResult status = run_pgseed({"status", "--store", store});
   EXPECT_EQ(sqlite_value(path, "SELECT value FROM _pgseed_state WHERE key = 'phase'"), "copying");
   EXPECT_EQ(sqlite_value(path, "PRAGMA journal_mode"), "delete");
-  RunResult status = run_pgseed({"status", "--store", store});
   EXPECT_NE(status.out.find("copying"), std::string::npos) << status.out << status.err;
   ASSERT_EQ(wait_pid(pid), 0);
 
@@ -118,7 +120,7 @@ TEST(SqliteBulkLoad, ReadersSeeCopyingThenTheCompleteReplica) {
   EXPECT_EQ(sqlite_value(path, "PRAGMA journal_mode"), "wal");
   EXPECT_EQ(sqlite_value(path, "PRAGMA integrity_check"), "ok");
   expect_table_equal(src, store, "public.big");
-  src.db().exec("INSERT INTO big VALUES (400001, 'new', 1); DELETE FROM pair WHERE a < 100;");
+  src.db().exec("INSERT INTO big VALUES (1000001, 'new', 1); DELETE FROM pair WHERE a < 100;");
   sync_ok(src, store);
   expect_table_equal(src, store, "public.big");
   expect_table_equal(src, store, "public.pair");
@@ -166,7 +168,7 @@ TEST(SqliteBulkLoad, StoreHeldOpenInWalModeIsCopiedInPlace) {
 // (the running copy's slot is idle, so it must not be taken for an abandoned one).
 TEST(SqliteBulkLoad, SecondSyncDuringTheCopyIsRefused) {
   TestDatabase src;
-  make_source(src);
+  make_source(src, 1000000);
   std::string store = temp_store("sqlite");
   std::string path = path_of(store);
   int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store}, path + ".log");
