@@ -45,6 +45,11 @@ class RowBatch {
     cells_.back().len += 1;
   }
   void add_null() { cells_.push_back({0, 0, Datum::Kind::kNull}); }
+  // Room for `text_bytes` of values in `cells` cells, so that filling does not reallocate.
+  void reserve(size_t text_bytes, size_t cells) {
+    data_.reserve(text_bytes);
+    cells_.reserve(cells);
+  }
   void end_row() { row_ends_.push_back(cells_.size()); }
 
   size_t rows() const { return row_ends_.size(); }

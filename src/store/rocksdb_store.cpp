@@ -1369,6 +1369,9 @@ class RocksDbStore final : public Store {
 
   static std::string encode_row(const TableEntry& t, std::span<const Datum> row) {
     std::string out;
+    size_t text = 0;  // the encoding is the texts plus a few bytes per cell: one allocation
+    for (const auto& d : row) text += d.text.size();
+    out.reserve(text + 5 * size_t(t.slot_count) + 8);
     RowCodec::append_count(out, t.slot_count);
     for (uint32_t s = 0; s < t.slot_count; ++s) {
       int c = t.column_of_slot[s];

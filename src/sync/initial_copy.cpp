@@ -183,6 +183,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
         std::string what = "copying " + describe(t, unit);
         conn.exec(pg::copy_query(t, unit.range), what.c_str());
         Batch batch{ti, {}};
+        batch.rows.reserve(kBatchBytes, kBatchBytes / 32);  // filled without reallocating
         size_t ncols = t.def.columns.size();
         for (;;) {
           char* buf = nullptr;
@@ -194,6 +195,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
           if (batch.rows.bytes() >= kBatchBytes) {
             if (!queue.push(std::move(batch))) return;  // writer gave up
             batch = Batch{ti, {}};
+            batch.rows.reserve(kBatchBytes, kBatchBytes / 32);
           }
         }
         pg::Result end(PQgetResult(conn.get()));
