@@ -308,14 +308,7 @@ void drop(const std::string& source, const std::string& store_uri, bool delete_s
     log.info("dropped publication " + st.publication);
   }
   if (delete_store) {
-    StoreUri u = StoreUri::parse(store_uri);
-    std::error_code ec;
-    std::filesystem::remove_all(u.path, ec);
-    if (u.scheme == "sqlite") {
-      std::filesystem::remove(u.path + "-wal", ec);
-      std::filesystem::remove(u.path + "-shm", ec);
-      std::filesystem::remove(u.path + "-pgseed-copy", ec);
-    }
+    Store::remove(store_uri);
     log.info("deleted store " + store_uri);
   }
 }

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <string_view>
@@ -40,6 +41,42 @@ using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
 struct DbDeleter {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 };
+using Db = std::unique_ptr<sqlite3, DbDeleter>;
+
+constexpr int kBusyTimeoutMs = 10000;  // how long a statement waits for another process's lock
+
+// Opens `path` into `db` (set also on failure: it carries the message); SQLite's code.
+int open_db(const std::string& path, int flags, Db& db) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  db.reset(raw);
+  if (rc == SQLITE_OK) sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+  return rc;
+}
+std::string open_error(const Db& db, int rc) { return db ? sqlite3_errmsg(db.get()) : sqlite3_errstr(rc); }
+
+// Where the initial copy is built before it takes the store's place (see begin_bulk_load).
+std::string bulk_path_of(const std::string& path) { return path + "-pgseed-copy"; }
+
+void remove_files(const std::string& base, std::initializer_list<const char*> suffixes) {
+  std::error_code ec;
+  for (const char* s : suffixes) std::filesystem::remove(base + s, ec);
+}
+// An unfinished (or crashed) initial copy of the store at `path`.
+void remove_bulk_copy(const std::string& path) {
+  remove_files(bulk_path_of(path), {"", "-journal", "-wal", "-shm"});
+}
+
+// One writer per store: an exclusive flock on the file (independent of the fcntl locks
+// SQLite takes; readers are not affected). Returns the descriptor that holds it.
+int lock_writer(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw Error(ErrorCategory::kStore, "store " + path + " is in use by another pgseed process");
+  }
+  return fd;
+}
 
 // SQLite's declared type for a storage class. Chosen so that type affinity never alters
 // a bound value: floats get no declared type (BLOB affinity), because REAL affinity would
@@ -108,23 +145,11 @@ class SqliteStore final : public Store {
       // the copy). Only possible before SQLite initialises; harmless if it already has.
       sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     });
-    sqlite3* raw = nullptr;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (must_exist ? 0 : SQLITE_OPEN_CREATE);
-    int rc = sqlite3_open_v2(path_.c_str(), &raw, flags, nullptr);
-    db_.reset(raw);
-    if (rc != SQLITE_OK) {
-      // A read-only file can still be read (dump, status); writes then fail clearly.
-      if (exists) {
-        db_.reset();
-        raw = nullptr;
-        rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
-        db_.reset(raw);
-      }
-      if (rc != SQLITE_OK)
-        throw Error(ErrorCategory::kStore, "cannot open store " + path_ + ": " +
-                                               (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
-    }
-    sqlite3_busy_timeout(db_.get(), 10000);
+    int rc = open_db(path_, SQLITE_OPEN_READWRITE | (must_exist ? 0 : SQLITE_OPEN_CREATE), db_);
+    // A read-only file can still be read (dump, status); writes then fail clearly.
+    if (rc != SQLITE_OK && exists) rc = open_db(path_, SQLITE_OPEN_READONLY, db_);
+    if (rc != SQLITE_OK)
+      throw Error(ErrorCategory::kStore, "cannot open store " + path_ + ": " + open_error(db_, rc));
     read_only_ = sqlite3_db_readonly(db_.get(), "main") == 1;
     try {
       // Any read of the schema tells a corrupt or foreign file apart.
@@ -170,16 +195,16 @@ class SqliteStore final : public Store {
     return tables_;
   }
 
-  void begin() override {
+  void claim_writer() override {
     if (read_only_) throw Error(ErrorCategory::kStore, "store " + path_ + " is read-only");
-    // One writer per store: a second pgseed sync on the same file is refused. (flock is
-    // independent of the fcntl locks SQLite takes; readers are not affected.)
-    if (lock_fd_ < 0) {
-      lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-      if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
-        throw Error(ErrorCategory::kStore,
-                    "store " + path_ + " is in use by another pgseed process");
-    }
+    if (lock_fd_ < 0) lock_fd_ = lock_writer(path_);
+  }
+
+  // The transaction spills to the file through the bounded page cache.
+  bool prefers_long_transactions() const override { return true; }
+
+  void begin() override {
+    claim_writer();
     // Durable commits, except for the bulk of the initial copy: a crash there only loses
     // a copy that restarts from scratch anyway (the phase stays kCopying until a durable
     // commit ends it).
@@ -402,16 +427,13 @@ class SqliteStore final : public Store {
       throw Error(ErrorCategory::kInternal, "store " + path_ + ": bulk load in a bad state");
     if (!tables_.empty())
       throw Error(ErrorCategory::kInternal, "store " + path_ + ": bulk load into a store with tables");
-    std::string bulk = bulk_path();
-    remove_bulk_files();  // what a crashed run left
+    std::string bulk = bulk_path_of(path_);
+    remove_bulk_copy(path_);  // what a crashed run left
     if (!leave_wal_mode()) return;  // another process has the store open: copy in place
-    sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(bulk.c_str(), &raw,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    std::unique_ptr<sqlite3, DbDeleter> db(raw);
+    Db db;
+    int rc = open_db(bulk, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, db);
     if (rc != SQLITE_OK)
-      throw Error(ErrorCategory::kStore, "cannot create " + bulk + ": " +
-                                             (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+      throw Error(ErrorCategory::kStore, "cannot create " + bulk + ": " + open_error(db, rc));
     stmts_.clear();
     main_db_ = std::move(db_);
     db_ = std::move(db);
@@ -434,7 +456,7 @@ class SqliteStore final : public Store {
   void finish_bulk_load(const StoreState& final_state) override {
     if (!main_db_) return Store::finish_bulk_load(final_state);  // copied in place
     if (in_txn_) throw Error(ErrorCategory::kInternal, "store " + path_ + ": bulk load in a transaction");
-    std::string bulk = bulk_path();
+    std::string bulk = bulk_path_of(path_);
     // Everything that can fail comes before the store file is touched.
     begin();
     write_state(final_state);
@@ -456,7 +478,7 @@ class SqliteStore final : public Store {
     main_db_.reset();
     if (std::rename(bulk.c_str(), path_.c_str()) != 0) {
       int err = errno;
-      remove_bulk_files();
+      remove_bulk_copy(path_);
       reopen_main();
       throw Error(ErrorCategory::kStore, "store " + path_ + ": cannot move the finished copy "
                                          "into place: " + std::strerror(err));
@@ -472,7 +494,7 @@ class SqliteStore final : public Store {
     if (in_txn_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
     in_txn_ = false;
     db_ = std::move(main_db_);
-    remove_bulk_files();
+    remove_bulk_copy(path_);
     sqlite3_exec(db_.get(), "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
     try {
       load();
@@ -549,15 +571,6 @@ class SqliteStore final : public Store {
     }
   }
 
-  std::string bulk_path() const { return path_ + "-pgseed-copy"; }
-
-  void remove_bulk_files() const {
-    std::error_code ec;
-    std::filesystem::remove(bulk_path(), ec);
-    std::filesystem::remove(bulk_path() + "-journal", ec);
-    std::filesystem::remove(bulk_path() + "-wal", ec);
-    std::filesystem::remove(bulk_path() + "-shm", ec);
-  }
 
   void fsync_path(const std::string& p, int flags) const {
     int fd = ::open(p.c_str(), flags | O_CLOEXEC);
@@ -581,7 +594,7 @@ class SqliteStore final : public Store {
     if (ok) ok = sqlite3_step(st.get()) == SQLITE_ROW;
     const char* now = ok ? reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)) : nullptr;
     ok = now && mode == now;
-    sqlite3_busy_timeout(db, 10000);
+    sqlite3_busy_timeout(db, kBusyTimeoutMs);
     return ok;
   }
 
@@ -589,7 +602,7 @@ class SqliteStore final : public Store {
     // A store whose initial copy another process is building aside stays in rollback mode
     // (see begin_bulk_load); every other writable store is in WAL mode.
     std::error_code ec;
-    if (!read_only_ && !std::filesystem::exists(bulk_path(), ec))
+    if (!read_only_ && !std::filesystem::exists(bulk_path_of(path_), ec))
       exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA cache_size=-32768");  // 32 MB: memory stays bounded
     // Checkpoint the WAL every ~64 MB rather than every 4 MB: each checkpoint fsyncs the
@@ -601,20 +614,12 @@ class SqliteStore final : public Store {
   // failed), and takes the one-writer lock on what is now there.
   void reopen_main() {
     main_db_.reset();
-    sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-    db_.reset(raw);
+    int rc = open_db(path_, SQLITE_OPEN_READWRITE, db_);
     if (rc != SQLITE_OK)
-      throw Error(ErrorCategory::kStore, "cannot open store " + path_ + ": " +
-                                             (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
-    sqlite3_busy_timeout(db_.get(), 10000);
+      throw Error(ErrorCategory::kStore, "cannot open store " + path_ + ": " + open_error(db_, rc));
     apply_wal_settings();
     settings_applied_ = false;
-    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      if (fd >= 0) ::close(fd);
-      throw Error(ErrorCategory::kStore, "store " + path_ + " is in use by another pgseed process");
-    }
+    int fd = lock_writer(path_);
     if (lock_fd_ >= 0) ::close(lock_fd_);  // the old file's
     lock_fd_ = fd;
     load();
@@ -913,8 +918,8 @@ class SqliteStore final : public Store {
   }
 
   std::string path_;
-  std::unique_ptr<sqlite3, DbDeleter> db_;
-  std::unique_ptr<sqlite3, DbDeleter> main_db_;  // set while a bulk load writes db_ aside
+  Db db_;
+  Db main_db_;  // set while a bulk load writes db_ aside
   bool read_only_ = false;
   bool bulk_settings_ = false;     // the pragmas last applied were the copy's
   bool settings_applied_ = false;
@@ -935,6 +940,11 @@ std::string sqlite_table_name(const std::string& schema, const std::string& name
 
 std::unique_ptr<Store> open_sqlite_store(const std::string& path, bool must_exist) {
   return std::make_unique<SqliteStore>(path, must_exist);
+}
+
+void remove_sqlite_side_files(const std::string& path) {
+  remove_files(path, {"-wal", "-shm", "-journal"});
+  remove_bulk_copy(path);
 }
 
 }  // namespace pgseed

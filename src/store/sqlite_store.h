@@ -15,6 +15,10 @@ namespace pgseed {
 
 std::unique_ptr<Store> open_sqlite_store(const std::string& path, bool must_exist);
 
+// Deletes the files a SQLite store at `path` keeps beside it: its WAL and shared memory,
+// and an unfinished initial copy (PATH-pgseed-copy and its journal).
+void remove_sqlite_side_files(const std::string& path);
+
 // The SQLite table name pgseed uses for a source table.
 std::string sqlite_table_name(const std::string& schema, const std::string& name);
 

@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include <filesystem>
+
 #include "pgseed/error.h"
 #include "store/rocksdb_store.h"
 #include "store/sqlite_store.h"
@@ -52,6 +54,13 @@ std::unique_ptr<Store> Store::open(const std::string& uri, bool must_exist) {
   StoreUri u = StoreUri::parse(uri);
   if (u.scheme == "rocksdb") return open_rocksdb_store(u.path, must_exist);
   return open_sqlite_store(u.path, must_exist);
+}
+
+void Store::remove(const std::string& uri) {
+  StoreUri u = StoreUri::parse(uri);
+  std::error_code ec;
+  std::filesystem::remove_all(u.path, ec);
+  if (u.scheme == "sqlite") remove_sqlite_side_files(u.path);
 }
 
 }  // namespace pgseed

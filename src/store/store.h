@@ -40,6 +40,18 @@ class Store {
   // Throws Error(kConfiguration) for an unknown scheme, Error(kStore) when the store
   // cannot be opened, is not a pgseed store, or is corrupt.
   static std::unique_ptr<Store> open(const std::string& uri, bool must_exist = false);
+  // Deletes the store named by `uri` and every file beside it that belongs to it (a
+  // SQLite store's -wal, -shm and unfinished initial copy). The store must not be open.
+  static void remove(const std::string& uri);
+
+  // Takes the one-writer lock now (begin() takes it too): a second writer of the same
+  // store is refused with Error(kStore) before it does anything.
+  virtual void claim_writer() {}
+
+  // True when a long write transaction costs no memory (the store spills it to its own
+  // file as it goes), so that catching up may commit rarely; false when the transaction
+  // is held in memory until commit and should stay short.
+  virtual bool prefers_long_transactions() const { return false; }
 
   // The state as last committed.
   virtual StoreState state() const = 0;

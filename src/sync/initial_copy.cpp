@@ -182,8 +182,12 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
         const auto& t = tables[ti];
         std::string what = "copying " + describe(t, unit);
         conn.exec(pg::copy_query(t, unit.range), what.c_str());
-        Batch batch{ti, {}};
-        batch.rows.reserve(kBatchBytes, kBatchBytes / 32);  // filled without reallocating
+        auto fresh_batch = [ti] {
+          Batch b{ti, {}};
+          b.rows.reserve(kBatchBytes, kBatchBytes / 32);  // filled without reallocating
+          return b;
+        };
+        Batch batch = fresh_batch();
         size_t ncols = t.def.columns.size();
         for (;;) {
           char* buf = nullptr;
@@ -194,8 +198,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
           parse_copy_text_line(std::string_view(buf, size_t(len)), ncols, batch.rows);
           if (batch.rows.bytes() >= kBatchBytes) {
             if (!queue.push(std::move(batch))) return;  // writer gave up
-            batch = Batch{ti, {}};
-            batch.rows.reserve(kBatchBytes, kBatchBytes / 32);
+            batch = fresh_batch();
           }
         }
         pg::Result end(PQgetResult(conn.get()));

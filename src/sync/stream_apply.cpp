@@ -45,13 +45,14 @@ constexpr auto kMaxBatchAge = std::chrono::milliseconds(50);
 constexpr auto kGroupCommitDelay = std::chrono::milliseconds(10);
 // One-shot runs catch up: nobody watches the store meanwhile, so fewer, larger commits.
 constexpr auto kCatchUpCommitDelay = std::chrono::milliseconds(500);
-// SQLite holds a transaction's writes in its bounded page cache (spilling to the WAL), so
-// a catch-up without callbacks (whose pending transactions kMaxTxnsPerBatch bounds)
-// commits only by age and kMaxChangesPerBatch, and less often: a page changed again in a
-// later batch is then written to the WAL and checkpointed once, not once per batch
-// (bench workload: -26% page writes, -21% page reads, half the fsyncs). RocksDB keeps a
-// transaction's writes in memory and spills them beyond 8 MB: its batches stay small.
-constexpr auto kSqliteCatchUpCommitDelay = std::chrono::milliseconds(2000);
+// A store that spills a long transaction to its own file (Store::prefers_long_transactions:
+// SQLite, through its bounded page cache) catches up without callbacks (whose pending
+// transactions kMaxTxnsPerBatch bounds) committing only by age and kMaxChangesPerBatch,
+// and less often: a page changed again in a later batch is then written to the WAL and
+// checkpointed once, not once per batch (bench workload: -26% page writes, -21% page
+// reads, half the fsyncs). RocksDB holds a transaction in memory and spills it beyond
+// 8 MB: its batches stay short.
+constexpr auto kLongCatchUpCommitDelay = std::chrono::milliseconds(2000);
 // A batch at least this large is committed on a helper thread while the replication
 // connection is read into a backlog of at most kMaxBacklogBytes (smaller batches, e.g.
 // a following run's 10 ms group commits, commit inline).
@@ -171,12 +172,11 @@ void StreamApply::session(bool one_shot) {
   auto server_end_moved = last_status;
   auto last_flush_check = last_status;
   bool stopping = false;
-  const bool sqlite_catch_up =
-      one_shot && !options_.on_commit && StoreUri::parse(options_.store).scheme == "sqlite";
-  const auto group_delay = !one_shot       ? std::chrono::milliseconds(kGroupCommitDelay)
-                           : sqlite_catch_up ? std::chrono::milliseconds(kSqliteCatchUpCommitDelay)
-                                             : std::chrono::milliseconds(kCatchUpCommitDelay);
-  const size_t max_txns = sqlite_catch_up ? std::numeric_limits<size_t>::max() : kMaxTxnsPerBatch;
+  const bool long_catch_up = one_shot && !options_.on_commit && store_.prefers_long_transactions();
+  const auto group_delay = !one_shot     ? std::chrono::milliseconds(kGroupCommitDelay)
+                           : long_catch_up ? std::chrono::milliseconds(kLongCatchUpCommitDelay)
+                                           : std::chrono::milliseconds(kCatchUpCommitDelay);
+  const size_t max_txns = long_catch_up ? std::numeric_limits<size_t>::max() : kMaxTxnsPerBatch;
   auto last_progress = last_status;
   auto phase_started = last_status;
   uint64_t txns_at_last_progress = applied_txns_;

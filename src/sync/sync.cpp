@@ -226,16 +226,10 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
 }
 
 // A store file this run created goes again when the first run does not complete.
-void remove_new_store(std::unique_ptr<Store>& store, bool store_existed, const StoreUri& uri) {
+void remove_new_store(std::unique_ptr<Store>& store, bool store_existed, const std::string& uri) {
   if (store_existed) return;
   store.reset();
-  std::error_code ec;
-  std::filesystem::remove_all(uri.path, ec);
-  if (uri.scheme == "sqlite") {
-    std::filesystem::remove(uri.path + "-wal", ec);
-    std::filesystem::remove(uri.path + "-shm", ec);
-    std::filesystem::remove(uri.path + "-pgseed-copy", ec);
-  }
+  Store::remove(uri);
 }
 
 }  // namespace
@@ -257,8 +251,7 @@ void Sync::run() {
   std::unique_ptr<Store> store = Store::open(options_.store);
   // Claim the store first (its one-writer lock): a second sync on the same store must not
   // get as far as dropping the slot of a copy that is still running.
-  store->begin();
-  store->rollback();
+  store->claim_writer();
   try {
     pg::Connection conn = pg::Connection::open(options_.source);
     pg::check_source(conn);
@@ -271,11 +264,11 @@ void Sync::run() {
   } catch (const CopyInterrupted&) {
     // stop() during the initial copy: like a failed first run, nothing is kept (the slot
     // and a created publication are already dropped); the next run starts the copy again.
-    remove_new_store(store, store_existed, uri);
+    remove_new_store(store, store_existed, options_.store);
     log.warn("stopped during the initial copy; nothing was kept, the next sync starts it again");
     return;
   } catch (const Error&) {
-    remove_new_store(store, store_existed, uri);
+    remove_new_store(store, store_existed, options_.store);
     throw;
   }
 
