@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <thread>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -237,6 +239,33 @@ static void pg_script(const std::string& verb) {
   ASSERT_TRUE(dir && scripts) << "PGSEED_PG_DIR / PGSEED_SCRIPTS_DIR not set (use scripts/test.sh)";
   std::string cmd = std::string(scripts) + "/pg.sh " + verb + " " + dir + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+StoppedCopy stop_mid_copy(SyncOptions options, uint64_t total_rows) {
+  StoppedCopy out;
+  std::atomic<bool> copying{false};
+  auto inner = options.on_progress;
+  options.on_progress = [&, inner](const Progress& p) {
+    if (inner) inner(p);
+    if (p.phase == Progress::Phase::kCopy && p.rows > 0 && p.rows < total_rows) copying = true;
+  };
+  Sync sync(options);
+  std::thread runner([&] {
+    try {
+      sync.run();
+    } catch (...) {
+      out.error = std::current_exception();
+    }
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!copying && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  out.stopped_mid_copy = copying;
+  auto t0 = std::chrono::steady_clock::now();
+  sync.stop();  // (also when the copy was not seen: run() must return either way)
+  runner.join();
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
 }
 
 void crash_server() { pg_script("crash"); }

@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <exception>
 #include <string>
 #include <vector>
+
+#include "pgseed/sync.h"
 
 namespace pgseed::test {
 
@@ -86,6 +89,16 @@ void expect_dump_equals(TestDatabase& src, const std::string& store, const std::
 
 // Runs `pgseed sync` one-shot and expects success.
 void sync_ok(TestDatabase& src, const std::string& store, const std::vector<std::string>& extra = {});
+
+// Runs a Sync with `options` on a thread of its own and calls stop() as soon as a copy
+// progress report from the middle of the copy arrives (0 < rows < total_rows, not the
+// report at its end), then waits for run() to return.
+struct StoppedCopy {
+  bool stopped_mid_copy = false;  // such a report came within 30 s (else nothing was stopped)
+  double seconds = 0;             // from stop() until run() returned
+  std::exception_ptr error;       // what run() threw
+};
+StoppedCopy stop_mid_copy(SyncOptions options, uint64_t total_rows);
 
 // scripts/pg.sh crash / restart of the test server.
 void crash_server();

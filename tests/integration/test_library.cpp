@@ -330,29 +330,10 @@ TEST_P(LibraryTest, StopDuringTheInitialCopyKeepsNothing) {
   std::string store = temp_store(store_kind());
   SyncOptions o = options_for(src, store);
   o.follow = true;
-  std::atomic<bool> copying{false};
-  o.on_progress = [&](const Progress& p) {
-    // (a report in the middle of the copy, not the one at its end)
-    if (p.phase == Progress::Phase::kCopy && p.rows > 0 && p.rows < 1000000) copying = true;
-  };
-  Sync sync(o);
-  std::exception_ptr error;
-  std::thread runner([&] {
-    try {
-      sync.run();
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!copying && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
-  ASSERT_TRUE(copying.load()) << "the copy did not start within 30 s";
-  auto t0 = std::chrono::steady_clock::now();
-  sync.stop();
-  runner.join();
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_LT(seconds, 5.0) << "stop() during the copy took " << seconds << " s";
-  EXPECT_FALSE(error) << "run() threw after stop() during the copy";
+  StoppedCopy r = stop_mid_copy(o, 1000000);
+  ASSERT_TRUE(r.stopped_mid_copy) << "the copy did not start within 30 s";
+  EXPECT_LT(r.seconds, 5.0) << "stop() during the copy took " << r.seconds << " s";
+  EXPECT_FALSE(r.error) << "run() threw after stop() during the copy";
   // Nothing kept: no slot, no publication, no store file; a new run starts over and works.
   EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"), "0");
   EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_publication"), "0");

@@ -306,29 +306,10 @@ TEST_P(SplitCopyTest, StopDuringASplitCopyKeepsNothing) {
   std::string store = temp_store(store_kind());
   SplitSync split(src, store, 1 << 20);
   split.options.follow = true;
-  std::atomic<bool> copying{false};
-  split.options.on_progress = [&](const Progress& p) {
-    // (a report in the middle of the copy, not the one at its end)
-    if (p.phase == Progress::Phase::kCopy && p.rows > 0 && p.rows < 1500000) copying = true;
-  };
-  Sync sync(split.options);
-  std::exception_ptr error;
-  std::thread runner([&] {
-    try {
-      sync.run();
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!copying && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
-  ASSERT_TRUE(copying.load()) << "the copy did not start within 30 s";
-  auto t0 = std::chrono::steady_clock::now();
-  sync.stop();
-  runner.join();
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_LT(seconds, 5.0) << "stop() during the copy took " << seconds << " s";
-  EXPECT_FALSE(error) << "run() threw after stop() during the copy";
+  StoppedCopy r = stop_mid_copy(split.options, 1500000);
+  ASSERT_TRUE(r.stopped_mid_copy) << "the copy did not start within 30 s";
+  EXPECT_LT(r.seconds, 5.0) << "stop() during the copy took " << r.seconds << " s";
+  EXPECT_FALSE(r.error) << "run() threw after stop() during the copy";
   EXPECT_TRUE(split.logged("copying public\\.big in 8 parts")) << split.all_log();
   EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"), "0");
   EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
