@@ -77,6 +77,11 @@ struct SyncOptions {
   // published via their root are never split; nothing is split with one job.
   uint64_t split_tables_larger_than = kDefaultSplitTablesLargerThan;
   bool follow = false;      // keep streaming until stop(); else stop when caught up
+  // Following: how often the store's tables are compared with the source's catalog, so
+  // that DDL no row change followed (ADD/DROP COLUMN, DROP TABLE, ...) reaches the store
+  // (pgoutput describes a table only before its next row change). 0: never. A one-shot
+  // run compares once, at its end, whatever this says.
+  double schema_check_interval_seconds = 30;
   LogSink log;              // where progress and warnings go; may be empty
   // Called on the sync's thread after each transaction is durably stored.
   std::function<void(const AppliedTransaction&)> on_commit;

@@ -83,6 +83,13 @@ int main(int argc, char** argv) {
       ->type_name("SIZE");
   cmd_sync->add_flag("--follow", sync.follow,
                      "Keep streaming until SIGINT/SIGTERM; reconnect when the connection drops");
+  cmd_sync->add_option("--schema-check-interval", sync.schema_check_interval_seconds,
+                       "With --follow: compare the store's tables with the source's catalog "
+                       "every SECONDS, so that DDL no row change followed reaches the store "
+                       "(0: never; a one-shot sync compares once at its end)")
+      ->type_name("SECONDS")
+      ->default_val(30)
+      ->check(CLI::Range(0.0, 86400.0));
 
   // dump
   pgseed::cli::DumpOptions dump;

@@ -117,11 +117,18 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
         "              WHERE i.indrelid = a.attrelid AND (i.indisreplident OR i.indisprimary) "
         "              ORDER BY i.indisreplident DESC LIMIT 1) ix, "
         "            unnest(ix.indkey::int2[]) WITH ORDINALITY k(attnum, n) "
-        "            WHERE k.attnum = a.attnum), 0) "
+        "            WHERE k.attnum = a.attnum), 0), "
+        "  a.attnum, a.atttypmod "
         "FROM pg_attribute a "
-        "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+        "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
+        "  AND (a.attgenerated = '' OR $2) "
         "ORDER BY a.attnum",
-        {std::to_string(t.def.source_oid)}, "reading columns");
+        // PostgreSQL 18 publishes stored generated columns when the publication says so
+        // (publish_generated_columns, or a column list naming them): then the view's
+        // attnames is exactly what pgoutput sends, and COPY (SELECT ...) can read them.
+        // Before 18 generated columns are never published.
+        {std::to_string(t.def.source_oid), conn.server_version() >= 180000 ? "true" : "false"},
+        "reading columns");
     for (int j = 0; j < PQntuples(cols.get()); ++j) {
       ColumnDef c;
       c.name = PQgetvalue(cols.get(), j, 0);
@@ -133,6 +140,8 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
       c.type_name = PQgetvalue(cols.get(), j, 2);
       c.storage = storage_class_for_type(c.base_type_oid);
       c.key_position = std::stoi(PQgetvalue(cols.get(), j, 3));
+      c.attnum = std::stoi(PQgetvalue(cols.get(), j, 4));
+      c.type_mod = int32_t(std::stol(PQgetvalue(cols.get(), j, 5)));
       t.def.columns.push_back(std::move(c));
     }
     // A key that is not wholly published cannot identify rows: treat the table as keyless.
@@ -159,6 +168,15 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
 
 std::vector<PublishedTable> published_tables(Connection& conn, const std::string& publication) {
   return query_tables(conn, publication, 0);
+}
+
+bool is_published(Connection& conn, const std::string& publication, uint32_t oid) {
+  return conn.query_value(
+             "SELECT count(*) FROM pg_publication_tables pt "
+             "JOIN pg_namespace n ON n.nspname = pt.schemaname "
+             "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
+             "WHERE pt.pubname = $1 AND c.oid = $2",
+             {publication, std::to_string(oid)}) != "0";
 }
 
 std::vector<PublishedTable> published_tables_by_oid(Connection& conn,
@@ -212,7 +230,8 @@ std::optional<std::string> missing_value(Connection& conn, uint32_t relid, const
 std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range) {
   std::string cols;
   for (const auto& c : t.def.columns) cols += (cols.empty() ? "" : ", ") + quote_ident(c.name);
-  if (cols.empty()) cols = "NULL";  // cannot happen for a published table, but stay valid
+  // A table without columns (CREATE TABLE t ()) is read as `SELECT FROM t`: one empty
+  // line per row, which is what such a row is.
   // ONLY: a plain table's inheritance children are tables of their own, whose changes
   // pgoutput sends under their own relation (as `COPY parent TO STDOUT` reads the parent's
   // rows only). A partitioned root published via the root is read with its partitions.

@@ -44,6 +44,9 @@ bool slot_exists(Connection& conn, const std::string& slot, bool* active = nullp
 // connection's current transaction (the exported snapshot, when called by the copy).
 std::vector<PublishedTable> published_tables(Connection& conn, const std::string& publication);
 
+// Whether `publication` publishes the table with this OID now (one cheap query).
+bool is_published(Connection& conn, const std::string& publication, uint32_t oid);
+
 // One published table by source OID (a table added to the publication later).
 std::vector<PublishedTable> published_tables_by_oid(Connection& conn, const std::string& publication,
                                                     uint32_t oid);

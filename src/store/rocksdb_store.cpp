@@ -380,6 +380,14 @@ std::string encode_table(const TableEntry& t) {
     if (t.missing[i]) put_str(out, *t.missing[i]);
   }
   append_varint(out, t.slot_count);
+  // Since format 1's first release, appended (a definition without them reads as
+  // unknown attnums and a zero copy point): the table's copy point, and each column's
+  // attnum and type modifier (+1, so that -1 encodes as 0).
+  append_varint(out, t.def.snapshot_lsn.value);
+  for (const ColumnDef& c : t.def.columns) {
+    append_varint(out, static_cast<uint64_t>(std::max(c.attnum, 0)));
+    append_varint(out, static_cast<uint64_t>(int64_t{c.type_mod} + 1));
+  }
   return out;
 }
 
@@ -413,6 +421,16 @@ TableEntry decode_table(uint32_t id, std::string_view v) {
   uint64_t slots = read_varint(r, "slot count");
   if (slots > (uint64_t{1} << 20) || slots < t.slot.size()) throw bad("bad slot count");
   t.slot_count = static_cast<uint32_t>(slots);
+  if (r.remaining() > 0) {
+    t.def.snapshot_lsn = Lsn(read_varint(r, "copy point"));
+    for (ColumnDef& c : t.def.columns) {
+      uint64_t attnum = read_varint(r, "attnum");
+      uint64_t typmod = read_varint(r, "type modifier");
+      if (attnum > 1600 || typmod > uint64_t{0x80000000}) throw bad("bad column identity");
+      c.attnum = static_cast<int>(attnum);
+      c.type_mod = static_cast<int32_t>(int64_t(typmod) - 1);
+    }
+  }
   r.expect_end("table definition");
   std::vector<bool> used(t.slot_count, false);
   for (uint32_t s : t.slot) {

@@ -20,6 +20,9 @@
 
 namespace pgseed {
 
+// The placeholder column of a table without columns (see create_sql).
+constexpr const char* kNoColumns = "_pgseed_no_columns";
+
 namespace {
 
 constexpr const char* kFormat = "pgseed-sqlite-1";
@@ -167,6 +170,7 @@ class SqliteStore final : public Store {
         if (read_only_) throw Error(ErrorCategory::kStore, "store " + path_ + " is read-only");
         create_metadata();
       }
+      upgrade_metadata();
       load();
     } catch (const Error& e) {
       if (e.category() == ErrorCategory::kStore) throw;
@@ -694,6 +698,10 @@ class SqliteStore final : public Store {
         keys.push_back({c.key_position, qi(c.name)});
       }
     }
+    // SQLite has no table without columns (PostgreSQL has: CREATE TABLE t (), or what
+    // DROP ... CASCADE of a table's only column's type leaves): a placeholder column that
+    // is always NULL stands in; the table's rows are its rows.
+    if (def.columns.empty()) sql += qi(kNoColumns) + " INTEGER";
     std::sort(keys.begin(), keys.end());
     if (!keys.empty()) {
       sql += ", PRIMARY KEY (";
@@ -704,6 +712,7 @@ class SqliteStore final : public Store {
   }
 
   std::string insert_sql(const TableDef& def, const char* verb) const {
+    if (def.columns.empty()) return std::string(verb) + " INTO " + qi(local_name(def)) + " DEFAULT VALUES";
     std::string cols, params;
     for (size_t i = 0; i < def.columns.size(); ++i) {
       cols += (i ? ", " : "") + qi(def.columns[i].name);
@@ -725,8 +734,8 @@ class SqliteStore final : public Store {
       cond += qi(c.name) + (keyed ? " = ?" : " IS ?") + std::to_string(first_param + i);
     }
     if (keyed) return " WHERE " + cond;
-    return " WHERE rowid = (SELECT rowid FROM " + qi(local_name(def)) + " WHERE " + cond +
-           " LIMIT 1)";
+    return " WHERE rowid = (SELECT rowid FROM " + qi(local_name(def)) +
+           (cond.empty() ? "" : " WHERE " + cond) + " LIMIT 1)";
   }
 
   void bind_match(sqlite3_stmt* st, const TableDef& def, std::span<const Datum> row, int first) {
@@ -821,9 +830,24 @@ class SqliteStore final : public Store {
     exec("CREATE TABLE _pgseed_columns (table_id INTEGER NOT NULL, position INTEGER NOT NULL, "
          "name TEXT NOT NULL, type_name TEXT NOT NULL, type_oid INTEGER NOT NULL, "
          "base_type_oid INTEGER NOT NULL, storage TEXT NOT NULL, key_position INTEGER NOT NULL, "
+         "attnum INTEGER NOT NULL DEFAULT 0, type_mod INTEGER NOT NULL DEFAULT -1, "
          "PRIMARY KEY (table_id, position))");
     exec("INSERT INTO _pgseed_state VALUES ('format', '" + std::string(kFormat) + "')");
     exec("COMMIT");
+  }
+
+  // Stores written before pgseed tracked columns by identity lack attnum and type_mod:
+  // add them (0 and -1: unknown, compared by name and type only). A read-only store is
+  // read as it is.
+  void upgrade_metadata() {
+    has_attnum_ =
+        query_int("SELECT count(*) FROM pragma_table_info('_pgseed_columns') WHERE name = 'attnum'") > 0;
+    if (has_attnum_ || read_only_) return;
+    exec("BEGIN IMMEDIATE");
+    exec("ALTER TABLE _pgseed_columns ADD COLUMN attnum INTEGER NOT NULL DEFAULT 0");
+    exec("ALTER TABLE _pgseed_columns ADD COLUMN type_mod INTEGER NOT NULL DEFAULT -1");
+    exec("COMMIT");
+    has_attnum_ = true;
   }
 
   static const char* storage_name(StorageClass s) {
@@ -848,7 +872,9 @@ class SqliteStore final : public Store {
     std::string snap = def.snapshot_lsn.str();
     sqlite3_bind_text(t.get(), 6, snap.c_str(), -1, SQLITE_TRANSIENT);
     step_done(t.get());
-    Stmt c = prepare("INSERT INTO _pgseed_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    Stmt c = prepare(
+        "INSERT INTO _pgseed_columns (table_id, position, name, type_name, type_oid, "
+        "base_type_oid, storage, key_position, attnum, type_mod) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     for (size_t i = 0; i < def.columns.size(); ++i) {
       const auto& col = def.columns[i];
       sqlite3_bind_int64(c.get(), 1, def.id);
@@ -859,6 +885,8 @@ class SqliteStore final : public Store {
       sqlite3_bind_int64(c.get(), 6, col.base_type_oid);
       sqlite3_bind_text(c.get(), 7, storage_name(col.storage), -1, SQLITE_STATIC);
       sqlite3_bind_int64(c.get(), 8, col.key_position);
+      sqlite3_bind_int64(c.get(), 9, col.attnum);
+      sqlite3_bind_int64(c.get(), 10, col.type_mod);
       step_done(c.get());
     }
   }
@@ -892,8 +920,9 @@ class SqliteStore final : public Store {
     tables_.clear();
     Stmt t = prepare(
         "SELECT id, schema_name, table_name, source_oid, snapshot_lsn FROM _pgseed_tables ORDER BY id");
-    Stmt c = prepare("SELECT name, type_name, type_oid, base_type_oid, storage, key_position "
-                     "FROM _pgseed_columns WHERE table_id = ? ORDER BY position");
+    Stmt c = prepare(std::string("SELECT name, type_name, type_oid, base_type_oid, storage, key_position, ") +
+                     (has_attnum_ ? "attnum, type_mod" : "0, -1") +
+                     " FROM _pgseed_columns WHERE table_id = ? ORDER BY position");
     while (sqlite3_step(t.get()) == SQLITE_ROW) {
       TableDef def;
       def.id = uint32_t(sqlite3_column_int64(t.get(), 0));
@@ -910,6 +939,8 @@ class SqliteStore final : public Store {
         col.base_type_oid = uint32_t(sqlite3_column_int64(c.get(), 3));
         col.storage = storage_class_for_type(col.base_type_oid);
         col.key_position = int(sqlite3_column_int64(c.get(), 5));
+        col.attnum = int(sqlite3_column_int64(c.get(), 6));
+        col.type_mod = int32_t(sqlite3_column_int64(c.get(), 7));
         def.columns.push_back(std::move(col));
       }
       sqlite3_reset(c.get());
@@ -921,6 +952,7 @@ class SqliteStore final : public Store {
   Db db_;
   Db main_db_;  // set while a bulk load writes db_ aside
   bool read_only_ = false;
+  bool has_attnum_ = true;  // _pgseed_columns has attnum and type_mod
   bool bulk_settings_ = false;     // the pragmas last applied were the copy's
   bool settings_applied_ = false;
   int lock_fd_ = -1;

@@ -25,6 +25,10 @@ struct ColumnDef {
   std::string type_name;   // format_type(), e.g. "numeric(10,2)", "public.mood"
   StorageClass storage = StorageClass::kText;
   int key_position = 0;    // 1-based position in the primary key / replica identity; 0: not a key column
+  // The column's identity on the source: pg_attribute.attnum, stable across renames and
+  // never reused after a DROP COLUMN. 0: unknown (a store written before pgseed kept it).
+  int attnum = 0;
+  int32_t type_mod = -1;   // pg_attribute.atttypmod (as pgoutput's Relation message sends it)
 };
 
 struct TableDef {
@@ -36,6 +40,9 @@ struct TableDef {
   // The point of the snapshot the table was copied under: streamed transactions that
   // committed before it are already in the copy and are skipped for this table.
   Lsn snapshot_lsn;
+  // Whether this shape (columns by name, type, type modifier, attnum where known, key)
+  // equals `other`'s. Table names and ids are not compared.
+  bool same_columns(const TableDef& other) const;
   // True when the table has a primary key or replica identity index; false for
   // REPLICA IDENTITY FULL tables without one (rows are then matched on all columns).
   bool has_key() const {

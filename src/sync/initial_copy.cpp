@@ -83,6 +83,21 @@ std::vector<pg::PublishedTable> InitialCopy::published_tables(const std::string&
   return pg::published_tables(conns_.at(0), publication);
 }
 
+std::vector<pg::PublishedTable> InitialCopy::published_tables(const std::string& publication,
+                                                              const std::vector<uint32_t>& oids) {
+  // A few tables: one lookup each; many: one pass over the publication.
+  std::vector<pg::PublishedTable> out;
+  if (oids.size() <= 8) {
+    for (uint32_t oid : oids)
+      for (auto& t : pg::published_tables_by_oid(conns_.at(0), publication, oid))
+        out.push_back(std::move(t));
+    return out;
+  }
+  for (auto& t : pg::published_tables(conns_.at(0), publication))
+    if (std::find(oids.begin(), oids.end(), t.def.source_oid) != oids.end()) out.push_back(std::move(t));
+  return out;
+}
+
 // Why the locks: every worker's COPY of a table takes ACCESS SHARE and keeps it until its
 // transaction ends, which is the end of the whole copy. When two workers read parts of one
 // table and someone asks for ACCESS EXCLUSIVE in between (ALTER TABLE, VACUUM FULL,
@@ -246,6 +261,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
       auto now = std::chrono::steady_clock::now();
       if (now - last_report > std::chrono::seconds(1)) {
         report();
+        if (tick_) tick_();
         last_report = now;
       }
     }

@@ -57,6 +57,13 @@ class InitialCopy {
 
   // The publication's tables as of the snapshot.
   std::vector<pg::PublishedTable> published_tables(const std::string& publication);
+  // Only those with the given source OIDs (published ones; others are left out).
+  std::vector<pg::PublishedTable> published_tables(const std::string& publication,
+                                                   const std::vector<uint32_t>& oids);
+
+  // Called on the writer's thread about once a second while rows are stored (a caller
+  // that holds a replication connection answers its walsender from there).
+  void set_tick(std::function<void()> tick) { tick_ = std::move(tick); }
 
   // Copies `tables` (whose defs already exist in the store) into the store. With
   // `own_transactions`, rows are committed in large transactions and the caller ends the
@@ -79,6 +86,7 @@ class InitialCopy {
                                       const std::vector<CopyUnit>& planned);
 
   std::function<void(const Progress&)> on_progress_;
+  std::function<void()> tick_;
   uint64_t split_bytes_;
   std::vector<pg::Connection> conns_;
   uint64_t rows_ = 0;

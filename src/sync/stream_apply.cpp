@@ -16,6 +16,7 @@
 #include "pg/catalog.h"
 #include "pg/identifiers.h"
 #include "pgseed/error.h"
+#include "sync/failpoint.h"
 #include "sync/initial_copy.h"
 
 namespace pgseed {
@@ -30,8 +31,13 @@ namespace pgseed {
 //   transaction not yet stored starts at or after the applied LSN. The server applies the
 //   same rule when we START_REPLICATION at the applied LSN, but after a server crash the
 //   slot may rewind and resend: the check here is what keeps apply exactly-once.
-// * A table copied later than the slot's start (added to the publication) has its own
-//   snapshot LSN: changes of transactions committed before it are in the copy, skipped.
+// * A table copied later than the slot's start (added to the publication, or copied again
+//   after a schema change) has its own copy point: changes of transactions committed
+//   before it are in the copy, skipped (should_apply in sync/table_sync.h).
+// * A Relation message or the catalog that shows a stored table in another shape than
+//   the store's queues the table for a copy under a fresh snapshot (TableSync); until
+//   that copy its changes are skipped (the copy holds them). So a schema change is either
+//   followed exactly or the table is copied again: never applied to the wrong columns.
 // * The flush LSN sent to the server is only ever durable_lsn_: what a completed, durable
 //   store commit holds.
 
@@ -115,7 +121,7 @@ void StreamApply::session(bool one_shot) {
   in_source_txn_ = store_txn_open_ = false;
   relations_.clear();
   clear_backlog();
-  pending_new_tables_.clear();  // looked up again below
+  pending_sync_.clear();  // looked up again below
   undelivered_.clear();
   load_tables();
 
@@ -125,18 +131,9 @@ void StreamApply::session(bool one_shot) {
   if (stop_before_.valid()) target = stop_before_;
   reached_stop_before_ = false;
 
-  // Tables added to the publication since the store last looked: copy them first.
-  {
-    std::vector<uint32_t> missing;
-    auto tables = store_.tables();
-    for (const auto& t : pg::published_tables(*catalog_, state_.publication)) {
-      bool known = false;
-      for (const auto& s : tables)
-        if (s.source_oid == t.def.source_oid) known = true;
-      if (!known) missing.push_back(t.def.source_oid);
-    }
-    if (!missing.empty()) copy_new_tables(*catalog_, missing);
-  }
+  // What changed in the publication while no sync ran: bring those tables in line first.
+  reconcile_with_catalog();
+  sync_pending_tables();
 
   pg::Connection repl = pg::Connection::open(options_.source, pg::Connection::Kind::kReplication);
   repl_ = &repl;
@@ -181,8 +178,24 @@ void StreamApply::session(bool one_shot) {
   auto phase_started = last_status;
   uint64_t txns_at_last_progress = applied_txns_;
   Lsn wal_end_seen;  // the newest WAL end the server mentioned, for lag
+  bool reconciled_at_end = false;
+  last_schema_check_ = std::chrono::steady_clock::now();
+  const auto schema_check_every = std::chrono::milliseconds(
+      int64_t(std::max(0.05, options_.schema_check_interval_seconds) * 1000));
   for (;;) {
-    if (!in_source_txn_ && pending_new_tables_.empty() && (stop_ || stopping)) break;
+    if (!in_source_txn_ && pending_sync_.empty() && (stop_ || stopping)) {
+      // A one-shot run ends with the store's tables in line with the catalog: DDL that no
+      // row change followed is in no Relation message (verify uses its own snapshot).
+      if (stopping && !stop_ && !reconciled_at_end && !stop_before_.valid()) {
+        reconciled_at_end = true;
+        reconcile_with_catalog();
+        if (!pending_sync_.empty()) {
+          commit_store();
+          sync_pending_tables();
+        }
+      }
+      break;
+    }
     if (reached_stop_before_) break;
     if (options_.on_progress) {
       auto now = std::chrono::steady_clock::now();
@@ -220,10 +233,9 @@ void StreamApply::session(bool one_shot) {
         }
         if (k.reply_requested) send_status(false);
       }
-      if (!in_source_txn_ && !pending_new_tables_.empty()) {
+      if (!in_source_txn_ && !pending_sync_.empty()) {
         commit_store();
-        copy_new_tables(*catalog_, pending_new_tables_);
-        pending_new_tables_.clear();
+        sync_pending_tables();
       }
       if (store_txn_open_ && !in_source_txn_ &&
           (txns_in_batch_ >= max_txns || changes_in_batch_ >= kMaxChangesPerBatch ||
@@ -257,6 +269,15 @@ void StreamApply::session(bool one_shot) {
         last_status = std::chrono::steady_clock::now();
       }
       if (one_shot && state_.applied_lsn >= target) stopping = true;
+      // Following: DDL that no row change followed reaches the store through the catalog.
+      if (!one_shot && options_.schema_check_interval_seconds > 0 && !stop_ &&
+          std::chrono::steady_clock::now() - last_schema_check_ >= schema_check_every) {
+        reconcile_with_catalog();
+        if (!pending_sync_.empty()) {
+          commit_store();
+          sync_pending_tables();
+        }
+      }
       // The server has sent everything it has flushed and its position stands still:
       // nothing committed before `target` can still be on its way (guards against a
       // target inside WAL that is written but never reported, e.g. a page boundary).
@@ -336,25 +357,25 @@ void StreamApply::handle(const PgOutputMessage& msg) {
         } else if constexpr (std::is_same_v<T, Relation>) {
           on_relation(m);
         } else if constexpr (std::is_same_v<T, Insert>) {
-          if (const TableDef* t = target(m.relid)) {
+          if (const TableDef* t = target(m.relid, m.new_tuple.size())) {
             store_.upsert(*t, m.new_tuple);
             note_change(*t, 'I', m.new_tuple);
           }
         } else if constexpr (std::is_same_v<T, Update>) {
-          if (const TableDef* t = target(m.relid)) {
+          if (const TableDef* t = target(m.relid, m.new_tuple.size())) {
             store_.update(*t, m.old_tuple, m.new_tuple);
             // A key that changed: the old key's row is gone, tell the callback so.
             if (!m.old_tuple.empty()) note_change(*t, 'D', m.old_tuple);
             note_change(*t, 'U', m.new_tuple);
           }
         } else if constexpr (std::is_same_v<T, Delete>) {
-          if (const TableDef* t = target(m.relid)) {
+          if (const TableDef* t = target(m.relid, m.old_tuple.size())) {
             store_.remove(*t, m.old_tuple);
             note_change(*t, 'D', m.old_tuple);
           }
         } else if constexpr (std::is_same_v<T, Truncate>) {
           for (uint32_t relid : m.relids)
-            if (const TableDef* t = target(relid)) {
+            if (const TableDef* t = target(relid, SIZE_MAX)) {
               store_.truncate(*t);
               note_change(*t, 'T', {});
             }
@@ -451,11 +472,21 @@ void StreamApply::on_commit(const Commit& c) {
   if (options_.on_commit) undelivered_.push_back(std::move(current_));
 }
 
-const TableDef* StreamApply::target(uint32_t relid) {
+const TableDef* StreamApply::target(uint32_t relid, size_t tuple_columns) {
   if (skip_txn_) return nullptr;
   auto it = tables_.find(relid);
   if (it == tables_.end()) return nullptr;  // not (yet) in the store: copied later
-  if (txn_lsn_ < it->second.snapshot_lsn) return nullptr;  // already in its copy
+  if (!should_apply(it->second, txn_lsn_)) return nullptr;  // already in its copy
+  if (sync_pending(relid)) return nullptr;  // to be copied again: the copy holds it
+  if (tuple_columns != SIZE_MAX && tuple_columns != it->second.columns.size()) {
+    // A tuple of another shape than the store's table, with no Relation message that
+    // said so: never apply it to the wrong columns; copy the table again.
+    log_.warn("table " + it->second.qualified() + ": a change has " + std::to_string(tuple_columns) +
+              " columns, the store's table " + std::to_string(it->second.columns.size()) +
+              ": copying it again");
+    queue_sync(relid);
+    return nullptr;
+  }
   ++changes_in_batch_;
   return &it->second;
 }
@@ -484,102 +515,73 @@ void StreamApply::note_change(const TableDef& def, char kind, std::span<const Da
 
 void StreamApply::on_relation(const Relation& r) {
   relations_[r.oid] = r;
-  auto it = tables_.find(r.oid);
-  if (it == tables_.end()) {
-    // A table added to the publication after the store was made: copy it consistently
-    // once the transaction in hand is over.
-    if (std::find(pending_new_tables_.begin(), pending_new_tables_.end(), r.oid) ==
-        pending_new_tables_.end())
-      pending_new_tables_.push_back(r.oid);
-    return;
-  }
   // A transaction that is already stored (resent after the slot rewound) describes the
   // table as it was then: the store's table may be newer, so it is left alone.
-  if (in_source_txn_ && skip_txn_) return;
-  const TableDef& from = it->second;
-  bool same = from.columns.size() == r.columns.size();
-  for (size_t i = 0; same && i < r.columns.size(); ++i)
-    same = from.columns[i].name == r.columns[i].name &&
-           from.columns[i].type_oid == r.columns[i].type_oid;
-  if (same) return;
-
-  // Columns were added or dropped (or changed type): follow the source's new shape.
-  TableDef to = from;
-  to.columns.clear();
-  std::vector<std::string> fill_text(r.columns.size());
-  std::vector<bool> has_fill(r.columns.size(), false);
-  for (size_t i = 0; i < r.columns.size(); ++i) {
-    const auto& rc = r.columns[i];
-    ColumnDef col;
-    bool found = false;
-    for (const auto& oc : from.columns)
-      if (oc.name == rc.name && oc.type_oid == rc.type_oid) col = oc, found = true;
-    if (!found) {
-      col.name = rc.name;
-      col.type_oid = rc.type_oid;
-      pg::describe_type(*catalog_, col, rc.type_mod);
-      for (const auto& oc : from.columns)
-        if (oc.name == rc.name) col.key_position = oc.key_position;
-      bool existed = false;
-      for (const auto& oc : from.columns)
-        if (oc.name == rc.name) existed = true;
-      if (!existed) {
-        // Rows that existed before ADD COLUMN ... DEFAULT <constant> show the default,
-        // although the WAL holds no change for them.
-        if (auto v = pg::missing_value(*catalog_, r.oid, rc.name)) {
-          fill_text[i] = *v;
-          has_fill[i] = true;
-        }
-      }
-    }
-    to.columns.push_back(std::move(col));
+  if (skip_txn_) return;
+  auto it = tables_.find(r.oid);
+  if (it == tables_.end()) {
+    // Not in the store: added to the publication since, or created since (FOR ALL
+    // TABLES). Copied consistently once the transaction in hand is over.
+    queue_sync(r.oid);
+    return;
   }
-  Row fill(r.columns.size(), Datum::null());
-  for (size_t i = 0; i < fill.size(); ++i)
-    if (has_fill[i]) fill[i] = Datum::of(fill_text[i]);
-  open_store_txn();
-  store_.alter_table(from, to, fill);
-  log_.info("table " + from.qualified() + " changed shape: now " + std::to_string(to.columns.size()) +
-            " columns");
-  it->second = to;
+  // The copy is newer than this transaction: it has the shape that counts.
+  if (!should_apply(it->second, txn_lsn_)) return;
+  if (!relation_differs(it->second, r)) return;
+  if (!sync_pending(r.oid))
+    log_.info("table " + it->second.qualified() + " changed on the source (now " + quote_ident(r.nspname) +
+              "." + quote_ident(r.relname) + ", " + std::to_string(r.columns.size()) +
+              " columns): copying it again");
+  queue_sync(r.oid);
 }
 
-void StreamApply::copy_new_tables(pg::Connection& conn, const std::vector<uint32_t>& oids) {
-  (void)conn;
-  // Each new table gets its own exported snapshot (from a temporary slot): it is copied
-  // as of that point, and stream changes for it from before that point are skipped.
-  pg::Connection repl = pg::Connection::open(options_.source, pg::Connection::Kind::kReplication);
-  char name[48];
-  std::snprintf(name, sizeof name, "pgseed_tmp_%d_%u", int(getpid()), unsigned(applied_txns_ & 0xffff));
-  pg::Result r = repl.exec(std::string("CREATE_REPLICATION_SLOT ") + name +
-                               " TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')",
-                           "creating a snapshot for new tables");
-  Lsn point = Lsn::parse(PQgetvalue(r.get(), 0, 1));
-  InitialCopy copy(options_.source, 1, log_);
-  copy.import_snapshot(PQgetvalue(r.get(), 0, 2));
-  { pg::Connection done = std::move(repl); }  // the temporary slot goes with it
+void StreamApply::queue_sync(uint32_t oid) {
+  if (!sync_pending(oid)) pending_sync_.push_back(oid);
+}
 
-  std::vector<pg::PublishedTable> tables;
-  for (auto& t : copy.published_tables(state_.publication))
-    if (std::find(oids.begin(), oids.end(), t.def.source_oid) != oids.end()) tables.push_back(t);
-  if (tables.empty()) return;
-  // One store transaction: a crash leaves either no trace of the table or all of it.
-  store_.begin();
-  try {
-    for (auto& t : tables) {
-      t.def.snapshot_lsn = point;
-      store_.create_table(t.def);
-    }
-    copy.run(store_, tables, /*own_transactions=*/false);
-    store_.write_state(state_);
-    store_.commit();
-  } catch (...) {
-    store_.rollback();
-    throw;
-  }
-  for (const auto& t : tables)
-    log_.info("table " + t.def.qualified() + " added to the publication: copied at " + point.str());
+bool StreamApply::sync_pending(uint32_t oid) const {
+  return std::find(pending_sync_.begin(), pending_sync_.end(), oid) != pending_sync_.end();
+}
+
+void StreamApply::sync_pending_tables() {
+  if (pending_sync_.empty()) return;
+  // Tables new to the store that the publication no longer has (created and dropped
+  // since, the common case of a migration-heavy stream) cost one catalog lookup each,
+  // not a snapshot.
+  std::vector<uint32_t> oids;
+  for (uint32_t oid : pending_sync_)
+    if (tables_.count(oid) || pg::is_published(*catalog_, state_.publication, oid)) oids.push_back(oid);
+  pending_sync_.clear();
+  if (oids.empty()) return;
+  if (!table_sync_) table_sync_.emplace(options_.source, log_);
+  auto outcome = table_sync_->sync(store_, state_, oids, [this] { send_status(false); });
+  failpoint("after-table-sync");  // the tables are durable at their copy point, the stream is not past it
+  for (const auto& name : outcome.copied)
+    log_.info("table " + name + " copied at " + outcome.point.str());
+  for (const auto& name : outcome.dropped)
+    log_.warn("table " + name + " is no longer published (dropped, or removed from the publication): removed from the store");
   load_tables();
+  last_schema_check_ = std::chrono::steady_clock::now();
+}
+
+void StreamApply::reconcile_with_catalog() {
+  last_schema_check_ = std::chrono::steady_clock::now();
+  std::vector<pg::PublishedTable> published = pg::published_tables(*catalog_, state_.publication);
+  std::map<uint32_t, const TableDef*> by_oid;
+  for (const auto& t : published) by_oid[t.def.source_oid] = &t.def;
+  for (const auto& [oid, stored] : tables_) {
+    auto it = by_oid.find(oid);
+    if (it == by_oid.end()) {
+      queue_sync(oid);  // dropped, or no longer published: TableSync removes it
+    } else if (catalog_differs(stored, *it->second)) {
+      log_.info("table " + stored.qualified() + " differs from the source's catalog (now " +
+                it->second->qualified() + ", " + std::to_string(it->second->columns.size()) +
+                " columns): copying it again");
+      queue_sync(oid);
+    }
+  }
+  for (const auto& t : published)
+    if (!tables_.count(t.def.source_oid)) queue_sync(t.def.source_oid);
 }
 
 int StreamApply::next_message(char** buf) {

@@ -16,6 +16,7 @@
 #include "pgseed/sync.h"
 #include "store/store.h"
 #include "sync/logger.h"
+#include "sync/table_sync.h"
 
 namespace pgseed {
 
@@ -35,14 +36,26 @@ class StreamApply {
  private:
   // One replication session; returns when caught up (one-shot) or stopped.
   void session(bool one_shot);
-  void copy_new_tables(pg::Connection& conn, const std::vector<uint32_t>& oids);
+  // Copies the tables in pending_sync_ under a fresh snapshot (TableSync), outside any
+  // source transaction, and forgets them.
+  void sync_pending_tables();
+  // Compares the store's tables with the publication as the catalog shows it now and
+  // queues every difference for sync_pending_tables(): tables added to the publication,
+  // tables dropped or removed from it, tables whose shape changed without a row change
+  // (pgoutput sends a Relation message only before the next row change of a table).
+  void reconcile_with_catalog();
+  // Queues the table with source OID `oid` for sync_pending_tables(); its changes are
+  // skipped until then (the copy will hold them).
+  void queue_sync(uint32_t oid);
+  bool sync_pending(uint32_t oid) const;
 
   void handle(const PgOutputMessage& msg);
   void on_begin(const Begin& b);
   void on_commit(const Commit& c);
   void on_relation(const Relation& r);
   // The store table a change applies to, or nullptr when the change is to be skipped.
-  const TableDef* target(uint32_t relid);
+  // `tuple_columns`: the width of the change's tuple (SIZE_MAX: none, a TRUNCATE).
+  const TableDef* target(uint32_t relid, size_t tuple_columns);
   void note_change(const TableDef& def, char kind, std::span<const Datum> row);
 
   void load_tables();
@@ -85,7 +98,9 @@ class StreamApply {
 
   std::map<uint32_t, Relation> relations_;        // pgoutput relation id -> last Relation
   std::map<uint32_t, TableDef> tables_;           // the store's tables by source OID
-  std::vector<uint32_t> pending_new_tables_;      // published tables not yet in the store
+  std::vector<uint32_t> pending_sync_;  // tables to (re)copy once the source txn in hand ends
+  std::optional<TableSync> table_sync_;
+  std::chrono::steady_clock::time_point last_schema_check_;
 
   struct Buffered {
     char* data;  // from PQgetCopyData (nullptr for an end marker)

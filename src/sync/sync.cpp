@@ -10,6 +10,7 @@
 #include "pg/identifiers.h"
 #include "pgseed/error.h"
 #include "store/store.h"
+#include "store/store_txn.h"
 #include "sync/initial_copy.h"
 #include "sync/logger.h"
 #include "sync/stream_apply.h"
@@ -34,32 +35,6 @@ std::string random_slot_name() {
   std::snprintf(buf, sizeof buf, "pgseed_%08x", unsigned(rd()));
   return buf;
 }
-
-// A store transaction that rolls itself back unless committed (also while an exception
-// unwinds, so that the cleanup after a failed first run finds no transaction open).
-class StoreTxn {
- public:
-  explicit StoreTxn(Store& store) : store_(store) { store_.begin(); }
-  ~StoreTxn() {
-    if (open_) {
-      try {
-        store_.rollback();
-      } catch (const Error&) {
-        // Already unwinding from the error that matters; the store keeps its last commit.
-      }
-    }
-  }
-  StoreTxn(const StoreTxn&) = delete;
-  StoreTxn& operator=(const StoreTxn&) = delete;
-  void commit() {
-    store_.commit();
-    open_ = false;
-  }
-
- private:
-  Store& store_;
-  bool open_ = true;
-};
 
 // Refuses a store made from another cluster or database, or with other names.
 void check_identity(const StoreState& st, const SystemIdentity& id, const SyncOptions& o,

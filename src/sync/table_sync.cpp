@@ -1,0 +1,78 @@
+#include "sync/table_sync.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "pg/connection.h"
+#include "store/store_txn.h"
+#include "sync/initial_copy.h"
+
+namespace pgseed {
+
+bool relation_differs(const TableDef& stored, const Relation& r) {
+  if (r.nspname != stored.schema || r.relname != stored.name) return true;
+  if (r.columns.size() != stored.columns.size()) return true;
+  // The replica identity flags say which columns identify a row; with REPLICA IDENTITY
+  // FULL every column is flagged, so the key is only compared for a key identity.
+  bool key_identity = r.replica_identity == 'd' || r.replica_identity == 'i';
+  for (size_t i = 0; i < r.columns.size(); ++i) {
+    const RelationColumn& m = r.columns[i];
+    const ColumnDef& c = stored.columns[i];
+    if (m.name != c.name || m.type_oid != c.type_oid) return true;
+    if (c.attnum != 0 && m.type_mod != c.type_mod) return true;
+    if (key_identity && m.key != (c.key_position > 0)) return true;
+  }
+  return false;
+}
+
+bool catalog_differs(const TableDef& stored, const TableDef& catalog) {
+  if (stored.schema != catalog.schema || stored.name != catalog.name) return true;
+  return !stored.same_columns(catalog);
+}
+
+TableSync::Outcome TableSync::sync(Store& store, const StoreState& state,
+                                   const std::vector<uint32_t>& oids,
+                                   const std::function<void()>& tick) {
+  Outcome out;
+  if (oids.empty()) return out;
+  // A snapshot of its own, from a temporary slot: its consistent point P splits the
+  // stream for these tables into what the copy holds (transactions committed before P)
+  // and what is applied after it (see should_apply). The slot goes with the connection.
+  char name[64];
+  std::snprintf(name, sizeof name, "pgseed_tmp_%d_%u", int(getpid()), ++serial_);
+  pg::Connection repl = pg::Connection::open(conninfo_, pg::Connection::Kind::kReplication);
+  pg::Result r = repl.exec(std::string("CREATE_REPLICATION_SLOT ") + name +
+                               " TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')",
+                           "creating a snapshot to copy tables");
+  out.point = Lsn::parse(PQgetvalue(r.get(), 0, 1));
+  InitialCopy copy(conninfo_, 1, log_);
+  copy.import_snapshot(PQgetvalue(r.get(), 0, 2));
+  { pg::Connection done = std::move(repl); }  // every worker holds the snapshot now
+
+  std::vector<pg::PublishedTable> tables = copy.published_tables(state.publication, oids);
+  std::vector<TableDef> stored = store.tables();
+
+  StoreTxn txn(store);
+  for (const TableDef& s : stored) {
+    if (std::find(oids.begin(), oids.end(), s.source_oid) == oids.end()) continue;
+    bool published = std::any_of(tables.begin(), tables.end(), [&](const pg::PublishedTable& t) {
+      return t.def.source_oid == s.source_oid;
+    });
+    store.drop_table(s);
+    if (!published) out.dropped.push_back(s.qualified());
+  }
+  for (auto& t : tables) {
+    t.def.snapshot_lsn = out.point;
+    store.create_table(t.def);  // replaces a stored table of the same name
+    out.copied.push_back(t.def.qualified());
+  }
+  if (tick) copy.set_tick(tick);
+  copy.run(store, tables, /*own_transactions=*/false);
+  store.write_state(state);
+  txn.commit();
+  return out;
+}
+
+}  // namespace pgseed

@@ -1,0 +1,181 @@
+// Schema changes on the source (issue: tables have their own sync state): every migration
+// is either followed exactly or the table is copied again; the store never silently holds
+// other data than the source. Each case runs one-shot (a sync after the migration) and
+// following (the migration while `sync --follow` runs), on both stores, and ends with
+// `dump` equal to the source for every published table, no stored table the source no
+// longer publishes, and `verify` exit 0.
+#include <signal.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "harness.h"
+#include "stream_support.h"
+
+namespace pgseed::test {
+namespace {
+
+struct Case {
+  const char* name;
+  const char* setup;      // before the first sync (a publication p FOR ALL TABLES exists)
+  const char* migration;  // after it
+  const char* log;        // a line the follower logs once it has dealt with the migration
+};
+
+const Case kCases[] = {
+    {"RenameColumn", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;",
+     "ALTER TABLE t RENAME COLUMN v TO w;", "public.t"},
+    {"RenameColumnThenDml", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;",
+     "ALTER TABLE t RENAME COLUMN v TO w; UPDATE t SET w = w + 100 WHERE id = 1;", "public.t"},
+    {"RenameColumnAndReuseName",
+     "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;",
+     "ALTER TABLE t RENAME COLUMN v TO w; ALTER TABLE t ADD COLUMN v box;"
+     "UPDATE t SET v = box(point(1, 3), point(2, 4)) WHERE id = 2; UPDATE t SET w = 0 WHERE id = 3;",
+     "public.t"},
+    {"ColumnTypeChange", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;",
+     "ALTER TABLE t ALTER COLUMN v TYPE text USING (v * 10)::text; UPDATE t SET v = 'x' WHERE id = 1;", "public.t"},
+    {"ColumnTypeChangeNoDml", "CREATE TABLE t (id int PRIMARY KEY, v numeric(10,2)); INSERT INTO t SELECT i, i / 3.0 FROM generate_series(1, 50) i;",
+     "ALTER TABLE t ALTER COLUMN v TYPE numeric(12,4);", "public.t"},
+    {"RenameTable", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;",
+     "ALTER TABLE t RENAME TO t2; INSERT INTO t2 VALUES (1000, 1);", "public.t"},
+    {"RenameTableNoDml", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;",
+     "ALTER TABLE t RENAME TO t2;", "public.t"},
+    {"DropTable",
+     "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;"
+     "CREATE TABLE keep (id int PRIMARY KEY); INSERT INTO keep VALUES (1);",
+     "DROP TABLE t; INSERT INTO keep VALUES (2);", "public.t"},
+    {"AddColumnDefaultNoDml", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;",
+     "ALTER TABLE t ADD COLUMN x int DEFAULT 5;", "public.t"},
+    {"AddColumnVolatileDefault", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;",
+     "ALTER TABLE t ADD COLUMN x float8 DEFAULT random(); UPDATE t SET v = 0 WHERE id = 1;", "public.t"},
+    {"DropColumnNoDml", "CREATE TABLE t (id int PRIMARY KEY, v int, w text); INSERT INTO t SELECT i, i, 'w' FROM generate_series(1, 50) i;",
+     "ALTER TABLE t DROP COLUMN w;", "public.t"},
+    {"DropColumnAddSameName",
+     "CREATE TABLE t (id int PRIMARY KEY, v int, w int); INSERT INTO t SELECT i, i, i FROM generate_series(1, 50) i;",
+     "ALTER TABLE t DROP COLUMN w; ALTER TABLE t ADD COLUMN w int; UPDATE t SET v = 0 WHERE id = 1;", "public.t"},
+    {"DropExpression",
+     "CREATE TABLE g (id int PRIMARY KEY, a int, b int GENERATED ALWAYS AS (a * 2) STORED);"
+     "INSERT INTO g (id, a) SELECT i, i FROM generate_series(1, 50) i;",
+     "ALTER TABLE g ALTER COLUMN b DROP EXPRESSION; UPDATE g SET a = a WHERE id = 1;", "public.g"},
+    {"NewTableAlteredBeforeSync", "CREATE TABLE keep (id int PRIMARY KEY); INSERT INTO keep VALUES (1);",
+     "CREATE TABLE n (id int PRIMARY KEY, v int); INSERT INTO n SELECT i, i FROM generate_series(1, 20) i;"
+     "ALTER TABLE n ADD COLUMN x int; UPDATE n SET x = 7;", "public.n"},
+    {"ZeroColumnTables",
+     "CREATE TABLE z (); INSERT INTO z DEFAULT VALUES; INSERT INTO z DEFAULT VALUES;",
+     "INSERT INTO z DEFAULT VALUES; CREATE TABLE z2 (a int); INSERT INTO z2 VALUES (1);"
+     "ALTER TABLE z2 DROP COLUMN a; INSERT INTO z2 DEFAULT VALUES;", "public.z2"},
+    {"KeyChange",
+     "CREATE TABLE t (id int, v int, CONSTRAINT t_pk PRIMARY KEY (id)); INSERT INTO t SELECT i, i % 3 FROM generate_series(1, 30) i;",
+     "ALTER TABLE t DROP CONSTRAINT t_pk; ALTER TABLE t REPLICA IDENTITY FULL;"
+     "INSERT INTO t VALUES (1, 1), (1, 1); DELETE FROM t WHERE ctid = (SELECT min(ctid) FROM t WHERE id = 2);",
+     "public.t"},
+};
+
+// The source's published tables, as SQL names them.
+std::set<std::string> published(Db& db) {
+  std::set<std::string> out;
+  std::string list = db.value(
+      "SELECT coalesce(string_agg(format('%I.%I', schemaname, tablename), chr(10)), '') "
+      "FROM pg_publication_tables WHERE pubname = 'p'");
+  std::istringstream in(list);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.insert(line);
+  return out;
+}
+
+// The store's tables, from `dump` (each preceded by a "-- name" line).
+std::set<std::string> stored(const std::string& store) {
+  RunResult r = run_pgseed({"dump", "--store", store});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> out;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("-- ", 0) == 0) out.insert(line.substr(3));
+  return out;
+}
+
+// The columns the publication publishes of `table` (generated ones only from 18 on).
+std::string published_columns(Db& db, const std::string& table) {
+  return db.value(
+      "SELECT coalesce(string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), '') "
+      "FROM pg_attribute a WHERE a.attrelid = '" + table + "'::regclass AND a.attnum > 0 "
+      "AND NOT a.attisdropped AND (a.attgenerated = '' OR current_setting('server_version_num')::int >= 180000)");
+}
+
+void expect_replica_equal(TestDatabase& src, const std::string& store) {
+  std::set<std::string> want = published(src.db());
+  EXPECT_EQ(stored(store), want);
+  for (const auto& t : want) expect_dump_equals(src, store, t, "SELECT " + published_columns(src.db(), t) + " FROM " + t);
+  RunResult v = run_pgseed({"verify", "--source", src.conninfo(), "--store", store});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class SchemaChangeTest
+    : public ::testing::TestWithParam<std::tuple<std::string, size_t, bool>> {};
+
+TEST_P(SchemaChangeTest, FollowedOrCopiedAgain) {
+  auto [kind, index, follow] = GetParam();
+  const Case& c = kCases[index];
+  TestDatabase src;
+  src.db().exec(c.setup);
+  src.db().exec("CREATE PUBLICATION p FOR ALL TABLES");
+  std::string store = temp_store(kind);
+  std::string slot = "s_" + src.name();
+  sync_ok(src, store, {"--publication", "p", "--slot", slot});
+  expect_replica_equal(src, store);
+
+  if (!follow) {
+    src.db().exec(c.migration);
+    sync_ok(src, store);
+    expect_replica_equal(src, store);
+    return;
+  }
+  std::string log = temp_log_path();
+  int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--follow",
+                          "--schema-check-interval", "0.2"},
+                         log);
+  ASSERT_TRUE(wait_until([&] { return read_file(log).find("streaming from") != std::string::npos; }, 60))
+      << read_file(log);
+  size_t before = read_file(log).size();
+  src.db().exec(c.migration);
+  // The follower deals with the migration: it copies the table again or drops it.
+  std::string table = c.log;
+  bool dealt = wait_until(
+      [&] {
+        std::string l = read_file(log).substr(before);
+        return l.find("table " + table) != std::string::npos &&
+               (l.find(" copied at ") != std::string::npos ||
+                l.find("removed from the store") != std::string::npos);
+      },
+      60, 100);
+  // And everything the source wrote is applied.
+  std::string end = src.db().value("SELECT pg_current_wal_lsn()::text");
+  EXPECT_TRUE(wait_confirmed(src.db(), slot, end, 60));
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_pid(pid), 0) << read_file(log);
+  ASSERT_TRUE(dealt) << read_file(log);
+  expect_replica_equal(src, store);
+}
+
+std::string case_name(const ::testing::TestParamInfo<SchemaChangeTest::ParamType>& info) {
+  return std::get<0>(info.param) + "_" + kCases[std::get<1>(info.param)].name +
+         (std::get<2>(info.param) ? "_Follow" : "_OneShot");
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, SchemaChangeTest,
+                         ::testing::Combine(::testing::Values("sqlite", "rocksdb"),
+                                            ::testing::Range(size_t(0), std::size(kCases)),
+                                            ::testing::Bool()),
+                         case_name);
+
+}  // namespace
+}  // namespace pgseed::test
