@@ -7,6 +7,7 @@
 
 #include "pg/connection.h"
 #include "store/store_txn.h"
+#include "sync/failpoint.h"
 #include "sync/initial_copy.h"
 
 namespace pgseed {
@@ -71,6 +72,7 @@ TableSync::Outcome TableSync::sync(Store& store, const StoreState& state,
   if (tick) copy.set_tick(tick);
   copy.run(store, tables, /*own_transactions=*/false);
   store.write_state(state);
+  failpoint("table-sync-before-commit");  // copied, not committed: the store must not show it
   txn.commit();
   return out;
 }
