@@ -72,7 +72,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
       "       (SELECT coalesce(sum(pg_relation_size(r.oid)), 0)::bigint FROM pg_class r "
       "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)), "
       "       c.relkind = 'p', c.relkind::text, pg_relation_size(c.oid), "
-      "       pg_relation_size(c.oid) / current_setting('block_size')::bigint "
+      "       pg_relation_size(c.oid) / current_setting('block_size')::bigint, c.relfilenode "
       "FROM pg_publication_tables pt "
       "JOIN pg_namespace n ON n.nspname = pt.schemaname "
       "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
@@ -100,6 +100,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
     t.relkind = PQgetvalue(tables.get(), i, 8)[0];
     t.heap_bytes = std::stoll(PQgetvalue(tables.get(), i, 9));
     t.heap_blocks = std::stoll(PQgetvalue(tables.get(), i, 10));
+    t.def.relfilenode = uint32_t(std::stoul(PQgetvalue(tables.get(), i, 11)));
     std::vector<std::string> published;
     {
       std::string cur;
@@ -177,6 +178,32 @@ bool is_published(Connection& conn, const std::string& publication, uint32_t oid
              "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
              "WHERE pt.pubname = $1 AND c.oid = $2",
              {publication, std::to_string(oid)}) != "0";
+}
+
+bool unchanged_since_snapshot(Connection& conn, const PublishedTable& t) {
+  // In a savepoint: a failed LOCK must not end the snapshot's transaction.
+  conn.exec("SAVEPOINT pgseed_lock", "locking a table to copy");
+  try {
+    conn.exec("LOCK TABLE ONLY " + t.def.qualified() + " IN ACCESS SHARE MODE", "locking a table to copy");
+  } catch (const Error& e) {
+    conn.exec("ROLLBACK TO SAVEPOINT pgseed_lock", "locking a table to copy");
+    conn.exec("RELEASE SAVEPOINT pgseed_lock", "locking a table to copy");
+    if (changed_since_snapshot(e)) return false;
+    throw;
+  }
+  conn.exec("RELEASE SAVEPOINT pgseed_lock", "locking a table to copy");
+  // pg_class as a query reads it is the snapshot's; pg_relation_filenode() reads the
+  // current catalog (the lock has just brought it up to date).
+  return conn.query_value(
+             "SELECT (coalesce(pg_relation_filenode(c.oid), 0) = c.relfilenode "
+             "        AND to_regclass($2) = c.oid)::text "
+             "FROM pg_class c WHERE c.oid = $1",
+             {std::to_string(t.def.source_oid), t.def.qualified()}) == "true";
+}
+
+bool changed_since_snapshot(const Error& e) {
+  // 42P01 undefined_table, 42703 undefined_column, 42P10 invalid_column_reference.
+  return e.sqlstate() == "42P01" || e.sqlstate() == "42703" || e.sqlstate() == "42P10";
 }
 
 std::vector<PublishedTable> published_tables_by_oid(Connection& conn,

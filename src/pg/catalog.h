@@ -47,6 +47,19 @@ std::vector<PublishedTable> published_tables(Connection& conn, const std::string
 // Whether `publication` publishes the table with this OID now (one cheap query).
 bool is_published(Connection& conn, const std::string& publication, uint32_t oid);
 
+// In a transaction that imported an exported snapshot: locks `t` (ACCESS SHARE, held to
+// the transaction's end, so that no DDL can change it from now on) and tells whether the
+// table is still the one the snapshot sees — not renamed, dropped, rewritten (ALTER
+// COLUMN TYPE, a volatile default, VACUUM FULL) or truncated since. A copy made under
+// an older snapshot than such DDL reads wrong rows (a rewritten table is empty to it) or
+// fails on a renamed column. Returns false when it is not.
+bool unchanged_since_snapshot(Connection& conn, const PublishedTable& t);
+
+// Whether an error of a COPY under an exported snapshot means that DDL changed the
+// table after the snapshot (a column or the table renamed or dropped): copy it again
+// under a newer snapshot.
+bool changed_since_snapshot(const Error& e);
+
 // One published table by source OID (a table added to the publication later).
 std::vector<PublishedTable> published_tables_by_oid(Connection& conn, const std::string& publication,
                                                     uint32_t oid);

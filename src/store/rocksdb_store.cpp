@@ -381,9 +381,10 @@ std::string encode_table(const TableEntry& t) {
   }
   append_varint(out, t.slot_count);
   // Since format 1's first release, appended (a definition without them reads as
-  // unknown attnums and a zero copy point): the table's copy point, and each column's
+  // unknown attnums and a zero copy point): the table's copy point and relfilenode, and each column's
   // attnum and type modifier (+1, so that -1 encodes as 0).
   append_varint(out, t.def.snapshot_lsn.value);
+  append_varint(out, t.def.relfilenode);
   for (const ColumnDef& c : t.def.columns) {
     append_varint(out, static_cast<uint64_t>(std::max(c.attnum, 0)));
     append_varint(out, static_cast<uint64_t>(int64_t{c.type_mod} + 1));
@@ -423,6 +424,9 @@ TableEntry decode_table(uint32_t id, std::string_view v) {
   t.slot_count = static_cast<uint32_t>(slots);
   if (r.remaining() > 0) {
     t.def.snapshot_lsn = Lsn(read_varint(r, "copy point"));
+    uint64_t filenode = read_varint(r, "relfilenode");
+    if (filenode > 0xFFFFFFFFu) throw bad("bad relfilenode");
+    t.def.relfilenode = static_cast<uint32_t>(filenode);
     for (ColumnDef& c : t.def.columns) {
       uint64_t attnum = read_varint(r, "attnum");
       uint64_t typmod = read_varint(r, "type modifier");

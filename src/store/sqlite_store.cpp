@@ -826,7 +826,7 @@ class SqliteStore final : public Store {
     exec("CREATE TABLE _pgseed_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     exec("CREATE TABLE _pgseed_tables (id INTEGER PRIMARY KEY, schema_name TEXT NOT NULL, "
          "table_name TEXT NOT NULL, sqlite_name TEXT NOT NULL, source_oid INTEGER NOT NULL, "
-         "snapshot_lsn TEXT NOT NULL)");
+         "snapshot_lsn TEXT NOT NULL, relfilenode INTEGER NOT NULL DEFAULT 0)");
     exec("CREATE TABLE _pgseed_columns (table_id INTEGER NOT NULL, position INTEGER NOT NULL, "
          "name TEXT NOT NULL, type_name TEXT NOT NULL, type_oid INTEGER NOT NULL, "
          "base_type_oid INTEGER NOT NULL, storage TEXT NOT NULL, key_position INTEGER NOT NULL, "
@@ -846,6 +846,7 @@ class SqliteStore final : public Store {
     exec("BEGIN IMMEDIATE");
     exec("ALTER TABLE _pgseed_columns ADD COLUMN attnum INTEGER NOT NULL DEFAULT 0");
     exec("ALTER TABLE _pgseed_columns ADD COLUMN type_mod INTEGER NOT NULL DEFAULT -1");
+    exec("ALTER TABLE _pgseed_tables ADD COLUMN relfilenode INTEGER NOT NULL DEFAULT 0");
     exec("COMMIT");
     has_attnum_ = true;
   }
@@ -862,7 +863,9 @@ class SqliteStore final : public Store {
   }
 
   void write_table_meta(const TableDef& def) {
-    Stmt t = prepare("INSERT INTO _pgseed_tables VALUES (?, ?, ?, ?, ?, ?)");
+    Stmt t = prepare(
+        "INSERT INTO _pgseed_tables (id, schema_name, table_name, sqlite_name, source_oid, "
+        "snapshot_lsn, relfilenode) VALUES (?, ?, ?, ?, ?, ?, ?)");
     sqlite3_bind_int64(t.get(), 1, def.id);
     sqlite3_bind_text(t.get(), 2, def.schema.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(t.get(), 3, def.name.c_str(), -1, SQLITE_TRANSIENT);
@@ -871,6 +874,7 @@ class SqliteStore final : public Store {
     sqlite3_bind_int64(t.get(), 5, def.source_oid);
     std::string snap = def.snapshot_lsn.str();
     sqlite3_bind_text(t.get(), 6, snap.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(t.get(), 7, def.relfilenode);
     step_done(t.get());
     Stmt c = prepare(
         "INSERT INTO _pgseed_columns (table_id, position, name, type_name, type_oid, "
@@ -918,8 +922,8 @@ class SqliteStore final : public Store {
     state_ = s;
 
     tables_.clear();
-    Stmt t = prepare(
-        "SELECT id, schema_name, table_name, source_oid, snapshot_lsn FROM _pgseed_tables ORDER BY id");
+    Stmt t = prepare(std::string("SELECT id, schema_name, table_name, source_oid, snapshot_lsn, ") +
+                     (has_attnum_ ? "relfilenode" : "0") + " FROM _pgseed_tables ORDER BY id");
     Stmt c = prepare(std::string("SELECT name, type_name, type_oid, base_type_oid, storage, key_position, ") +
                      (has_attnum_ ? "attnum, type_mod" : "0, -1") +
                      " FROM _pgseed_columns WHERE table_id = ? ORDER BY position");
@@ -930,6 +934,7 @@ class SqliteStore final : public Store {
       def.name = reinterpret_cast<const char*>(sqlite3_column_text(t.get(), 2));
       def.source_oid = uint32_t(sqlite3_column_int64(t.get(), 3));
       def.snapshot_lsn = Lsn::parse(reinterpret_cast<const char*>(sqlite3_column_text(t.get(), 4)));
+      def.relfilenode = uint32_t(sqlite3_column_int64(t.get(), 5));
       sqlite3_bind_int64(c.get(), 1, def.id);
       while (sqlite3_step(c.get()) == SQLITE_ROW) {
         ColumnDef col;

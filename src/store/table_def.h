@@ -40,6 +40,10 @@ struct TableDef {
   // The point of the snapshot the table was copied under: streamed transactions that
   // committed before it are already in the copy and are skipped for this table.
   Lsn snapshot_lsn;
+  // pg_class.relfilenode as the copy's snapshot saw it: a rewrite (ALTER COLUMN TYPE ...
+  // USING, a volatile default, VACUUM FULL) or a TRUNCATE gives the table a new one, and
+  // a rewrite leaves no row change in the WAL. 0: unknown (or a partitioned table).
+  uint32_t relfilenode = 0;
   // Whether this shape (columns by name, type, type modifier, attnum where known, key)
   // equals `other`'s. Table names and ids are not compared.
   bool same_columns(const TableDef& other) const;

@@ -98,6 +98,13 @@ std::vector<pg::PublishedTable> InitialCopy::published_tables(const std::string&
   return out;
 }
 
+std::vector<uint32_t> InitialCopy::changed_since_snapshot(const std::vector<pg::PublishedTable>& tables) {
+  std::vector<uint32_t> changed;
+  for (const auto& t : tables)
+    if (!pg::unchanged_since_snapshot(conns_.at(0), t)) changed.push_back(t.def.source_oid);
+  return changed;
+}
+
 // Why the locks: every worker's COPY of a table takes ACCESS SHARE and keeps it until its
 // transaction ends, which is the end of the whole copy. When two workers read parts of one
 // table and someone asks for ACCESS EXCLUSIVE in between (ALTER TABLE, VACUUM FULL,

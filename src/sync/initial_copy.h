@@ -61,6 +61,10 @@ class InitialCopy {
   std::vector<pg::PublishedTable> published_tables(const std::string& publication,
                                                    const std::vector<uint32_t>& oids);
 
+  // pg::unchanged_since_snapshot for each of `tables`, on the first worker connection
+  // (whose transaction then holds their locks): the OIDs of those that changed.
+  std::vector<uint32_t> changed_since_snapshot(const std::vector<pg::PublishedTable>& tables);
+
   // Called on the writer's thread about once a second while rows are stored (a caller
   // that holds a replication connection answers its walsender from there).
   void set_tick(std::function<void()> tick) { tick_ = std::move(tick); }

@@ -30,12 +30,35 @@ bool relation_differs(const TableDef& stored, const Relation& r) {
 
 bool catalog_differs(const TableDef& stored, const TableDef& catalog) {
   if (stored.schema != catalog.schema || stored.name != catalog.name) return true;
+  if (stored.relfilenode != 0 && catalog.relfilenode != 0 && stored.relfilenode != catalog.relfilenode)
+    return true;
   return !stored.same_columns(catalog);
 }
 
 TableSync::Outcome TableSync::sync(Store& store, const StoreState& state,
                                    const std::vector<uint32_t>& oids,
                                    const std::function<void()>& tick) {
+  // DDL that commits between the snapshot and the copy's lock on a table would make the
+  // copy wrong (a rewritten table is empty to an older snapshot) or fail (a renamed
+  // column): such a table is copied again under a newer snapshot.
+  constexpr int kAttempts = 10;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      if (auto out = try_sync(store, state, oids, tick)) return *out;
+    } catch (const Error& e) {
+      if (!pg::changed_since_snapshot(e) || attempt >= kAttempts) throw;
+    }
+    if (attempt >= kAttempts)
+      throw Error(ErrorCategory::kSourceState,
+                  "tables keep changing while they are copied (" + std::to_string(kAttempts) +
+                      " snapshots in a row saw DDL on them); try again later");
+    log_.info("a table changed on the source while it was being copied: copying it again");
+  }
+}
+
+std::optional<TableSync::Outcome> TableSync::try_sync(Store& store, const StoreState& state,
+                                                      const std::vector<uint32_t>& oids,
+                                                      const std::function<void()>& tick) {
   Outcome out;
   if (oids.empty()) return out;
   // A snapshot of its own, from a temporary slot: its consistent point P splits the
@@ -53,6 +76,7 @@ TableSync::Outcome TableSync::sync(Store& store, const StoreState& state,
   { pg::Connection done = std::move(repl); }  // every worker holds the snapshot now
 
   std::vector<pg::PublishedTable> tables = copy.published_tables(state.publication, oids);
+  if (!copy.changed_since_snapshot(tables).empty()) return std::nullopt;
   std::vector<TableDef> stored = store.tables();
 
   StoreTxn txn(store);

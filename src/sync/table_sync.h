@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,10 @@ class TableSync {
                const std::function<void()>& tick = {});
 
  private:
+  // One attempt; nullopt when a table changed after the snapshot (nothing is written).
+  std::optional<Outcome> try_sync(Store& store, const StoreState& state,
+                                  const std::vector<uint32_t>& oids, const std::function<void()>& tick);
+
   std::string conninfo_;
   const Logger& log_;
   unsigned serial_ = 0;

@@ -38,6 +38,8 @@ const Case kCases[] = {
      "ALTER TABLE t ALTER COLUMN v TYPE text USING (v * 10)::text; UPDATE t SET v = 'x' WHERE id = 1;", "public.t"},
     {"ColumnTypeChangeNoDml", "CREATE TABLE t (id int PRIMARY KEY, v numeric(10,2)); INSERT INTO t SELECT i, i / 3.0 FROM generate_series(1, 50) i;",
      "ALTER TABLE t ALTER COLUMN v TYPE numeric(12,4);", "public.t"},
+    {"RewriteSameType", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;",
+     "ALTER TABLE t ALTER COLUMN v TYPE int USING v * 2; UPDATE t SET v = 0 WHERE id = 1;", "public.t"},
     {"RenameTable", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;",
      "ALTER TABLE t RENAME TO t2; INSERT INTO t2 VALUES (1000, 1);", "public.t"},
     {"RenameTableNoDml", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 50) i;",

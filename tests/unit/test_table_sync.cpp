@@ -13,6 +13,7 @@ TableDef stored() {
   t.name = "t";
   t.source_oid = 16384;
   t.snapshot_lsn = Lsn(1000);
+  t.relfilenode = 16390;
   ColumnDef id{"id", 23, 23, "integer", StorageClass::kInteger, 1, 1, -1};
   ColumnDef v{"v", 1700, 1700, "numeric(10,2)", StorageClass::kText, 0, 3, 655366};
   t.columns = {id, v};
@@ -85,6 +86,9 @@ TEST(CatalogDiffers, ByAttnumNameTypeAndKey) {
   EXPECT_TRUE(catalog_differs(t, c));
   c = stored();
   c.columns[0].key_position = 0;  // the primary key was dropped
+  EXPECT_TRUE(catalog_differs(t, c));
+  c = stored();
+  c.relfilenode = 99999;  // rewritten (ALTER COLUMN TYPE ... USING) or truncated
   EXPECT_TRUE(catalog_differs(t, c));
   c = stored();
   c.schema = "other";  // ALTER TABLE ... SET SCHEMA
