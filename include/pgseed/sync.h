@@ -82,6 +82,15 @@ struct SyncOptions {
   // (pgoutput describes a table only before its next row change). 0: never. A one-shot
   // run compares once, at its end, whatever this says.
   double schema_check_interval_seconds = 30;
+  // Tables (names as SQL writes them) to copy again, online, under a fresh snapshot
+  // before streaming on (`pgseed resync`); their old rows stay readable until the new
+  // copy is in place. The store must hold them.
+  std::vector<std::string> resync_tables;
+  // Recover a store whose slot is gone or invalidated (max_slot_wal_keep_size, idle
+  // timeout): create the slot anew and copy every table again, each under its own
+  // snapshot, then stream from the new slot. Old rows stay readable until each table's
+  // new copy is in place; an interrupted reseed continues where it stopped.
+  bool reseed = false;
   LogSink log;              // where progress and warnings go; may be empty
   // Called on the sync's thread after each transaction is durably stored.
   std::function<void(const AppliedTransaction&)> on_commit;

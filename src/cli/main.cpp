@@ -91,6 +91,22 @@ int main(int argc, char** argv) {
       ->default_val(30)
       ->check(CLI::Range(0.0, 86400.0));
 
+  cmd_sync->add_flag("--reseed", sync.reseed,
+                     "The store's slot is gone or invalidated: create it anew and copy every "
+                     "table again (old rows stay readable until each new copy is in place)");
+
+  // resync
+  std::string resync_tables;
+  auto* cmd_resync = app.add_subcommand(
+      "resync", "Copy tables again under a fresh snapshot (online: the other tables stay as "
+                "they are, the old rows readable until the new copy is in place), then catch "
+                "up like a one-shot sync");
+  cmd_resync->add_option("--source", sync.source, "Source CONNINFO")->required();
+  cmd_resync->add_option("--store", sync.store, "Store: sqlite:PATH, rocksdb:PATH or PATH")->required();
+  cmd_resync->add_option("--table", resync_tables,
+                         "The tables, comma-separated, as SQL names them (public.\"Order Items\")")
+      ->required();
+
   // dump
   pgseed::cli::DumpOptions dump;
   auto* cmd_dump = app.add_subcommand(
@@ -135,8 +151,9 @@ int main(int argc, char** argv) {
 
   pgseed::LogSink sink = pgseed::cli::make_log_sink(common);
   try {
-    if (*cmd_sync) {
+    if (*cmd_sync || *cmd_resync) {
       if (!tables.empty()) sync.tables = pgseed::parse_table_list(tables);
+      if (!resync_tables.empty()) sync.resync_tables = pgseed::parse_table_list(resync_tables);
       if (*opt_split)
         sync.split_tables_larger_than =
             pgseed::parse_byte_size(split_size, "--split-tables-larger-than");

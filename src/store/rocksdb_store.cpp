@@ -688,6 +688,13 @@ class RocksDbStore final : public Store {
     drop(def.id);
   }
 
+  void set_copy_point(const TableDef& def, Lsn point) override {
+    require_txn("set_copy_point");
+    TableEntry t = entry(def);
+    t.def.snapshot_lsn = point;
+    set_table(std::move(t));
+  }
+
   void alter_table(const TableDef& from, const TableDef& to, std::span<const Datum> fill) override {
     require_txn("alter_table");
     require_no_bulk("alter_table");

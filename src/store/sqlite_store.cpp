@@ -335,6 +335,16 @@ class SqliteStore final : public Store {
       if (t.id == from.id) t = target;
   }
 
+  void set_copy_point(const TableDef& def, Lsn point) override {
+    Stmt st = prepare("UPDATE _pgseed_tables SET snapshot_lsn = ? WHERE id = ?");
+    std::string text = point.str();
+    sqlite3_bind_text(st.get(), 1, text.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st.get(), 2, def.id);
+    step_done(st.get());
+    for (auto& t : pending_tables_)
+      if (t.id == def.id) t.snapshot_lsn = point;
+  }
+
   void insert_batch(const TableDef& def, const RowBatch& rows) override {
     sqlite3_stmt* st = statement(def, "insert", [&] { return insert_sql(def, "INSERT"); });
     Row row;

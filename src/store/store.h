@@ -78,6 +78,9 @@ class Store {
   virtual void alter_table(const TableDef& from, const TableDef& to,
                            std::span<const Datum> fill) = 0;
 
+  // Sets the table's copy point (TableDef::snapshot_lsn) and nothing else.
+  virtual void set_copy_point(const TableDef& def, Lsn point) = 0;
+
   // Bulk insert during the initial copy (rows hold every column, in def order).
   virtual void insert_batch(const TableDef& def, const RowBatch& rows) = 0;
   // Insert or replace by key (tables without a key: plain insert).

@@ -47,6 +47,12 @@ struct TableDef {
   // Whether this shape (columns by name, type, type modifier, attnum where known, key)
   // equals `other`'s. Table names and ids are not compared.
   bool same_columns(const TableDef& other) const;
+  // The copy point of a table that waits to be copied again (`pgseed resync`, a reseed
+  // under a new slot): no streamed change applies to it (should_apply) until its new
+  // copy is in place; until then its old rows stay readable.
+  static constexpr Lsn kAwaitingCopy = Lsn(~uint64_t{0});
+  bool awaiting_copy() const { return snapshot_lsn == kAwaitingCopy; }
+
   // True when the table has a primary key or replica identity index; false for
   // REPLICA IDENTITY FULL tables without one (rows are then matched on all columns).
   bool has_key() const {

@@ -573,6 +573,8 @@ void StreamApply::reconcile_with_catalog() {
     auto it = by_oid.find(oid);
     if (it == by_oid.end()) {
       queue_sync(oid);  // dropped, or no longer published: TableSync removes it
+    } else if (stored.awaiting_copy()) {
+      queue_sync(oid);  // pgseed resync, or a reseed under a new slot
     } else if (catalog_differs(stored, *it->second)) {
       log_.info("table " + stored.qualified() + " differs from the source's catalog (now " +
                 it->second->qualified() + ", " + std::to_string(it->second->columns.size()) +

@@ -2,6 +2,7 @@
 // copy, then streaming; or, on later runs, resume streaming from the store's LSN.
 #include "pgseed/sync.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
@@ -200,6 +201,55 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
   }
 }
 
+// `pgseed resync`: the named tables wait for a new copy, which the stream session makes
+// first thing (StreamApply reconciles with the catalog when it starts).
+void mark_for_copy(Store& store, const std::vector<std::string>& names, const Logger& log) {
+  std::vector<TableDef> tables = store.tables();
+  StoreTxn txn(store);
+  for (const auto& name : names) {
+    QualifiedName n = parse_qualified_name(name);
+    auto it = std::find_if(tables.begin(), tables.end(),
+                           [&](const TableDef& t) { return t.schema == n.schema && t.name == n.name; });
+    if (it == tables.end())
+      throw Error(ErrorCategory::kConfiguration, "the store has no table " + name);
+    store.set_copy_point(*it, TableDef::kAwaitingCopy);
+    log.info("table " + it->qualified() + " will be copied again");
+  }
+  txn.commit();
+}
+
+// `sync --reseed`: the slot anew, every table copied again. Each step is durable before
+// the next, so that an interrupted reseed is taken up again by the next one:
+// 1. every table waits for a new copy (no streamed change applies to it meanwhile);
+// 2. the old slot (gone, invalidated, or still there) is dropped and made again under the
+//    same name — a run killed between the two finds the new slot under the name the store
+//    holds, and drops it again;
+// 3. the store's position becomes the new slot's consistent point: nothing before it can
+//    be streamed, and each table's copy, made later, holds everything before its own point.
+void reseed(Store& store, pg::Connection& conn, const SyncOptions& o, const Logger& log) {
+  StoreState st = store.state();
+  {
+    StoreTxn txn(store);
+    for (const auto& t : store.tables()) store.set_copy_point(t, TableDef::kAwaitingCopy);
+    txn.commit();
+  }
+  if (pg::slot_exists(conn, st.slot)) pg::drop_slot(conn, st.slot);
+  pg::Connection repl = pg::Connection::open(o.source, pg::Connection::Kind::kReplication);
+  pg::Result r = repl.exec("CREATE_REPLICATION_SLOT " + quote_ident(st.slot) +
+                               " LOGICAL pgoutput (SNAPSHOT 'nothing')",
+                           ("creating replication slot " + st.slot).c_str());
+  Lsn point = Lsn::parse(PQgetvalue(r.get(), 0, 1));
+  st.consistent_point = point;
+  st.applied_lsn = point;
+  {
+    StoreTxn txn(store);
+    store.write_state(st);
+    txn.commit();
+  }
+  log.info("reseeding: created slot " + st.slot + " at " + point.str() +
+           "; every table is copied again (old rows readable until then)");
+}
+
 // A store file this run created goes again when the first run does not complete.
 void remove_new_store(std::unique_ptr<Store>& store, bool store_existed, const std::string& uri) {
   if (store_existed) return;
@@ -235,7 +285,16 @@ void Sync::run() {
       pg::Connection repl = pg::Connection::open(options_.source, pg::Connection::Kind::kReplication);
       check_identity(st, identify_system(repl), options_, options_.store);
     }
-    if (st.phase != StoreState::Phase::kStreaming) initial_sync(*store, conn, options_, log, stop_);
+    if (st.phase != StoreState::Phase::kStreaming) {
+      if (options_.reseed || !options_.resync_tables.empty())
+        throw Error(ErrorCategory::kConfiguration,
+                    "store " + options_.store + " has no finished copy to " +
+                        (options_.reseed ? "reseed" : "resync tables of") + "; run pgseed sync");
+      initial_sync(*store, conn, options_, log, stop_);
+    } else {
+      if (!options_.resync_tables.empty()) mark_for_copy(*store, options_.resync_tables, log);
+      if (options_.reseed) reseed(*store, conn, options_, log);
+    }
   } catch (const CopyInterrupted&) {
     // stop() during the initial copy: like a failed first run, nothing is kept (the slot
     // and a created publication are already dropped); the next run starts the copy again.

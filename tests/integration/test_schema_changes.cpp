@@ -218,5 +218,58 @@ INSTANTIATE_TEST_SUITE_P(Stores, TableStateKillTest,
                            return std::get<0>(info.param) + "_" + p;
                          });
 
+class ResyncTest : public StoreTest {};
+
+// `pgseed resync` copies a table again: here one that had stopped matching the source
+// because the publication did not publish its UPDATEs for a while.
+TEST_P(ResyncTest, ResyncRepairsATable) {
+  TestDatabase src;
+  src.db().exec(
+      "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 100) i;"
+      "CREATE TABLE k (n int); ALTER TABLE k REPLICA IDENTITY FULL; INSERT INTO k SELECT generate_series(1, 50);"
+      "CREATE PUBLICATION p FOR ALL TABLES;");
+  std::string store = temp_store(store_kind());
+  sync_ok(src, store, {"--publication", "p", "--slot", "s_" + src.name()});
+  src.db().exec("ALTER PUBLICATION p SET (publish = 'insert'); UPDATE t SET v = -v WHERE id <= 10;"
+                "ALTER PUBLICATION p SET (publish = 'insert, update, delete, truncate');"
+                "INSERT INTO k SELECT generate_series(51, 60);");
+  sync_ok(src, store);
+  RunResult bad = run_pgseed({"verify", "--source", src.conninfo(), "--store", store});
+  EXPECT_EQ(bad.exit_code, 9) << bad.out << bad.err;  // the store missed those updates
+  RunResult r = run_pgseed({"resync", "--source", src.conninfo(), "--store", store, "--table", "t, public.k"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("table public.t copied at"), std::string::npos) << r.err;
+  src.db().exec("INSERT INTO k SELECT generate_series(61, 70); UPDATE t SET v = 0 WHERE id = 50;");
+  sync_ok(src, store);
+  expect_replica_equal(src, store);
+  RunResult missing = run_pgseed({"resync", "--source", src.conninfo(), "--store", store, "--table", "nope"});
+  EXPECT_EQ(missing.exit_code, 5) << missing.err;
+}
+
+// A lost slot: `sync` says so; `sync --reseed` makes the slot anew and copies every table
+// again, and the store ends equal, changes made while no slot existed included.
+TEST_P(ResyncTest, ReseedAfterTheSlotIsLost) {
+  TestDatabase src;
+  src.db().exec(
+      "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT i, i FROM generate_series(1, 100) i;"
+      "CREATE TABLE k (n int); ALTER TABLE k REPLICA IDENTITY FULL; INSERT INTO k SELECT generate_series(1, 50);"
+      "CREATE PUBLICATION p FOR ALL TABLES;");
+  std::string store = temp_store(store_kind());
+  std::string slot = "s_" + src.name();
+  sync_ok(src, store, {"--publication", "p", "--slot", slot});
+  src.db().exec("SELECT pg_drop_replication_slot('" + slot + "');"
+                "UPDATE t SET v = 0 WHERE id < 20; INSERT INTO k SELECT generate_series(51, 80); DELETE FROM t WHERE id > 90;");
+  RunResult lost = run_pgseed({"sync", "--source", src.conninfo(), "--store", store});
+  EXPECT_EQ(lost.exit_code, 6) << lost.err;
+  RunResult r = run_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--reseed"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  src.db().exec("INSERT INTO k SELECT generate_series(81, 90); UPDATE t SET v = 1 WHERE id = 1;");
+  sync_ok(src, store);
+  expect_replica_equal(src, store);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, ResyncTest, ::testing::Values("sqlite", "rocksdb"),
+                         [](const auto& info) { return info.param; });
+
 }  // namespace
 }  // namespace pgseed::test
