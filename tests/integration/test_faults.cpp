@@ -154,6 +154,49 @@ TEST_P(FaultTest, ServerCrashWhileFollowing) {
   expect_exact_events(src, store);
 }
 
+// PostgreSQL restarts cleanly (pg_ctl restart -m fast) while `--follow` streams: the
+// walsender ends the stream by itself (or with FATAL 57P01), reconnects meet a server
+// that is down or still starting up (57P03). All of that is transient: pgseed waits it
+// out, and rows written after the restart reach the store while it still runs.
+TEST_P(FaultTest, ServerRestartWhileFollowing) {
+  TestDatabase src;
+  src.db().exec(kWorkloadSchema);
+  std::string store = temp_store(store_kind());
+  sync_ok(src, store);
+  std::string slot = store_status(store).slot;
+  std::string log = temp_log_path();
+  int pid = spawn_pgseed(follow_args(src, store), log);
+  ASSERT_TRUE(wait_until([&] { return !slot_active_pid(src.db(), slot).empty(); }, 30))
+      << "pgseed is not streaming; its log:\n" << read_text(log);
+  run_workload(src.conninfo(), 0, 100, 51u);
+
+  restart_server();  // scripts/pg.sh restart: pg_ctl stop -m fast, then start
+  PQreset(src.db().get());
+  ASSERT_EQ(PQstatus(src.db().get()), CONNECTION_OK);
+  src.db().exec("SET TimeZone = UTC; SET DateStyle = ISO; SET IntervalStyle = postgres;"
+                "SET extra_float_digits = 3; SET bytea_output = hex");
+  ASSERT_EQ(waitpid(pid, nullptr, WNOHANG), 0)
+      << "pgseed --follow exited on the restart; its log:\n" << read_text(log);
+
+  // Made after the restart: they must reach the store while pgseed still runs.
+  run_workload(src.conninfo(), 100, 200, 52u);
+  src.db().exec("INSERT INTO acct VALUES (900100, 7, 'after restart')");
+  std::string lsn = src.db().value("SELECT pg_current_wal_lsn()::text");
+  EXPECT_TRUE(wait_confirmed(src.db(), slot, lsn, 120))
+      << "pgseed --follow did not resume after the restart; its log:\n" << read_text(log);
+  EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0)
+      << "pgseed --follow exited after the restart; its log:\n" << read_text(log);
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
+  std::string text = read_text(log);
+  EXPECT_NE(text.find("retrying"), std::string::npos) << text;
+  EXPECT_EQ(text.find("unknown error"), std::string::npos) << text;
+
+  // Without another sync: the follower alone brought the store to the source.
+  expect_workload_equal(src, store);
+  expect_exact_events(src, store);
+}
+
 // The walsender is terminated while `--follow` runs: it reconnects and keeps applying.
 TEST_P(FaultTest, WalsenderTerminatedWhileFollowing) {
   TestDatabase src;
