@@ -122,6 +122,10 @@ Connection Connection::open(const std::string& conninfo, Kind kind) {
   bool ok = PQstatus(raw) != CONNECTION_BAD && complete_connection(raw, timed_out);
   if (ok && PQstatus(raw) == CONNECTION_OK) {
     PQsetErrorVerbosity(raw, PQERRORS_DEFAULT);
+    // libpq's default prints NOTICE/WARNING messages to stderr; the library never writes
+    // there. Nothing pgseed runs depends on them (a server going down also sends a
+    // WARNING before it closes the connection: the closed connection is what counts).
+    PQsetNoticeProcessor(raw, [](void*, const char*) {}, nullptr);
     return c;
   }
   std::string msg = PQerrorMessage(raw);

@@ -263,6 +263,7 @@ TEST_P(FaultTest, OneShotDroppedConnectionFailsClearly) {
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "want one line, got:\n" << out;
   EXPECT_EQ(out.rfind("pgseed: error: ", 0), 0u) << out;
   EXPECT_NE(out.find("connection"), std::string::npos) << out;
+  EXPECT_EQ(code, 3) << "a lost connection is exit code 3 (connection): " << out;
 
   sync_ok(src, store);
   expect_workload_equal(src, store);
@@ -314,6 +315,7 @@ TEST(OneShotServerCrash, FailsWithOneLineThenCatchesUp) {
   PQreset(src.db().get());
   std::string out = read_text(log);
   EXPECT_NE(code, 0) << out;
+  EXPECT_EQ(code, 3) << "a lost connection is exit code 3 (connection): " << out;
   EXPECT_LT(code, 128) << "pgseed died of a signal: " << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "want one line, got:\n" << out;
   EXPECT_EQ(out.rfind("pgseed: error: ", 0), 0u) << out;
