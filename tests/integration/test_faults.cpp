@@ -323,6 +323,42 @@ TEST(OneShotServerCrash, FailsWithOneLineThenCatchesUp) {
   expect_workload_equal(src, store);
 }
 
+// `--follow` retries only what is transient: the slot dropped under it (42704 when it
+// reconnects) needs someone to act, so it stops with one clear line instead of retrying
+// forever. (Independent of the store: SQLite.)
+TEST(FollowPermanentError, SlotDroppedStopsTheFollower) {
+  TestDatabase src;
+  src.db().exec(kWorkloadSchema);
+  std::string store = temp_store("sqlite");
+  sync_ok(src, store);
+  std::string slot = store_status(store).slot;
+  std::string log = temp_log_path();
+  int pid = spawn_pgseed(follow_args(src, store), log);
+  ASSERT_TRUE(wait_until([&] { return !slot_active_pid(src.db(), slot).empty(); }, 30))
+      << "pgseed is not streaming; its log:\n" << read_text(log);
+  // Take the slot away: end its walsender, drop it before pgseed is back (else again).
+  bool dropped = wait_until(
+      [&] {
+        src.db().try_exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                          "WHERE slot_name = " + quote_literal(slot) + " AND active");
+        return src.db().try_exec("SELECT pg_drop_replication_slot(" + quote_literal(slot) + ")").empty();
+      },
+      60, 20);
+  ASSERT_TRUE(dropped) << read_text(log);
+  int status = 0;
+  bool exited = wait_until([&] { return waitpid(pid, &status, WNOHANG) == pid; }, 120);
+  if (!exited) {
+    kill(pid, SIGKILL);
+    wait_pid(pid);
+  }
+  ASSERT_TRUE(exited) << "pgseed --follow kept retrying without its slot; its log:\n" << read_text(log);
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(log);
+  EXPECT_EQ(WEXITSTATUS(status), 6) << "a missing slot is exit code 6 (source state): " << read_text(log);
+  std::string text = read_text(log);
+  EXPECT_NE(text.find("pgseed: error: replication slot " + slot + " no longer exists"), std::string::npos)
+      << text;
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, FaultTest, ::testing::Values("sqlite", "rocksdb"));
 
 }  // namespace pgseed::test
