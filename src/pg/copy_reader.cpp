@@ -2,6 +2,8 @@
 
 #include <libpq-fe.h>
 
+#include <optional>
+
 #include "pg/server_error.h"
 
 namespace pgseed::pg {
@@ -34,10 +36,13 @@ bool CopyReader::next(CopyBuffer& line) {
   if (len == -2) throw error_from_result(nullptr, conn_.get(), what_);
   // -1: the COPY is over; its result says how it ended.
   Result end(PQgetResult(conn_.get()));
-  if (PQresultStatus(end.get()) != PGRES_COMMAND_OK)
-    throw error_from_result(end.get(), conn_.get(), what_);
+  bool ok = PQresultStatus(end.get()) == PGRES_COMMAND_OK;
+  std::optional<Error> failed;
+  if (!ok) failed = error_from_result(end.get(), conn_.get(), what_);
+  // The connection is ready for its next command once every result is taken.
   while (Result more{PQgetResult(conn_.get())}) {
   }
+  if (failed) throw *failed;
   return false;
 }
 
