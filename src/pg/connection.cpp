@@ -20,26 +20,6 @@ struct ConninfoOptionsDeleter {
   void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
 };
 
-bool is_sqlstate_char(char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); }
-
-// libpq offers no call that returns the SQLSTATE of an error the server sent while the
-// connection was being set up. With PQERRORS_VERBOSE it writes it into the message in a
-// fixed form, "SEVERITY:  XXXXX: message" (pqBuildErrorMessage3): this takes the code out
-// of that form (and the message). The text of the message itself is never looked at.
-std::string take_sqlstate(std::string& msg) {
-  for (size_t p = msg.find(":  "); p != std::string::npos; p = msg.find(":  ", p + 1)) {
-    size_t code = p + 3;
-    if (code + 7 > msg.size()) break;
-    bool ok = msg.compare(code + 5, 2, ": ") == 0;
-    for (size_t i = 0; ok && i < 5; ++i) ok = is_sqlstate_char(msg[code + i]);
-    if (!ok) continue;
-    std::string state = msg.substr(code, 5);
-    msg.erase(code, 7);
-    return state;
-  }
-  return {};
-}
-
 // connect_timeout as libpq applies it (0: none; values below 2 count as 2).
 int connect_timeout_seconds(PGconn* conn) {
   std::unique_ptr<PQconninfoOption, ConninfoOptionsDeleter> opts(PQconninfo(conn));

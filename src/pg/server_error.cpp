@@ -21,6 +21,21 @@ ErrorClass classify_error(std::string_view sqlstate, bool connection_lost) {
   return {ErrorCategory::kSourceState, false};
 }
 
+std::string take_sqlstate(std::string& msg) {
+  auto is_code_char = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); };
+  for (size_t p = msg.find(":  "); p != std::string::npos; p = msg.find(":  ", p + 1)) {
+    size_t code = p + 3;
+    if (code + 7 > msg.size()) break;
+    bool ok = msg.compare(code + 5, 2, ": ") == 0;
+    for (size_t i = 0; ok && i < 5; ++i) ok = is_code_char(msg[code + i]);
+    if (!ok) continue;
+    std::string state = msg.substr(code, 5);
+    msg.erase(code, 7);
+    return state;
+  }
+  return {};
+}
+
 std::string first_line(std::string s) {
   // libpq messages are "FATAL:  msg\nDETAIL: ..." or "connection to server ... failed: msg"
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();

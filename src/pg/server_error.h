@@ -34,6 +34,13 @@ ErrorClass classify_error(std::string_view sqlstate, bool connection_lost);
 // The first line of a libpq message, without libpq's "FATAL:  "/"ERROR:  " prefix.
 std::string first_line(std::string message);
 
+// libpq offers no call that returns the SQLSTATE of an error the server sent while a
+// connection was being set up. With PQERRORS_VERBOSE it writes it into the message in a
+// fixed form, "SEVERITY:  XXXXX: message" (pqBuildErrorMessage3): this takes the first
+// such code out of `msg` and returns it ("" when there is none). The words of the message
+// are never looked at.
+std::string take_sqlstate(std::string& msg);
+
 // The Error for a failed result (or, with `res` null, for the connection's last error):
 // "<context>: <server's message>", classified by classify_error.
 Error error_from_result(const PGresult* res, PGconn* conn, const std::string& context);

@@ -53,6 +53,23 @@ TEST(ErrorFromResult, ClosedConnectionIsTransient) {
   EXPECT_EQ(e.category(), ErrorCategory::kConnection);
 }
 
+TEST(TakeSqlstate, FromVerboseConnectMessages) {
+  std::string m =
+      "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  28P01: password "
+      "authentication failed for user \"u\"\nLOCATION:  auth_failed, auth.c:326\n";
+  EXPECT_EQ(pg::take_sqlstate(m), "28P01");
+  EXPECT_EQ(pg::first_line(m),
+            "connection to server at \"127.0.0.1\", port 5432 failed: password authentication "
+            "failed for user \"u\"");
+  std::string starting = "FATAL:  57P03: the database system is starting up\n";
+  EXPECT_EQ(pg::take_sqlstate(starting), "57P03");
+  std::string refused = "connection to server at \"h\", port 1 failed: Connection refused\n";
+  EXPECT_EQ(pg::take_sqlstate(refused), "");
+  EXPECT_EQ(refused, "connection to server at \"h\", port 1 failed: Connection refused\n");
+  std::string lower = "ERROR:  abcde: not a code";
+  EXPECT_EQ(pg::take_sqlstate(lower), "");
+}
+
 TEST(RedactConninfo, RemovesPasswords) {
   std::string r = pg::redact_conninfo("host=h user=u password=secret1 sslpassword=secret2 dbname=d");
   EXPECT_EQ(r.find("secret"), std::string::npos) << r;
