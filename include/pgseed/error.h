@@ -23,16 +23,28 @@ const char* category_name(ErrorCategory c);
 // password, and says what to do where that is known.
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCategory category, const std::string& message, std::string sqlstate = {})
-      : std::runtime_error(message), category_(category), sqlstate_(std::move(sqlstate)) {}
+  Error(ErrorCategory category, const std::string& message, std::string sqlstate = {},
+        bool transient = false)
+      : std::runtime_error(message),
+        category_(category),
+        sqlstate_(std::move(sqlstate)),
+        transient_(transient) {}
 
   ErrorCategory category() const { return category_; }
   // The server's SQLSTATE when the failure came from PostgreSQL, else empty.
   const std::string& sqlstate() const { return sqlstate_; }
+  // True when the same call may succeed later with nothing changed by anyone: the
+  // connection was lost or refused, the server is shutting down, crashed or is starting
+  // up, it has too many connections, the slot is still held by a walsender that is going
+  // away, a serialization failure or deadlock. False for everything that needs someone to
+  // act (a missing or invalidated slot, authentication, privileges, a missing publication,
+  // configuration, the store). `Sync` in follow mode retries exactly the transient ones.
+  bool transient() const { return transient_; }
 
  private:
   ErrorCategory category_;
   std::string sqlstate_;
+  bool transient_;
 };
 
 }  // namespace pgseed

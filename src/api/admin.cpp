@@ -16,6 +16,8 @@
 #include "decode/copy_text.h"
 #include "pg/catalog.h"
 #include "pg/connection.h"
+#include "pg/copy_reader.h"
+#include "pg/replication_connection.h"
 #include "pg/identifiers.h"
 #include "pgseed/error.h"
 #include "pgseed/sync.h"
@@ -57,21 +59,14 @@ StatusReport status(const std::string& store_uri, const std::string& source,
 
   rep.source_checked = true;
   pg::Connection conn = pg::Connection::open(source);
-  pg::Result r = conn.exec_params(
-      "SELECT active::text, coalesce(confirmed_flush_lsn::text, ''), coalesce(restart_lsn::text, ''), "
-      "  coalesce(wal_status, ''), "
-      "  greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), $2::pg_lsn), 0)::bigint, "
-      "  coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, -1) "
-      "FROM pg_replication_slots WHERE slot_name = $1",
-      {st.slot, st.applied_lsn.str()}, "reading the slot");
-  if (PQntuples(r.get()) == 1) {
+  if (auto slot = pg::slot_status(conn, st.slot, st.applied_lsn)) {
     rep.slot_exists = true;
-    rep.slot_active = std::string(PQgetvalue(r.get(), 0, 0)) == "true";
-    rep.confirmed_flush_lsn = PQgetvalue(r.get(), 0, 1);
-    rep.restart_lsn = PQgetvalue(r.get(), 0, 2);
-    rep.wal_status = PQgetvalue(r.get(), 0, 3);
-    rep.lag_bytes = std::stoll(PQgetvalue(r.get(), 0, 4));
-    rep.retained_bytes = std::stoll(PQgetvalue(r.get(), 0, 5));
+    rep.slot_active = slot->active;
+    rep.confirmed_flush_lsn = slot->confirmed_flush_lsn;
+    rep.restart_lsn = slot->restart_lsn;
+    rep.wal_status = slot->wal_status;
+    rep.lag_bytes = slot->lag_bytes;
+    rep.retained_bytes = slot->retained_bytes;
     if (rep.wal_status == "lost") {
       rep.healthy = false;
       rep.warnings.push_back("slot " + st.slot + " was invalidated (max_slot_wal_keep_size): the "
@@ -145,24 +140,16 @@ std::string key_text(const TableDef& t, const Row& row) {
 void scan_source(pg::Connection& conn, const pg::PublishedTable& pt,
                  const std::function<void(const Row&)>& fn) {
   const TableDef& t = pt.def;
-  conn.exec(pg::copy_query(pt), ("reading " + t.qualified()).c_str());
+  pg::CopyReader reader(conn);
+  reader.start(pg::copy_query(pt), "reading " + t.qualified());
   RowBatch batch;
   Row row;
-  for (;;) {
-    char* buf = nullptr;
-    int len = PQgetCopyData(conn.get(), &buf, 0);
-    if (len == -1) break;
-    if (len == -2) throw pg::error_from_result(nullptr, conn.get(), "reading " + t.qualified());
-    std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, &PQfreemem);
+  reader.for_each_line([&](std::string_view line) {
     batch.clear();
-    parse_copy_text_line(std::string_view(buf, size_t(len)), t.columns.size(), batch);
+    parse_copy_text_line(line, t.columns.size(), batch);
     batch.row(0, row);
     fn(row);
-  }
-  pg::Result end(PQgetResult(conn.get()));
-  if (PQresultStatus(end.get()) != PGRES_COMMAND_OK)
-    throw pg::error_from_result(end.get(), conn.get(), "reading " + t.qualified());
-  while (pg::Result more{PQgetResult(conn.get())}) {}
+  });
 }
 
 // Compares one table: (key hash, row hash) pairs of both sides, sorted and merged. Memory
@@ -247,14 +234,12 @@ VerifyReport verify(const std::string& source, const std::string& store_uri, con
   pg::Connection snap_conn = pg::Connection::open(source);
   Lsn point;
   {
-    pg::Connection repl = pg::Connection::open(source, pg::Connection::Kind::kReplication);
+    pg::ReplicationConnection repl = pg::ReplicationConnection::open(source);
     std::string name = "pgseed_verify_" + std::to_string(getpid());
-    pg::Result r = repl.exec("CREATE_REPLICATION_SLOT " + name +
-                                 " TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')",
-                             "creating a snapshot to verify against");
-    point = Lsn::parse(PQgetvalue(r.get(), 0, 1));
+    pg::CreatedSlot slot = repl.create_slot(name, {.temporary = true});
+    point = slot.consistent_point;
     snap_conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    snap_conn.exec("SET TRANSACTION SNAPSHOT " + snap_conn.quote_literal(PQgetvalue(r.get(), 0, 2)),
+    snap_conn.exec("SET TRANSACTION SNAPSHOT " + snap_conn.quote_literal(slot.snapshot_name),
                    "importing the snapshot");
   }  // the temporary slot goes with its connection; the imported snapshot stays
 

@@ -1,14 +1,31 @@
 #include "pg/catalog.h"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <map>
 #include <sstream>
 
 #include <unistd.h>
 
+#include "pg/text_value.h"
 #include "store/value_codec.h"
 
 namespace pgseed::pg {
+
+namespace {
+
+// Catalog values, parsed strictly (a malformed one is Error(kDecode), never a std::
+// exception). NULL reads as `if_null`.
+int64_t int_at(const Result& r, int row, int col, const char* what, int64_t if_null) {
+  if (PQgetisnull(r.get(), row, col)) return if_null;
+  return parse_int64(PQgetvalue(r.get(), row, col), what);
+}
+uint32_t oid_at(const Result& r, int row, int col, const char* what) {
+  return parse_uint32(PQgetvalue(r.get(), row, col), what);
+}
+
+}  // namespace
 
 void check_source(Connection& conn) {
   int version = conn.server_version();
@@ -43,6 +60,25 @@ bool slot_exists(Connection& conn, const std::string& slot, bool* active) {
   return true;
 }
 
+std::optional<SlotStatus> slot_status(Connection& conn, const std::string& slot, Lsn applied) {
+  Result r = conn.exec_params(
+      "SELECT active::text, coalesce(confirmed_flush_lsn::text, ''), coalesce(restart_lsn::text, ''), "
+      "  coalesce(wal_status, ''), "
+      "  greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), $2::pg_lsn), 0)::bigint, "
+      "  coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, -1) "
+      "FROM pg_replication_slots WHERE slot_name = $1",
+      {slot, applied.str()}, "reading the slot");
+  if (PQntuples(r.get()) != 1) return std::nullopt;
+  SlotStatus s;
+  s.active = std::string_view(PQgetvalue(r.get(), 0, 0)) == "true";
+  s.confirmed_flush_lsn = PQgetvalue(r.get(), 0, 1);
+  s.restart_lsn = PQgetvalue(r.get(), 0, 2);
+  s.wal_status = PQgetvalue(r.get(), 0, 3);
+  s.lag_bytes = int_at(r, 0, 4, "the slot's lag", 0);
+  s.retained_bytes = int_at(r, 0, 5, "the WAL the slot retains", -1);
+  return s;
+}
+
 namespace {
 
 std::vector<PublishedTable> query_tables(Connection& conn, const std::string& publication,
@@ -52,8 +88,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
   {
     Result r = conn.exec("SELECT oid, typbasetype FROM pg_type WHERE typtype = 'd'");
     for (int i = 0; i < PQntuples(r.get()); ++i)
-      domain_base[uint32_t(std::stoul(PQgetvalue(r.get(), i, 0)))] =
-          uint32_t(std::stoul(PQgetvalue(r.get(), i, 1)));
+      domain_base[oid_at(r, i, 0, "a domain's oid")] = oid_at(r, i, 1, "a domain's base type");
   }
   auto base_of = [&](uint32_t oid) {
     for (int depth = 0; depth < 32; ++depth) {
@@ -88,19 +123,21 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
   std::vector<PublishedTable> out;
   for (int i = 0; i < PQntuples(tables.get()); ++i) {
     PublishedTable t;
-    t.def.source_oid = uint32_t(std::stoul(PQgetvalue(tables.get(), i, 0)));
+    t.def.source_oid = oid_at(tables, i, 0, "a table's oid");
     t.def.schema = PQgetvalue(tables.get(), i, 1);
     t.def.name = PQgetvalue(tables.get(), i, 2);
     t.row_filter = PQgetvalue(tables.get(), i, 3);
     std::string attnames = PQgetvalue(tables.get(), i, 4);
-    t.estimated_rows = std::stoll(PQgetvalue(tables.get(), i, 5));
+    t.estimated_rows = int_at(tables, i, 5, "a table's row estimate", -1);
     if (t.estimated_rows <= 0) t.estimated_rows = -1;  // never analyzed: unknown
-    t.estimated_bytes = std::stoll(PQgetvalue(tables.get(), i, 6));
+    t.estimated_bytes = int_at(tables, i, 6, "a table's size", -1);
     t.partitioned = std::string_view(PQgetvalue(tables.get(), i, 7)) == "t";
     t.relkind = PQgetvalue(tables.get(), i, 8)[0];
-    t.heap_bytes = std::stoll(PQgetvalue(tables.get(), i, 9));
-    t.heap_blocks = std::stoll(PQgetvalue(tables.get(), i, 10));
-    t.def.relfilenode = uint32_t(std::stoul(PQgetvalue(tables.get(), i, 11)));
+    // pg_relation_size() is NULL for a table dropped after its catalog row was read: its
+    // size is unknown (-1; such a table is not split, and its copy then finds it gone).
+    t.heap_bytes = int_at(tables, i, 9, "a table's heap size", -1);
+    t.heap_blocks = int_at(tables, i, 10, "a table's heap blocks", -1);
+    t.def.relfilenode = oid_at(tables, i, 11, "a table's relfilenode");
     std::vector<std::string> published;
     {
       std::string cur;
@@ -136,13 +173,13 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
       if (!published.empty() &&
           std::find(published.begin(), published.end(), c.name) == published.end())
         continue;  // not in the publication's column list
-      c.type_oid = uint32_t(std::stoul(PQgetvalue(cols.get(), j, 1)));
+      c.type_oid = oid_at(cols, j, 1, "a column's type");
       c.base_type_oid = base_of(c.type_oid);
       c.type_name = PQgetvalue(cols.get(), j, 2);
       c.storage = storage_class_for_type(c.base_type_oid);
-      c.key_position = std::stoi(PQgetvalue(cols.get(), j, 3));
-      c.attnum = std::stoi(PQgetvalue(cols.get(), j, 4));
-      c.type_mod = int32_t(std::stol(PQgetvalue(cols.get(), j, 5)));
+      c.key_position = int(int_at(cols, j, 3, "a column's key position", 0));
+      c.attnum = int(int_at(cols, j, 4, "a column's attnum", 0));
+      c.type_mod = int32_t(int_at(cols, j, 5, "a column's type modifier", -1));
       t.def.columns.push_back(std::move(c));
     }
     // A key that is not wholly published cannot identify rows: treat the table as keyless.
@@ -153,7 +190,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
           "  WHERE i.indrelid = $1 AND (i.indisreplident OR i.indisprimary) "
           "  ORDER BY i.indisreplident DESC LIMIT 1), 0)",
           {std::to_string(t.def.source_oid)});
-      expected = std::stoi(PQgetvalue(k.get(), 0, 0));
+      expected = int(int_at(k, 0, 0, "a key's column count", 0));
       int have = 0;
       for (const auto& c : t.def.columns)
         if (c.key_position > 0) ++have;
@@ -234,7 +271,7 @@ void describe_type(Connection& conn, ColumnDef& col, int32_t type_mod) {
       {std::to_string(col.type_oid), std::to_string(type_mod)}, "reading a column type");
   col.type_name = PQgetvalue(r.get(), 0, 0);
   const char* base = PQgetvalue(r.get(), 0, 1);
-  col.base_type_oid = *base ? uint32_t(std::stoul(base)) : col.type_oid;
+  col.base_type_oid = *base ? parse_uint32(base, "a column's base type") : col.type_oid;
   col.storage = storage_class_for_type(col.base_type_oid);
 }
 

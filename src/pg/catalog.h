@@ -8,6 +8,7 @@
 
 #include "pg/connection.h"
 #include "pg/identifiers.h"
+#include "pgseed/lsn.h"
 #include "store/table_def.h"
 
 namespace pgseed::pg {
@@ -38,6 +39,18 @@ struct BlockRange {
 void check_source(Connection& conn);
 
 bool publication_exists(Connection& conn, const std::string& name);
+
+// A slot as pg_replication_slots shows it, with its distance from the server's WAL.
+struct SlotStatus {
+  bool active = false;
+  std::string confirmed_flush_lsn;  // "" when NULL
+  std::string restart_lsn;          // "" when NULL
+  std::string wal_status;           // reserved/extended/unreserved/lost; "" when NULL
+  int64_t lag_bytes = 0;            // current WAL position - `applied`, at least 0
+  int64_t retained_bytes = -1;      // current WAL position - restart_lsn; -1 when unknown
+};
+// `slot`'s status (lag measured from `applied`), or nullopt when it does not exist.
+std::optional<SlotStatus> slot_status(Connection& conn, const std::string& slot, Lsn applied);
 bool slot_exists(Connection& conn, const std::string& slot, bool* active = nullptr);
 
 // The tables of `publication`, with their published columns and keys, read in the

@@ -1,45 +1,70 @@
 #include "pg/connection.h"
 
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <cerrno>
+#include <chrono>
 #include <cstring>
+
+#include "pg/server_error.h"
 
 namespace pgseed::pg {
 
-namespace {
+void ResultDeleter::operator()(PGresult* r) const { PQclear(r); }
+void Connection::ConnDeleter::operator()(PGconn* c) const { PQfinish(c); }
 
-std::string first_line(std::string s) {
-  // libpq messages are "FATAL:  msg\nDETAIL: ..." or "connection to server ... failed: msg"
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  auto nl = s.find('\n');
-  if (nl != std::string::npos) s.resize(nl);
-  for (const char* prefix : {"FATAL:  ", "ERROR:  "}) {
-    auto p = s.find(prefix);
-    if (p != std::string::npos) s = s.substr(0, p) + s.substr(p + std::strlen(prefix));
-  }
-  return s;
-}
+namespace {
 
 struct ConninfoOptionsDeleter {
   void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
 };
 
-}  // namespace
-
-std::string redact_conninfo(const std::string& conninfo) {
-  char* err = nullptr;
-  std::unique_ptr<PQconninfoOption, ConninfoOptionsDeleter> opts(
-      PQconninfoParse(conninfo.c_str(), &err));
-  if (err) PQfreemem(err);
-  if (!opts) return "(unparsable conninfo)";
-  std::string out;
-  for (auto* o = opts.get(); o->keyword; ++o) {
-    if (!o->val || !*o->val || std::strcmp(o->keyword, "password") == 0) continue;
-    if (!out.empty()) out += ' ';
-    out += o->keyword;
-    out += '=';
-    out += o->val;
-  }
-  return out;
+// connect_timeout as libpq applies it (0: none; values below 2 count as 2).
+int connect_timeout_seconds(PGconn* conn) {
+  std::unique_ptr<PQconninfoOption, ConninfoOptionsDeleter> opts(PQconninfo(conn));
+  int seconds = 0;
+  for (auto* o = opts.get(); o && o->keyword; ++o)
+    if (std::strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val)
+      seconds = std::atoi(o->val);
+  return seconds <= 0 ? 0 : std::max(seconds, 2);
 }
+
+// Drives PQconnectPoll to the end. Like libpq's own blocking connect, connect_timeout
+// bounds each attempt (a new socket is a new attempt: the next address or host); unlike
+// it, an attempt that times out ends the whole connect (the caller may retry).
+bool complete_connection(PGconn* conn, bool& timed_out) {
+  using Clock = std::chrono::steady_clock;
+  const int timeout = connect_timeout_seconds(conn);
+  int sock = -1;
+  Clock::time_point deadline;
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  for (;;) {
+    if (st == PGRES_POLLING_OK) return true;
+    if (st == PGRES_POLLING_FAILED) return false;
+    if (PQsocket(conn) < 0) return false;
+    if (PQsocket(conn) != sock) {
+      sock = PQsocket(conn);
+      deadline = Clock::now() + std::chrono::seconds(timeout);
+    }
+    pollfd pfd{sock, short(st == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+    int wait_ms = -1;
+    if (timeout > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) {
+        timed_out = true;
+        return false;
+      }
+      wait_ms = int(left.count());
+    }
+    int n = poll(&pfd, 1, wait_ms);
+    if (n < 0 && errno != EINTR) return false;
+    if (n <= 0) continue;  // interrupted, or the deadline check above ends it
+    st = PQconnectPoll(conn);
+  }
+}
+
+}  // namespace
 
 Connection Connection::open(const std::string& conninfo, Kind kind) {
   // Keep any `options` the user gave and add ours after them (later -c wins).
@@ -68,53 +93,36 @@ Connection Connection::open(const std::string& conninfo, Kind kind) {
   }
   keys.push_back(nullptr);
   vals.push_back(nullptr);
-  PGconn* raw = PQconnectdbParams(keys.data(), vals.data(), /*expand_dbname=*/1);
+  PGconn* raw = PQconnectStartParams(keys.data(), vals.data(), /*expand_dbname=*/1);
   Connection c(raw);
   if (!raw) throw Error(ErrorCategory::kConnection, "out of memory creating a connection");
-  if (PQstatus(raw) != CONNECTION_OK) {
-    std::string msg = first_line(PQerrorMessage(raw));
-    std::string where = redact_conninfo(conninfo);
-    ErrorCategory cat = ErrorCategory::kConnection;
-    std::string hint;
-    if (msg.find("password authentication failed") != std::string::npos ||
-        msg.find("no password supplied") != std::string::npos ||
-        msg.find("authentication failed") != std::string::npos ||
-        msg.find("pg_hba.conf") != std::string::npos ||
-        (msg.find("role \"") != std::string::npos && msg.find("does not exist") != std::string::npos) ||
-        msg.find("is not permitted to log in") != std::string::npos) {
-      cat = ErrorCategory::kAuthentication;
-      hint = " (check the user and password, ~/.pgpass or PGPASSWORD)";
-    } else if (msg.find("must be superuser or replication role") != std::string::npos ||
-               msg.find("permission denied to start WAL sender") != std::string::npos) {
-      cat = ErrorCategory::kAuthentication;
-      hint = " (grant it with: ALTER ROLE <user> REPLICATION)";
-    } else if (msg.find("database \"") != std::string::npos &&
-               msg.find("does not exist") != std::string::npos) {
-      cat = ErrorCategory::kConfiguration;
-    }
-    throw Error(cat, "cannot connect to the source (" + where + "): " + msg + hint);
+  // Verbose while connecting: the server's SQLSTATE then shows in the message.
+  PQsetErrorVerbosity(raw, PQERRORS_VERBOSE);
+  bool timed_out = false;
+  bool ok = PQstatus(raw) != CONNECTION_BAD && complete_connection(raw, timed_out);
+  if (ok && PQstatus(raw) == CONNECTION_OK) {
+    PQsetErrorVerbosity(raw, PQERRORS_DEFAULT);
+    // libpq's default prints NOTICE/WARNING messages to stderr; the library never writes
+    // there. Nothing pgseed runs depends on them (a server going down also sends a
+    // WARNING before it closes the connection: the closed connection is what counts).
+    PQsetNoticeProcessor(raw, [](void*, const char*) {}, nullptr);
+    return c;
   }
-  return c;
-}
-
-Error error_from_result(const PGresult* res, PGconn* conn, const std::string& context) {
-  std::string msg = res ? PQresultErrorMessage(res) : "";
-  if (msg.empty() && conn) msg = PQerrorMessage(conn);
-  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  std::string sqlstate = state ? state : "";
-  ErrorCategory cat = ErrorCategory::kSourceState;
-  if (conn && PQstatus(conn) == CONNECTION_BAD) cat = ErrorCategory::kConnection;
-  else if (sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" || sqlstate == "57P02" ||
-           sqlstate == "57P03")
-    cat = ErrorCategory::kConnection;
-  else if (sqlstate.rfind("28", 0) == 0 || sqlstate == "42501")
-    cat = ErrorCategory::kAuthentication;
-  else if (sqlstate == "42P01" || sqlstate == "42704" || sqlstate == "42601" ||
-           sqlstate == "3D000")
-    cat = ErrorCategory::kConfiguration;
-  std::string line = first_line(msg);
-  if (line.empty()) line = "unknown error";
-  return Error(cat, context.empty() ? line : context + ": " + line, sqlstate);
+  std::string msg = PQerrorMessage(raw);
+  std::string sqlstate = take_sqlstate(msg);
+  msg = first_line(msg);
+  if (timed_out) msg = "timeout expired (connect_timeout)";
+  if (msg.empty()) msg = "unknown error";
+  ErrorClass cls = classify_error(sqlstate, /*connection_lost=*/true);
+  if (sqlstate.empty() && PQconnectionNeedsPassword(raw)) cls = {ErrorCategory::kAuthentication, false};
+  std::string hint;
+  if (cls.category == ErrorCategory::kAuthentication && sqlstate != "42501")
+    hint = " (check the user and password, ~/.pgpass or PGPASSWORD)";
+  else if (sqlstate == "42501" && kind == Kind::kReplication)
+    hint = " (grant it with: ALTER ROLE <user> REPLICATION)";
+  throw Error(cls.category,
+              "cannot connect to the source (" + redact_conninfo(conninfo) + "): " + msg + hint,
+              sqlstate, cls.transient);
 }
 
 Result Connection::exec(const std::string& sql, const char* what) {
@@ -154,6 +162,8 @@ std::string Connection::quote_literal(const std::string& s) const {
   PQfreemem(q);
   return out;
 }
+
+int Connection::server_version() const { return PQserverVersion(conn_.get()); }
 
 std::string Connection::describe() const {
   std::string host = PQhost(conn_.get()) ? PQhost(conn_.get()) : "";

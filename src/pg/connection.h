@@ -1,19 +1,26 @@
 // Connection: an RAII libpq connection with pgseed's fixed session settings.
+//
+// This header does not include libpq-fe.h: code outside src/pg holds connections but never
+// calls libpq (src/pg owns every libpq call; the replication stream is ReplicationConnection,
+// COPY ... TO STDOUT is CopyReader).
 #pragma once
-
-#include <libpq-fe.h>
 
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "pg/conninfo.h"
 #include "pgseed/error.h"
+
+// libpq's handle types, declared as libpq-fe.h declares them.
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
 
 namespace pgseed::pg {
 
 struct ResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
+  void operator()(PGresult* r) const;
 };
 using Result = std::unique_ptr<PGresult, ResultDeleter>;
 
@@ -23,15 +30,17 @@ inline constexpr const char* kSessionOptions =
     "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 "
     "-c bytea_output=hex";
 
-// `conninfo` with any password removed, for messages and logs.
-std::string redact_conninfo(const std::string& conninfo);
-
+// Not thread-safe: one thread uses a connection at a time (CopyReader::cancel is the one
+// call another thread may make).
 class Connection {
  public:
   enum class Kind { kNormal, kReplication };
 
-  // Connects; throws Error (kConnection, kAuthentication or kConfiguration) with one line
-  // that names the server and never the password.
+  // Connects; throws Error with one line that names the server and never the password.
+  // The error is classified by the server's SQLSTATE when the server sent one
+  // (authentication 28xxx, privilege 42501, unknown database 3D000: permanent; starting
+  // up or shutting down 57P03, too many connections 53300: transient), else by the
+  // connection's status (refused, unreachable, timed out: transient kConnection).
   static Connection open(const std::string& conninfo, Kind kind = Kind::kNormal);
 
   Connection(Connection&&) noexcept = default;
@@ -49,19 +58,16 @@ class Connection {
                           const std::vector<std::optional<std::string>>& params = {});
 
   std::string quote_literal(const std::string& s) const;
-  int server_version() const { return PQserverVersion(conn_.get()); }
+  int server_version() const;
   // host:port/dbname, for messages.
   std::string describe() const;
 
  private:
   struct ConnDeleter {
-    void operator()(PGconn* c) const { PQfinish(c); }
+    void operator()(PGconn* c) const;
   };
   explicit Connection(PGconn* c) : conn_(c) {}
   std::unique_ptr<PGconn, ConnDeleter> conn_;
 };
-
-// Builds the Error for a failed result, classifying it by SQLSTATE.
-Error error_from_result(const PGresult* res, PGconn* conn, const std::string& context);
 
 }  // namespace pgseed::pg

@@ -1898,7 +1898,15 @@ std::unique_ptr<Store> open_rocksdb_store(const std::string& path, bool must_exi
   } else if (!fs::is_directory(st)) {
     throw Error(ErrorCategory::kStore, where + " is not a directory (a RocksDB store is one)");
   } else if (!fs::exists(fs::path(path) / "CURRENT", ec)) {
-    bool empty = fs::is_empty(path, ec);
+    // A run killed while RocksDB created the store leaves its first files (LOCK, LOG, a
+    // *.dbtmp) but no CURRENT: no database was ever made there, so it is still new.
+    bool empty = true;
+    for (const auto& entry : fs::directory_iterator(path, ec)) {
+      std::string name = entry.path().filename().string();
+      bool leftover = name == "LOCK" || name == "IDENTITY" || name.rfind("LOG", 0) == 0 ||
+                      (name.size() > 6 && name.compare(name.size() - 6, 6, ".dbtmp") == 0);
+      if (!leftover) empty = false;
+    }
     if (ec) throw Error(ErrorCategory::kStore, where + " cannot be read: " + ec.message());
     if (!empty)
       throw Error(ErrorCategory::kStore,

@@ -4,9 +4,11 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <memory>
 #include <thread>
 
 #include "decode/copy_text.h"
+#include "pg/copy_reader.h"
 #include "sync/bounded_queue.h"
 
 namespace pgseed {
@@ -194,7 +196,12 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
   };
 
 
-  auto worker = [&](pg::Connection& conn) {
+  // One reader per worker connection, made before any worker starts: the writer cancels
+  // the workers' COPYs through them (from its own thread) when it fails.
+  std::vector<std::unique_ptr<pg::CopyReader>> readers;
+  for (auto& c : conns_) readers.push_back(std::make_unique<pg::CopyReader>(c));
+
+  auto worker = [&](pg::CopyReader& reader) {
     try {
       for (;;) {
         size_t ui = next_unit.fetch_add(1);
@@ -203,7 +210,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
         size_t ti = unit.table;
         const auto& t = tables[ti];
         std::string what = "copying " + describe(t, unit);
-        conn.exec(pg::copy_query(t, unit.range), what.c_str());
+        reader.start(pg::copy_query(t, unit.range), what);
         auto fresh_batch = [ti] {
           Batch b{ti, {}};
           b.rows.reserve(kBatchBytes, kBatchBytes / 32);  // filled without reallocating
@@ -211,22 +218,14 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
         };
         Batch batch = fresh_batch();
         size_t ncols = t.def.columns.size();
-        for (;;) {
-          char* buf = nullptr;
-          int len = PQgetCopyData(conn.get(), &buf, 0);
-          if (len == -1) break;  // COPY done
-          if (len == -2) throw pg::error_from_result(nullptr, conn.get(), what);
-          std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, &PQfreemem);
-          parse_copy_text_line(std::string_view(buf, size_t(len)), ncols, batch.rows);
+        pg::CopyBuffer line;
+        while (reader.next(line)) {
+          parse_copy_text_line(line.text(), ncols, batch.rows);
           if (batch.rows.bytes() >= kBatchBytes) {
             if (!queue.push(std::move(batch))) return;  // writer gave up
             batch = fresh_batch();
           }
         }
-        pg::Result end(PQgetResult(conn.get()));
-        if (PQresultStatus(end.get()) != PGRES_COMMAND_OK)
-          throw pg::error_from_result(end.get(), conn.get(), what);
-        while (pg::Result more{PQgetResult(conn.get())}) {}
         if (!batch.rows.empty() && !queue.push(std::move(batch))) return;
         if (--parts_left[ti] == 0) table_done[ti] = true;
       }
@@ -240,9 +239,9 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
 
   std::vector<std::thread> threads;
   std::atomic<size_t> running{conns_.size()};
-  for (auto& c : conns_)
-    threads.emplace_back([&, cp = &c] {
-      worker(*cp);
+  for (auto& r : readers)
+    threads.emplace_back([&, rp = r.get()] {
+      worker(*rp);
       if (--running == 0) queue.close();
     });
 
@@ -280,8 +279,9 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
   } catch (...) {
     abort = true;
     queue.close(true);
-    for (auto& c : conns_) PQrequestCancel(c.get());
+    for (auto& r : readers) r->cancel();
     for (auto& t : threads) t.join();
+    readers.clear();
     conns_.clear();
     if (own_transactions) {
       try {
@@ -292,6 +292,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
     throw;
   }
   for (auto& t : threads) t.join();
+  readers.clear();
   conns_.clear();
   if (worker_error) std::rethrow_exception(worker_error);
 }

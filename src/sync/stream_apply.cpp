@@ -66,21 +66,6 @@ constexpr size_t kOverlapMinChanges = 2000;
 constexpr size_t kMaxBacklogBytes = size_t(6) << 20;
 constexpr size_t kMaxCallbackChanges = 100000;           // per transaction, for on_commit
 constexpr auto kStatusInterval = std::chrono::seconds(10);
-
-// A dropped connection, in one line (libpq's own message spans several).
-Error connection_lost(PGconn* conn, const std::string& what) {
-  Error e = pg::error_from_result(nullptr, conn, what);
-  return Error(ErrorCategory::kConnection, e.what(), e.sqlstate());
-}
-
-std::string literal(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
-}
 }  // namespace
 
 void StreamApply::run() {
@@ -95,11 +80,15 @@ void StreamApply::run() {
       session(/*one_shot=*/false);
       return;
     } catch (const Error& e) {
-      // After a drop, the server may still hold the slot for the old connection until it
-      // notices that it is gone (wal_sender_timeout): "in use" is then worth a retry too.
-      // On the first attempt it means another process streams from the slot: an error.
-      bool slot_busy = e.sqlstate() == "55006" && streamed_before_;
-      if (e.category() != ErrorCategory::kConnection && !slot_busy) throw;
+      // Transient failures (Error::transient: the connection lost, the server shutting
+      // down, restarting or starting up, ...) are retried; anything that needs someone to
+      // act (a missing or invalidated slot, privileges, a dropped publication, the store)
+      // ends the run. After a drop, the server may still hold the slot for the old
+      // connection until it notices that it is gone (wal_sender_timeout): "in use" (55006)
+      // is then worth a retry too. On the first attempt it means another process streams
+      // from the slot: an error.
+      bool slot_busy_at_start = e.sqlstate() == "55006" && !streamed_before_;
+      if (!e.transient() || slot_busy_at_start) throw;
       if (store_txn_open_) {
         store_.rollback();
         store_txn_open_ = false;
@@ -135,29 +124,30 @@ void StreamApply::session(bool one_shot) {
   reconcile_with_catalog();
   sync_pending_tables();
 
-  pg::Connection repl = pg::Connection::open(options_.source, pg::Connection::Kind::kReplication);
+  pg::ReplicationConnection repl = pg::ReplicationConnection::open(options_.source);
   repl_ = &repl;
-  std::string cmd = "START_REPLICATION SLOT " + quote_ident(state_.slot) + " LOGICAL " +
-                    state_.applied_lsn.str() + " (proto_version '1', publication_names " +
-                    literal(quote_ident(state_.publication)) + ")";
-  {
-    pg::Result r(PQexec(repl.get(), cmd.c_str()));
-    if (PQresultStatus(r.get()) != PGRES_COPY_BOTH) {
-      Error e = pg::error_from_result(r.get(), repl.get(), "starting replication from slot " + state_.slot);
-      if (e.sqlstate() == "55006")
-        throw Error(ErrorCategory::kSourceState,
-                    "replication slot " + state_.slot + " is in use by another process", "55006");
-      if (std::string(e.what()).find("invalidated") != std::string::npos)
-        throw Error(ErrorCategory::kSourceState,
-                    "replication slot " + state_.slot + " was invalidated by the server (it "
-                    "retained more WAL than max_slot_wal_keep_size allows); the replica cannot "
-                    "catch up: run pgseed drop, then sync into a new store", e.sqlstate());
-      if (e.sqlstate() == "42704")
-        throw Error(ErrorCategory::kSourceState,
-                    "replication slot " + state_.slot + " no longer exists on the source; the "
-                    "replica cannot be caught up: re-sync into a new store", "42704");
-      throw e;
-    }
+  try {
+    repl.start_logical(state_.slot, state_.applied_lsn,
+                       {.proto_version = 1, .publication_names = {state_.publication}});
+  } catch (const Error& e) {
+    if (e.sqlstate() == "55006")  // transient: run() decides whether to wait for it
+      throw Error(ErrorCategory::kSourceState,
+                  "replication slot " + state_.slot + " is in use by another process", "55006",
+                  /*transient=*/true);
+    // object_not_in_prerequisite_state: PostgreSQL refuses to read from a slot that was
+    // invalidated (walsender.c, StartLogicalReplication), and from one made in another
+    // database.
+    if (e.sqlstate() == "55000")
+      throw Error(ErrorCategory::kSourceState,
+                  "replication slot " + state_.slot + " cannot be used (" + e.what() + "); if "
+                  "the server invalidated it (it retained more WAL than max_slot_wal_keep_size "
+                  "allows), the replica cannot catch up: run pgseed drop, then sync into a new "
+                  "store", e.sqlstate());
+    if (e.sqlstate() == "42704")
+      throw Error(ErrorCategory::kSourceState,
+                  "replication slot " + state_.slot + " no longer exists on the source; the "
+                  "replica cannot be caught up: re-sync into a new store", "42704");
+    throw;
   }
   streaming_ = streamed_before_ = true;
   log_.info("streaming from " + state_.applied_lsn.str() +
@@ -214,12 +204,9 @@ void StreamApply::session(bool one_shot) {
         txns_at_last_progress = applied_txns_;
       }
     }
-    char* buf = nullptr;
-    int len = next_message(&buf);
-    if (len > 0) {
-      std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, &PQfreemem);
-      auto frame = decode_replication_frame(
-          std::span(reinterpret_cast<const uint8_t*>(buf), size_t(len)));
+    pg::CopyBuffer msg;
+    if (next_message(msg)) {
+      auto frame = decode_replication_frame(msg.bytes());
       if (auto* x = std::get_if<XLogData>(&frame)) {
         wal_end_seen = std::max(wal_end_seen, x->wal_end);
         handle(decode_pgoutput(x->payload, /*in_stream=*/false));
@@ -242,11 +229,6 @@ void StreamApply::session(bool one_shot) {
            std::chrono::steady_clock::now() - batch_started_ > std::max<std::chrono::milliseconds>(kMaxBatchAge, group_delay)))
         commit_store();
       continue;
-    }
-    if (len == -2 || len < -2) throw connection_lost(repl.get(), "replication connection lost");
-    if (len == -1) {
-      pg::Result r(PQgetResult(repl.get()));
-      throw pg::error_from_result(r.get(), repl.get(), "the server ended replication");
     }
 
     // Nothing buffered: the stream is drained for now. Make what we have durable, and say
@@ -305,41 +287,20 @@ void StreamApply::session(bool one_shot) {
       send_status(true);
       last_ping = now;
     }
-    pollfd pfd{PQsocket(repl.get()), POLLIN, 0};
     int wait_ms = 100;
     if (store_txn_open_ && !in_source_txn_) {  // wake up in time for the group commit
       auto due = batch_started_ + group_delay - std::chrono::steady_clock::now();
       wait_ms = int(std::clamp<int64_t>(
           std::chrono::duration_cast<std::chrono::milliseconds>(due).count() + 1, 1, 100));
     }
-    poll(&pfd, 1, wait_ms);
-    if (PQconsumeInput(repl.get()) == 0) throw connection_lost(repl.get(), "replication connection lost");
+    repl.wait_readable(std::chrono::milliseconds(wait_ms));
   }
 
   // Done: everything is durable; tell the server, end the stream cleanly so that it has
   // processed our last status before we go.
   if (store_txn_open_) commit_store();
   send_status(false);
-  if (PQputCopyEnd(repl.get(), nullptr) == 1) {
-    PQflush(repl.get());
-    // Drain what the server still had in flight until it ends the COPY (bounded: 10 s).
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    bool ended = false;
-    while (!ended && std::chrono::steady_clock::now() < deadline) {
-      char* buf = nullptr;
-      int len = PQgetCopyData(repl.get(), &buf, /*async=*/1);
-      if (buf) PQfreemem(buf);
-      if (len < 0) {
-        ended = true;
-      } else if (len == 0) {
-        pollfd pfd{PQsocket(repl.get()), POLLIN, 0};
-        poll(&pfd, 1, 100);
-        if (PQconsumeInput(repl.get()) == 0) break;
-      }
-    }
-    if (ended)
-      while (pg::Result r{PQgetResult(repl.get())}) {}
-  }
+  repl.end_stream();
   clear_backlog();
   repl_ = nullptr;
   log_.info("applied " + std::to_string(applied_txns_) + " transactions; store at " +
@@ -586,55 +547,62 @@ void StreamApply::reconcile_with_catalog() {
     if (!tables_.count(t.def.source_oid)) queue_sync(t.def.source_oid);
 }
 
-int StreamApply::next_message(char** buf) {
-  if (backlog_.empty()) return PQgetCopyData(repl_->get(), buf, /*async=*/1);
-  Buffered b = backlog_.front();
+bool StreamApply::next_message(pg::CopyBuffer& msg) {
+  if (backlog_.empty()) return repl_->receive(msg);
+  Buffered b = std::move(backlog_.front());
   backlog_.pop_front();
-  if (b.len > 0) backlog_bytes_ -= size_t(b.len);
-  *buf = b.data;
-  return b.len;
+  if (b.ended) std::rethrow_exception(b.ended);
+  backlog_bytes_ -= b.msg.size();
+  msg = std::move(b.msg);
+  return true;
 }
 
 void StreamApply::clear_backlog() {
-  for (auto& b : backlog_)
-    if (b.data) PQfreemem(b.data);
   backlog_.clear();
   backlog_bytes_ = 0;
   backlog_ended_ = false;
 }
 
 void StreamApply::read_while_committing(int done_fd) {
-  PGconn* conn = repl_->get();
+  // An Error that ends the stream is queued behind the messages read before it (the loop
+  // reports it once it gets there), as a read on the loop's own thread would have.
+  auto queue_end = [&] {
+    backlog_.push_back({pg::CopyBuffer(), std::current_exception()});
+    backlog_ended_ = true;
+  };
   for (;;) {
     bool can_read = !backlog_ended_ && backlog_bytes_ < kMaxBacklogBytes;
     if (can_read) {
-      char* buf = nullptr;
-      int len = PQgetCopyData(conn, &buf, /*async=*/1);
-      if (len > 0) {
-        backlog_.push_back({buf, len});
-        backlog_bytes_ += size_t(len);
-        // Keepalives that ask for a reply are answered now (with the LSN that is durable
-        // now); the loop handles them again, in order, later.
-        if (buf[0] == 'k') {
-          auto frame = decode_replication_frame(
-              std::span(reinterpret_cast<const uint8_t*>(buf), size_t(len)));
-          if (std::get<PrimaryKeepalive>(frame).reply_requested) send_status(false);
-        }
+      pg::CopyBuffer msg;
+      bool got = false;
+      try {
+        got = repl_->receive(msg);
+      } catch (const Error&) {
+        queue_end();
         continue;
       }
-      if (len < 0) {  // the loop reports it once it gets there
-        backlog_.push_back({nullptr, len});
-        backlog_ended_ = true;
+      if (got) {
+        // Keepalives that ask for a reply are answered now (with the LSN that is durable
+        // now); the loop handles them again, in order, later.
+        bool answer = false;
+        if (msg.data()[0] == 'k')
+          answer = std::get<PrimaryKeepalive>(decode_replication_frame(msg.bytes())).reply_requested;
+        backlog_bytes_ += msg.size();
+        backlog_.push_back({std::move(msg), nullptr});
+        if (answer) send_status(false);
         continue;
       }
     }
-    pollfd pfd[2] = {{done_fd, POLLIN, 0}, {PQsocket(conn), POLLIN, 0}};
+    pollfd pfd[2] = {{done_fd, POLLIN, 0}, {repl_->socket(), POLLIN, 0}};
     if (poll(pfd, can_read ? 2 : 1, 100) < 0 && errno != EINTR)
-      throw Error(ErrorCategory::kConnection, "poll failed");
+      throw Error(ErrorCategory::kConnection, "poll failed", "", /*transient=*/true);
     if (pfd[0].revents & POLLIN) return;
-    if (can_read && (pfd[1].revents & (POLLIN | POLLERR | POLLHUP)) && PQconsumeInput(conn) == 0) {
-      backlog_.push_back({nullptr, -2});
-      backlog_ended_ = true;
+    if (can_read && (pfd[1].revents & (POLLIN | POLLERR | POLLHUP))) {
+      try {
+        repl_->read_available();
+      } catch (const Error&) {
+        queue_end();
+      }
     }
   }
 }
@@ -642,10 +610,7 @@ void StreamApply::read_while_committing(int done_fd) {
 void StreamApply::send_status(bool reply_requested) {
   if (!repl_) return;
   reported_lsn_ = durable_lsn_;
-  std::string msg =
-      encode_standby_status(durable_lsn_, durable_lsn_, durable_lsn_, pg_now_micros(), reply_requested);
-  if (PQputCopyData(repl_->get(), msg.data(), int(msg.size())) != 1 || PQflush(repl_->get()) != 0)
-    throw connection_lost(repl_->get(), "replication connection lost (sending status)");
+  repl_->send_status(durable_lsn_, durable_lsn_, durable_lsn_, reply_requested);
 }
 
 }  // namespace pgseed

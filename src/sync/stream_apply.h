@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <exception>
 #include <map>
 #include <optional>
 #include <span>
@@ -13,6 +14,8 @@
 
 #include "decode/pgoutput.h"
 #include "pg/connection.h"
+#include "pg/copy_buffer.h"
+#include "pg/replication_connection.h"
 #include "pgseed/sync.h"
 #include "store/store.h"
 #include "sync/logger.h"
@@ -65,12 +68,13 @@ class StreamApply {
   // (so that the walsender does not stall behind the store's fsyncs and checkpoints).
   void commit_store();
   void send_status(bool reply_requested);
-  // The next replication message: from backlog_ first, then from libpq; like
-  // PQgetCopyData (> 0: length, buffer in *buf to free with PQfreemem; 0: nothing yet;
-  // -1: COPY ended; -2: error).
-  int next_message(char** buf);
+  // The next replication message: from backlog_ first, then from the connection (true:
+  // a message in `msg`; false: nothing yet). Throws the Error that ended the stream once
+  // the messages read before it are handled.
+  bool next_message(pg::CopyBuffer& msg);
   // Reads messages into backlog_ (bounded) until `done` is readable; answers keepalives
-  // that ask for a reply. Runs on the helper thread, the only one touching libpq then.
+  // that ask for a reply. Runs on the helper thread, the only one using the replication
+  // connection then.
   void read_while_committing(int done_fd);
 
   const SyncOptions& options_;
@@ -80,7 +84,7 @@ class StreamApply {
   Lsn stop_before_;
   bool reached_stop_before_ = false;
 
-  pg::Connection* repl_ = nullptr;
+  pg::ReplicationConnection* repl_ = nullptr;
   std::optional<pg::Connection> catalog_;  // a normal connection for catalog lookups
   StoreState state_;        // what the open store transaction will commit
   Lsn durable_lsn_;         // applied LSN as last durably committed: what we confirm
@@ -103,8 +107,8 @@ class StreamApply {
   std::chrono::steady_clock::time_point last_schema_check_;
 
   struct Buffered {
-    char* data;  // from PQgetCopyData (nullptr for an end marker)
-    int len;     // as PQgetCopyData returned it
+    pg::CopyBuffer msg;        // a message (empty for an end marker)
+    std::exception_ptr ended;  // an end marker: what ended the stream
   };
   std::deque<Buffered> backlog_;  // read during a commit, not yet handled
   size_t backlog_bytes_ = 0;

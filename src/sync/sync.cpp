@@ -9,6 +9,7 @@
 #include "pg/catalog.h"
 #include "pg/connection.h"
 #include "pg/identifiers.h"
+#include "pg/replication_connection.h"
 #include "pgseed/error.h"
 #include "store/store.h"
 #include "store/store_txn.h"
@@ -20,16 +21,6 @@ namespace pgseed {
 
 namespace {
 
-struct SystemIdentity {
-  std::string system_id;
-  std::string database;
-};
-
-SystemIdentity identify_system(pg::Connection& repl) {
-  pg::Result r = repl.exec("IDENTIFY_SYSTEM", "IDENTIFY_SYSTEM");
-  return {PQgetvalue(r.get(), 0, 0), PQgetvalue(r.get(), 0, 3)};
-}
-
 std::string random_slot_name() {
   std::random_device rd;
   char buf[32];
@@ -38,7 +29,7 @@ std::string random_slot_name() {
 }
 
 // Refuses a store made from another cluster or database, or with other names.
-void check_identity(const StoreState& st, const SystemIdentity& id, const SyncOptions& o,
+void check_identity(const StoreState& st, const pg::SystemIdentity& id, const SyncOptions& o,
                     const std::string& store) {
   if (st.system_id != id.system_id || st.database != id.database)
     throw Error(ErrorCategory::kStore,
@@ -107,8 +98,8 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
   bool state_written = false;
   bool bulk_loading = false;
   try {
-    pg::Connection repl = pg::Connection::open(o.source, pg::Connection::Kind::kReplication);
-    SystemIdentity id = identify_system(repl);
+    pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
+    pg::SystemIdentity id = repl.identify_system();
 
     // The names go into the store before the slot and the publication exist: a run killed
     // (kill -9, power loss) between their creation and the store's first commit would
@@ -135,12 +126,10 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
       log.info("created publication " + publication);
     }
 
-    pg::Result r = repl.exec("CREATE_REPLICATION_SLOT " + quote_ident(slot) +
-                                 " LOGICAL pgoutput (SNAPSHOT 'export')",
-                             ("creating replication slot " + slot).c_str());
+    pg::CreatedSlot created = repl.create_slot(slot, {.snapshot = pg::SnapshotAction::kExport});
     slot_created = true;
-    Lsn consistent_point = Lsn::parse(PQgetvalue(r.get(), 0, 1));
-    std::string snapshot = PQgetvalue(r.get(), 0, 2);
+    Lsn consistent_point = created.consistent_point;
+    std::string snapshot = created.snapshot_name;
     log.info("created slot " + slot + " at " + consistent_point.str());
 
     // Record where the slot stands durably before copying.
@@ -157,7 +146,7 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
     // it before anything else is done, then `repl` may go.
     InitialCopy copy(o.source, o.jobs, log, o.on_progress, o.split_tables_larger_than);
     copy.import_snapshot(snapshot);
-    repl = pg::Connection::open(o.source, pg::Connection::Kind::kReplication);  // drops the old one
+    repl = pg::ReplicationConnection::open(o.source);  // drops the old one
 
     std::vector<pg::PublishedTable> tables = copy.published_tables(publication);
     if (tables.empty())
@@ -234,11 +223,8 @@ void reseed(Store& store, pg::Connection& conn, const SyncOptions& o, const Logg
     txn.commit();
   }
   if (pg::slot_exists(conn, st.slot)) pg::drop_slot(conn, st.slot);
-  pg::Connection repl = pg::Connection::open(o.source, pg::Connection::Kind::kReplication);
-  pg::Result r = repl.exec("CREATE_REPLICATION_SLOT " + quote_ident(st.slot) +
-                               " LOGICAL pgoutput (SNAPSHOT 'nothing')",
-                           ("creating replication slot " + st.slot).c_str());
-  Lsn point = Lsn::parse(PQgetvalue(r.get(), 0, 1));
+  pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
+  Lsn point = repl.create_slot(st.slot, {.snapshot = pg::SnapshotAction::kNothing}).consistent_point;
   st.consistent_point = point;
   st.applied_lsn = point;
   {
@@ -282,8 +268,8 @@ void Sync::run() {
     pg::check_source(conn);
     StoreState st = store->state();
     if (st.phase != StoreState::Phase::kEmpty) {
-      pg::Connection repl = pg::Connection::open(options_.source, pg::Connection::Kind::kReplication);
-      check_identity(st, identify_system(repl), options_, options_.store);
+      pg::ReplicationConnection repl = pg::ReplicationConnection::open(options_.source);
+      check_identity(st, repl.identify_system(), options_, options_.store);
     }
     if (st.phase != StoreState::Phase::kStreaming) {
       if (options_.reseed || !options_.resync_tables.empty())

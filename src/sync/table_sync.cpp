@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "pg/connection.h"
+#include "pg/replication_connection.h"
 #include "store/store_txn.h"
 #include "sync/failpoint.h"
 #include "sync/initial_copy.h"
@@ -66,14 +67,12 @@ std::optional<TableSync::Outcome> TableSync::try_sync(Store& store, const StoreS
   // and what is applied after it (see should_apply). The slot goes with the connection.
   char name[64];
   std::snprintf(name, sizeof name, "pgseed_tmp_%d_%u", int(getpid()), ++serial_);
-  pg::Connection repl = pg::Connection::open(conninfo_, pg::Connection::Kind::kReplication);
-  pg::Result r = repl.exec(std::string("CREATE_REPLICATION_SLOT ") + name +
-                               " TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')",
-                           "creating a snapshot to copy tables");
-  out.point = Lsn::parse(PQgetvalue(r.get(), 0, 1));
+  pg::ReplicationConnection repl = pg::ReplicationConnection::open(conninfo_);
+  pg::CreatedSlot slot = repl.create_slot(name, {.temporary = true});
+  out.point = slot.consistent_point;
   InitialCopy copy(conninfo_, 1, log_);
-  copy.import_snapshot(PQgetvalue(r.get(), 0, 2));
-  { pg::Connection done = std::move(repl); }  // every worker holds the snapshot now
+  copy.import_snapshot(slot.snapshot_name);
+  { pg::ReplicationConnection done = std::move(repl); }  // every worker holds the snapshot now
 
   std::vector<pg::PublishedTable> tables = copy.published_tables(state.publication, oids);
   if (!copy.changed_since_snapshot(tables).empty()) return std::nullopt;

@@ -154,14 +154,13 @@ std::string role_name(const char* prefix) {
 TEST(SyncErrors, UnreachableServer) {
   std::string store = temp_store("sqlite");
   std::string port = std::to_string(closed_port());
-  expect_clean_failure(
-      sync(with_secret("host=127.0.0.1 port=" + port + " user=postgres dbname=postgres"), store),
-      "cannot connect");
+  RunResult r = sync(with_secret("host=127.0.0.1 port=" + port + " user=postgres dbname=postgres"), store);
+  expect_clean_failure(r, "cannot connect");
+  EXPECT_EQ(r.exit_code, 3) << "connection: " << r.err;
   // The URI form, password inside.
-  expect_clean_failure(
-      sync("postgresql://postgres:" + std::string(kSecret) + "@127.0.0.1:" + port + "/postgres",
-           store),
-      "cannot connect");
+  r = sync("postgresql://postgres:" + std::string(kSecret) + "@127.0.0.1:" + port + "/postgres", store);
+  expect_clean_failure(r, "cannot connect");
+  EXPECT_EQ(r.exit_code, 3) << "connection: " << r.err;
 }
 
 TEST(SyncErrors, NonexistentRole) {
@@ -169,6 +168,7 @@ TEST(SyncErrors, NonexistentRole) {
   std::string store = temp_store("sqlite");
   RunResult r = sync(with_secret(src.conninfo() + " user=no_such_role_xyz"), store);
   expect_clean_failure(r, "no_such_role_xyz");
+  EXPECT_EQ(r.exit_code, 4) << "authentication (SQLSTATE 28000): " << r.err;
   expect_nothing_left(src.db());
 }
 
@@ -176,6 +176,7 @@ TEST(SyncErrors, NonexistentDatabase) {
   std::string store = temp_store("sqlite");
   RunResult r = sync(with_secret(server_conninfo() + " dbname=no_such_db_xyz"), store);
   expect_clean_failure(r, "no_such_db_xyz");
+  EXPECT_EQ(r.exit_code, 5) << "configuration (SQLSTATE 3D000): " << r.err;
 }
 
 TEST(SyncErrors, RoleWithoutReplication) {

@@ -154,6 +154,49 @@ TEST_P(FaultTest, ServerCrashWhileFollowing) {
   expect_exact_events(src, store);
 }
 
+// PostgreSQL restarts cleanly (pg_ctl restart -m fast) while `--follow` streams: the
+// walsender ends the stream by itself (or with FATAL 57P01), reconnects meet a server
+// that is down or still starting up (57P03). All of that is transient: pgseed waits it
+// out, and rows written after the restart reach the store while it still runs.
+TEST_P(FaultTest, ServerRestartWhileFollowing) {
+  TestDatabase src;
+  src.db().exec(kWorkloadSchema);
+  std::string store = temp_store(store_kind());
+  sync_ok(src, store);
+  std::string slot = store_status(store).slot;
+  std::string log = temp_log_path();
+  int pid = spawn_pgseed(follow_args(src, store), log);
+  ASSERT_TRUE(wait_until([&] { return !slot_active_pid(src.db(), slot).empty(); }, 30))
+      << "pgseed is not streaming; its log:\n" << read_text(log);
+  run_workload(src.conninfo(), 0, 100, 51u);
+
+  restart_server();  // scripts/pg.sh restart: pg_ctl stop -m fast, then start
+  PQreset(src.db().get());
+  ASSERT_EQ(PQstatus(src.db().get()), CONNECTION_OK);
+  src.db().exec("SET TimeZone = UTC; SET DateStyle = ISO; SET IntervalStyle = postgres;"
+                "SET extra_float_digits = 3; SET bytea_output = hex");
+  ASSERT_EQ(waitpid(pid, nullptr, WNOHANG), 0)
+      << "pgseed --follow exited on the restart; its log:\n" << read_text(log);
+
+  // Made after the restart: they must reach the store while pgseed still runs.
+  run_workload(src.conninfo(), 100, 200, 52u);
+  src.db().exec("INSERT INTO acct VALUES (900100, 7, 'after restart')");
+  std::string lsn = src.db().value("SELECT pg_current_wal_lsn()::text");
+  EXPECT_TRUE(wait_confirmed(src.db(), slot, lsn, 120))
+      << "pgseed --follow did not resume after the restart; its log:\n" << read_text(log);
+  EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0)
+      << "pgseed --follow exited after the restart; its log:\n" << read_text(log);
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
+  std::string text = read_text(log);
+  EXPECT_NE(text.find("retrying"), std::string::npos) << text;
+  EXPECT_EQ(text.find("unknown error"), std::string::npos) << text;
+
+  // Without another sync: the follower alone brought the store to the source.
+  expect_workload_equal(src, store);
+  expect_exact_events(src, store);
+}
+
 // The walsender is terminated while `--follow` runs: it reconnects and keeps applying.
 TEST_P(FaultTest, WalsenderTerminatedWhileFollowing) {
   TestDatabase src;
@@ -220,6 +263,7 @@ TEST_P(FaultTest, OneShotDroppedConnectionFailsClearly) {
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "want one line, got:\n" << out;
   EXPECT_EQ(out.rfind("pgseed: error: ", 0), 0u) << out;
   EXPECT_NE(out.find("connection"), std::string::npos) << out;
+  EXPECT_EQ(code, 3) << "a lost connection is exit code 3 (connection): " << out;
 
   sync_ok(src, store);
   expect_workload_equal(src, store);
@@ -271,11 +315,48 @@ TEST(OneShotServerCrash, FailsWithOneLineThenCatchesUp) {
   PQreset(src.db().get());
   std::string out = read_text(log);
   EXPECT_NE(code, 0) << out;
+  EXPECT_EQ(code, 3) << "a lost connection is exit code 3 (connection): " << out;
   EXPECT_LT(code, 128) << "pgseed died of a signal: " << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "want one line, got:\n" << out;
   EXPECT_EQ(out.rfind("pgseed: error: ", 0), 0u) << out;
   sync_ok(src, store);
   expect_workload_equal(src, store);
+}
+
+// `--follow` retries only what is transient: the slot dropped under it (42704 when it
+// reconnects) needs someone to act, so it stops with one clear line instead of retrying
+// forever. (Independent of the store: SQLite.)
+TEST(FollowPermanentError, SlotDroppedStopsTheFollower) {
+  TestDatabase src;
+  src.db().exec(kWorkloadSchema);
+  std::string store = temp_store("sqlite");
+  sync_ok(src, store);
+  std::string slot = store_status(store).slot;
+  std::string log = temp_log_path();
+  int pid = spawn_pgseed(follow_args(src, store), log);
+  ASSERT_TRUE(wait_until([&] { return !slot_active_pid(src.db(), slot).empty(); }, 30))
+      << "pgseed is not streaming; its log:\n" << read_text(log);
+  // Take the slot away: end its walsender, drop it before pgseed is back (else again).
+  bool dropped = wait_until(
+      [&] {
+        src.db().try_exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                          "WHERE slot_name = " + quote_literal(slot) + " AND active");
+        return src.db().try_exec("SELECT pg_drop_replication_slot(" + quote_literal(slot) + ")").empty();
+      },
+      60, 20);
+  ASSERT_TRUE(dropped) << read_text(log);
+  int status = 0;
+  bool exited = wait_until([&] { return waitpid(pid, &status, WNOHANG) == pid; }, 120);
+  if (!exited) {
+    kill(pid, SIGKILL);
+    wait_pid(pid);
+  }
+  ASSERT_TRUE(exited) << "pgseed --follow kept retrying without its slot; its log:\n" << read_text(log);
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(log);
+  EXPECT_EQ(WEXITSTATUS(status), 6) << "a missing slot is exit code 6 (source state): " << read_text(log);
+  std::string text = read_text(log);
+  EXPECT_NE(text.find("pgseed: error: replication slot " + slot + " no longer exists"), std::string::npos)
+      << text;
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, FaultTest, ::testing::Values("sqlite", "rocksdb"));

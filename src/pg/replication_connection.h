@@ -1,0 +1,111 @@
+// ReplicationConnection: a walsender connection (replication=database) and the commands
+// of the streaming replication protocol pgseed uses, modelled on PostgreSQL's
+// libpqwalreceiver interface. Every libpq call of slot creation and streaming is here.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pg/connection.h"
+#include "pg/copy_buffer.h"
+#include "pgseed/lsn.h"
+
+namespace pgseed::pg {
+
+// IDENTIFY_SYSTEM.
+struct SystemIdentity {
+  std::string system_id;  // the cluster's system identifier (decimal text, as the server sends it)
+  uint32_t timeline = 0;
+  Lsn xlogpos;            // the current WAL flush position
+  std::string database;   // the database the connection is to
+};
+
+// What CREATE_REPLICATION_SLOT does with the snapshot at the slot's consistent point.
+enum class SnapshotAction {
+  kExport,   // export it (valid while this connection runs no further command)
+  kUse,      // use it in this connection's open transaction
+  kNothing,  // neither
+};
+
+struct SlotOptions {
+  bool temporary = false;  // dropped when the connection closes
+  SnapshotAction snapshot = SnapshotAction::kExport;
+  bool failover = false;   // synchronized to standbys (PostgreSQL 17+)
+  std::string plugin = "pgoutput";
+};
+
+// CREATE_REPLICATION_SLOT's answer.
+struct CreatedSlot {
+  std::string slot_name;
+  Lsn consistent_point;
+  std::string snapshot_name;  // empty unless SnapshotAction::kExport
+};
+
+// pgoutput's options for START_REPLICATION.
+struct LogicalOptions {
+  uint32_t proto_version = 1;
+  std::vector<std::string> publication_names;  // as stored (quoted here)
+};
+
+// Move-only. Not thread-safe: one thread uses it at a time (StreamApply hands it to its
+// helper thread during a store commit, and takes it back after).
+class ReplicationConnection {
+ public:
+  // Connects with replication=database and pgseed's session settings; throws Error as
+  // Connection::open does.
+  static ReplicationConnection open(const std::string& conninfo);
+
+  ReplicationConnection(ReplicationConnection&&) noexcept = default;
+  ReplicationConnection& operator=(ReplicationConnection&&) noexcept = default;
+
+  SystemIdentity identify_system();
+
+  // Creates a logical slot. Throws Error (55006/42710 when it exists, ...); on error no
+  // slot was created.
+  CreatedSlot create_slot(const std::string& name, const SlotOptions& options);
+
+  // ALTER_REPLICATION_SLOT name (FAILOVER b); PostgreSQL 17+ (throws kSourceState before).
+  void alter_slot_failover(const std::string& name, bool failover);
+
+  // START_REPLICATION SLOT slot LOGICAL start (options): the connection is streaming
+  // afterwards. Throws Error classified by SQLSTATE (42704: no such slot; 55006: slot in
+  // use, transient; 55000: the slot cannot be used, e.g. invalidated).
+  void start_logical(const std::string& slot, Lsn start, const LogicalOptions& options);
+
+  // While streaming: the next CopyData message already read from the socket into `msg`
+  // (true), or false when none is there yet (then wait_readable() and ask again). Never
+  // blocks. Throws Error when the stream is over: the server ended it (while shutting
+  // down: transient, kConnection), ended it with an error (classified by its SQLSTATE,
+  // e.g. 57P01 transient, 42704 for a dropped publication permanent), or the connection
+  // was lost (transient, kConnection).
+  bool receive(CopyBuffer& msg);
+
+  // Waits up to `timeout` for the socket to be readable, then reads what arrived (also
+  // when nothing did). Returns whether it was readable. Throws Error (transient,
+  // kConnection) when the connection is lost.
+  bool wait_readable(std::chrono::milliseconds timeout);
+  // Reads what the socket has without waiting (after polling socket() oneself).
+  void read_available();
+  // The socket, to poll together with other descriptors.
+  int socket() const;
+
+  // Sends a standby status update: write/flush/apply positions, asking for an immediate
+  // keepalive when `reply_requested`. Throws Error (transient, kConnection) on failure.
+  void send_status(Lsn write, Lsn flush, Lsn apply, bool reply_requested);
+
+  // Ends the stream cleanly (CopyDone), so that the server has processed the last status
+  // update before the connection closes, and drains what the server still had in flight
+  // until it ends the COPY; gives up after `limit`. Best effort, never throws: the
+  // connection is to be closed afterwards either way.
+  void end_stream(std::chrono::milliseconds limit = std::chrono::seconds(10));
+
+  int server_version() const { return conn_.server_version(); }
+
+ private:
+  explicit ReplicationConnection(Connection conn) : conn_(std::move(conn)) {}
+  Connection conn_;
+};
+
+}  // namespace pgseed::pg
