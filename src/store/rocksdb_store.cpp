@@ -688,10 +688,11 @@ class RocksDbStore final : public Store {
     drop(def.id);
   }
 
-  void set_copy_point(const TableDef& def, Lsn point) override {
-    require_txn("set_copy_point");
+  void set_sync_state(const TableDef& def) override {
+    require_txn("set_sync_state");
     TableEntry t = entry(def);
-    t.def.snapshot_lsn = point;
+    t.def.snapshot_lsn = def.snapshot_lsn;
+    t.def.relfilenode = def.relfilenode;
     set_table(std::move(t));
   }
 

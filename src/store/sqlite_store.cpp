@@ -335,14 +335,15 @@ class SqliteStore final : public Store {
       if (t.id == from.id) t = target;
   }
 
-  void set_copy_point(const TableDef& def, Lsn point) override {
-    Stmt st = prepare("UPDATE _pgseed_tables SET snapshot_lsn = ? WHERE id = ?");
-    std::string text = point.str();
+  void set_sync_state(const TableDef& def) override {
+    Stmt st = prepare("UPDATE _pgseed_tables SET snapshot_lsn = ?, relfilenode = ? WHERE id = ?");
+    std::string text = def.snapshot_lsn.str();
     sqlite3_bind_text(st.get(), 1, text.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st.get(), 2, def.id);
+    sqlite3_bind_int64(st.get(), 2, def.relfilenode);
+    sqlite3_bind_int64(st.get(), 3, def.id);
     step_done(st.get());
     for (auto& t : pending_tables_)
-      if (t.id == def.id) t.snapshot_lsn = point;
+      if (t.id == def.id) t.snapshot_lsn = def.snapshot_lsn, t.relfilenode = def.relfilenode;
   }
 
   void insert_batch(const TableDef& def, const RowBatch& rows) override {

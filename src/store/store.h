@@ -78,8 +78,9 @@ class Store {
   virtual void alter_table(const TableDef& from, const TableDef& to,
                            std::span<const Datum> fill) = 0;
 
-  // Sets the table's copy point (TableDef::snapshot_lsn) and nothing else.
-  virtual void set_copy_point(const TableDef& def, Lsn point) = 0;
+  // Records the table's sync state as `def` holds it (TableDef::snapshot_lsn and
+  // relfilenode; the table is found by def.id) and nothing else.
+  virtual void set_sync_state(const TableDef& def) = 0;
 
   // Bulk insert during the initial copy (rows hold every column, in def order).
   virtual void insert_batch(const TableDef& def, const RowBatch& rows) = 0;

@@ -121,7 +121,7 @@ void StreamApply::session(bool one_shot) {
   reached_stop_before_ = false;
 
   // What changed in the publication while no sync ran: bring those tables in line first.
-  reconcile_with_catalog();
+  reconcile_with_catalog(/*with_filenodes=*/false);
   sync_pending_tables();
 
   pg::ReplicationConnection repl = pg::ReplicationConnection::open(options_.source);
@@ -338,6 +338,13 @@ void StreamApply::handle(const PgOutputMessage& msg) {
           for (uint32_t relid : m.relids)
             if (const TableDef* t = target(relid, SIZE_MAX)) {
               store_.truncate(*t);
+              // The table has a new relfilenode now, which no reconcile should take for
+              // a rewrite: it is unknown until the table is next copied.
+              if (t->relfilenode != 0) {
+                TableDef& mine = tables_.at(relid);
+                mine.relfilenode = 0;
+                store_.set_sync_state(mine);
+              }
               note_change(*t, 'T', {});
             }
         }
@@ -525,7 +532,7 @@ void StreamApply::sync_pending_tables() {
   last_schema_check_ = std::chrono::steady_clock::now();
 }
 
-void StreamApply::reconcile_with_catalog() {
+void StreamApply::reconcile_with_catalog(bool with_filenodes) {
   last_schema_check_ = std::chrono::steady_clock::now();
   std::vector<pg::PublishedTable> published = pg::published_tables(*catalog_, state_.publication);
   std::map<uint32_t, const TableDef*> by_oid;
@@ -536,7 +543,7 @@ void StreamApply::reconcile_with_catalog() {
       queue_sync(oid);  // dropped, or no longer published: TableSync removes it
     } else if (stored.awaiting_copy()) {
       queue_sync(oid);  // pgseed resync, or a reseed under a new slot
-    } else if (catalog_differs(stored, *it->second)) {
+    } else if (catalog_differs(stored, *it->second, with_filenodes)) {
       log_.info("table " + stored.qualified() + " differs from the source's catalog (now " +
                 it->second->qualified() + ", " + std::to_string(it->second->columns.size()) +
                 " columns): copying it again");

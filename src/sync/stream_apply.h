@@ -46,7 +46,10 @@ class StreamApply {
   // queues every difference for sync_pending_tables(): tables added to the publication,
   // tables dropped or removed from it, tables whose shape changed without a row change
   // (pgoutput sends a Relation message only before the next row change of a table).
-  void reconcile_with_catalog();
+  // `with_filenodes`: also compare relfilenodes (a rewrite that kept the table's shape),
+  // which only a store caught up with the stream can do: before, a TRUNCATE still to
+  // be streamed would look like one.
+  void reconcile_with_catalog(bool with_filenodes = true);
   // Queues the table with source OID `oid` for sync_pending_tables(); its changes are
   // skipped until then (the copy will hold them).
   void queue_sync(uint32_t oid);

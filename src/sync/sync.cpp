@@ -201,7 +201,9 @@ void mark_for_copy(Store& store, const std::vector<std::string>& names, const Lo
                            [&](const TableDef& t) { return t.schema == n.schema && t.name == n.name; });
     if (it == tables.end())
       throw Error(ErrorCategory::kConfiguration, "the store has no table " + name);
-    store.set_copy_point(*it, TableDef::kAwaitingCopy);
+    TableDef t = *it;
+    t.snapshot_lsn = TableDef::kAwaitingCopy;
+    store.set_sync_state(t);
     log.info("table " + it->qualified() + " will be copied again");
   }
   txn.commit();
@@ -219,7 +221,10 @@ void reseed(Store& store, pg::Connection& conn, const SyncOptions& o, const Logg
   StoreState st = store.state();
   {
     StoreTxn txn(store);
-    for (const auto& t : store.tables()) store.set_copy_point(t, TableDef::kAwaitingCopy);
+    for (TableDef t : store.tables()) {
+      t.snapshot_lsn = TableDef::kAwaitingCopy;
+      store.set_sync_state(t);
+    }
     txn.commit();
   }
   if (pg::slot_exists(conn, st.slot)) pg::drop_slot(conn, st.slot);

@@ -29,9 +29,10 @@ bool relation_differs(const TableDef& stored, const Relation& r) {
   return false;
 }
 
-bool catalog_differs(const TableDef& stored, const TableDef& catalog) {
+bool catalog_differs(const TableDef& stored, const TableDef& catalog, bool with_filenodes) {
   if (stored.schema != catalog.schema || stored.name != catalog.name) return true;
-  if (stored.relfilenode != 0 && catalog.relfilenode != 0 && stored.relfilenode != catalog.relfilenode)
+  if (with_filenodes && stored.relfilenode != 0 && catalog.relfilenode != 0 &&
+      stored.relfilenode != catalog.relfilenode)
     return true;
   return !stored.same_columns(catalog);
 }

@@ -43,7 +43,8 @@ bool relation_differs(const TableDef& stored, const Relation& r);
 // (names, columns by attnum, name, type, type modifier, key). Catches what no Relation
 // message announces: DDL that no row change followed, or a column dropped and added
 // again under the same name and type.
-bool catalog_differs(const TableDef& stored, const TableDef& catalog);
+// `with_filenodes`: also a relfilenode that changed (a rewrite that kept the shape).
+bool catalog_differs(const TableDef& stored, const TableDef& catalog, bool with_filenodes = true);
 
 class TableSync {
  public:
