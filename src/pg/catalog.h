@@ -64,4 +64,36 @@ std::optional<std::string> missing_value(Connection& conn, uint32_t relid, const
 // ranges that tile [0, end of table) read each row exactly once under one snapshot.
 std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range = std::nullopt);
 
+// What a later run needs to know of the store's publication: does it exist, does it
+// publish all tables, and the OIDs of the tables it lists (pg_publication_rel).
+struct PublicationInfo {
+  bool exists = false;
+  bool all_tables = false;
+  bool has_schemas = false;  // FOR TABLES IN SCHEMA
+  std::vector<uint32_t> relids;
+};
+PublicationInfo publication_info(Connection& conn, const std::string& publication);
+
+// The OID of table `name`, or 0 when the source has no such table.
+uint32_t table_oid(Connection& conn, const QualifiedName& name);
+
+// Tables (leaf partitions included) that `publication` publishes UPDATE or DELETE for and
+// that have no replica identity (no primary key under REPLICA IDENTITY DEFAULT, NOTHING,
+// or USING INDEX of a dropped index): PostgreSQL refuses UPDATE/DELETE on them while they
+// are published. Names as SQL writes them, sorted.
+std::vector<std::string> tables_without_replica_identity(Connection& conn,
+                                                         const std::string& publication);
+
+// Inactive logical slots named pgseed_* other than `except`, with the WAL each retains
+// on the source (bytes; -1 when unknown).
+struct SlotRetention {
+  std::string slot;
+  std::string database;
+  int64_t retained_bytes = -1;
+};
+std::vector<SlotRetention> inactive_pgseed_slots(Connection& conn, const std::string& except);
+
+// The server's current WAL position as text (the replay position on a standby).
+std::string current_wal_lsn_sql();
+
 }  // namespace pgseed::pg

@@ -24,7 +24,21 @@ struct ConninfoOptionsDeleter {
 
 }  // namespace
 
-std::string redact_conninfo(const std::string& conninfo) {
+std::string normalize_conninfo(const std::string& conninfo) {
+  if (conninfo.empty() || conninfo.find('=') != std::string::npos ||
+      conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0)
+    return conninfo;
+  // A bare database name, as psql and pg_recvlogical take it.
+  std::string out = "dbname='";
+  for (char c : conninfo) {
+    if (c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string redact_conninfo(const std::string& raw_conninfo) {
+  std::string conninfo = normalize_conninfo(raw_conninfo);
   char* err = nullptr;
   std::unique_ptr<PQconninfoOption, ConninfoOptionsDeleter> opts(
       PQconninfoParse(conninfo.c_str(), &err));
@@ -41,7 +55,8 @@ std::string redact_conninfo(const std::string& conninfo) {
   return out;
 }
 
-Connection Connection::open(const std::string& conninfo, Kind kind) {
+Connection Connection::open(const std::string& raw_conninfo, Kind kind) {
+  const std::string conninfo = normalize_conninfo(raw_conninfo);
   // Keep any `options` the user gave and add ours after them (later -c wins).
   std::string options;
   {
@@ -74,6 +89,13 @@ Connection Connection::open(const std::string& conninfo, Kind kind) {
   if (PQstatus(raw) != CONNECTION_OK) {
     std::string msg = first_line(PQerrorMessage(raw));
     std::string where = redact_conninfo(conninfo);
+    if (where.empty()) {  // libpq's defaults and PG* variables: say what they came to
+      const char* h = PQhost(raw);
+      const char* p = PQport(raw);
+      const char* d = PQdb(raw);
+      where = std::string("host=") + (h && *h ? h : "(default)") + " port=" + (p && *p ? p : "(default)") +
+              " dbname=" + (d && *d ? d : "(default)");
+    }
     ErrorCategory cat = ErrorCategory::kConnection;
     std::string hint;
     if (msg.find("password authentication failed") != std::string::npos ||

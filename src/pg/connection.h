@@ -23,6 +23,10 @@ inline constexpr const char* kSessionOptions =
     "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 "
     "-c bytea_output=hex";
 
+// A bare database name ("mydb": no '=' and not a URI) as the conninfo "dbname='mydb'";
+// anything else unchanged (an empty conninfo means libpq's defaults and PG* variables).
+std::string normalize_conninfo(const std::string& conninfo);
+
 // `conninfo` with any password removed, for messages and logs.
 std::string redact_conninfo(const std::string& conninfo);
 
