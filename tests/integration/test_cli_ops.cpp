@@ -415,6 +415,23 @@ TEST(CliOps, DropSlotWithoutStore) {
   EXPECT_EQ(wait_pid(pid), 0) << slurp(log);
 }
 
+// Each sync names inactive pgseed slots that hold WAL on the source (abandoned replicas).
+TEST(CliOps, InactivePgseedSlotsHoldingWalAreNamed) {
+  TestDatabase src;
+  src.db().exec("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE pad (p text);");
+  std::string orphan = "pgseed_orphan_" + src.name();
+  src.db().exec("SELECT pg_create_logical_replication_slot('" + orphan + "', 'pgoutput')");
+  // Over 16 MB of WAL that the orphan retains.
+  src.db().exec("INSERT INTO pad SELECT repeat(md5(i::text), 32) FROM generate_series(1, 25000) i");
+  RunResult r = run_pgseed({"sync", "--source", src.conninfo(), "--store", temp_store("sqlite"), "--tables", "a"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string warning;
+  for (const auto& l : lines_of(r.err))
+    if (l.find("inactive pgseed slots") != std::string::npos) warning = l;
+  EXPECT_NE(warning.find(orphan), std::string::npos) << r.err;
+  EXPECT_NE(warning.find("pgseed drop --slot"), std::string::npos) << r.err;
+}
+
 // A sync configured only through the environment: PG* for the source (as psql), then a
 // bare database name, PGSEED_STORE for the store; the slot name says whose it is.
 TEST(CliOps, SyncConfiguredThroughEnvironment) {

@@ -381,7 +381,8 @@ TEST(LibraryErrors, CarryTheirCategory) {
     expect_error(ErrorCategory::kAuthentication, [&] { Sync(o).run(); });
   }
 
-  o.source = "";
+  // An empty source means libpq's defaults (as psql); a malformed one is a configuration error.
+  o.source = "dbname='unterminated";
   expect_error(ErrorCategory::kConfiguration, [&] { Sync(o).run(); });
 
   o = options_for(src, "nosuchscheme:/tmp/x");
