@@ -134,23 +134,36 @@ std::string prompt_password() {
   return pw;
 }
 
+namespace {
+
+// One lock for every line on stderr (log lines from the library's threads, progress).
+std::mutex g_stderr_mu;
+
+// One JSON log line; `fields` are more members (",\"rows\":12"), already encoded.
+void write_json_line(const char* level, std::string_view msg, const std::string& fields = {}) {
+  std::string line = "{\"time\":\"" + rfc3339(now_unix()) + "\",\"level\":\"" + level +
+                     "\",\"message\":" + json_string(msg) + fields + "}\n";
+  std::lock_guard lock(g_stderr_mu);
+  std::fputs(line.c_str(), stderr);
+}
+
+}  // namespace
+
 LogSink make_log_sink(const CommonOptions& o) {
-  auto mu = std::make_shared<std::mutex>();
   bool quiet = o.quiet;
   bool json = o.log_format == "json";
   bool debug = std::getenv("PGSEED_DEBUG") != nullptr;
-  return [mu, quiet, json, debug](LogLevel level, std::string_view msg) {
+  return [quiet, json, debug](LogLevel level, std::string_view msg) {
     if (quiet && (level == LogLevel::kInfo || level == LogLevel::kDebug)) return;
     if (level == LogLevel::kDebug && !debug) return;
     const char* name = level == LogLevel::kDebug     ? "debug"
                        : level == LogLevel::kInfo    ? "info"
                        : level == LogLevel::kWarning ? "warning"
                                                      : "error";
-    std::lock_guard lock(*mu);
     if (json) {
-      std::fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"message\":%s}\n",
-                   rfc3339(now_unix()).c_str(), name, json_string(msg).c_str());
+      write_json_line(name, msg);
     } else {
+      std::lock_guard lock(g_stderr_mu);
       std::fprintf(stderr, "pgseed: %s: %.*s\n", name, int(msg.size()), msg.data());
     }
   };
@@ -166,10 +179,17 @@ static bool copy_finished(const Progress& p) {
 std::function<void(const Progress&)> make_progress_renderer(const CommonOptions& o, LogSink log) {
   if (o.quiet) return {};
   bool tty = isatty(2) && o.log_format == "text";
+  bool json = o.log_format == "json";
   auto last_line = std::make_shared<double>(-1e9);
   auto live = std::make_shared<bool>(false);
-  return [tty, log, last_line, live](const Progress& p) {
+  return [tty, json, log, last_line, live](const Progress& p) {
     char buf[256];
+    std::string fields;  // the same figures as JSON members, for --log-format json
+    auto number = [](double v, int decimals) {
+      char b[64];
+      std::snprintf(b, sizeof b, "%.*f", decimals, v);
+      return std::string(b);
+    };
     if (p.phase == Progress::Phase::kCopy) {
       bool all_done = !p.tables.empty();
       size_t done = 0;
@@ -193,6 +213,13 @@ std::function<void(const Progress&)> make_progress_renderer(const CommonOptions&
         }
       }
       if (all_done) pct = "100%", eta = "0s";
+      double eta_seconds = all_done ? 0 : (f > 0 ? p.elapsed_seconds * (1 - f) / f : -1);
+      fields = ",\"phase\":\"copy\",\"rows\":" + std::to_string(p.rows) + ",\"bytes\":" +
+               std::to_string(p.bytes) + ",\"tables_done\":" + std::to_string(done) +
+               ",\"tables\":" + std::to_string(p.tables.size()) + ",\"rows_per_second\":" +
+               number(rate, 0) + ",\"percent\":" + (f >= 0 ? number(all_done ? 100 : f * 100, 1) : "null") +
+               ",\"eta_seconds\":" + (eta_seconds >= 0 ? number(eta_seconds, 0) : "null") +
+               ",\"elapsed_seconds\":" + number(p.elapsed_seconds, 1);
       std::snprintf(buf, sizeof buf,
                     "copy: %s, %llu rows, %.1f MB, %zu/%zu tables done, %.0f rows/s, ETA %s", pct.c_str(),
                     (unsigned long long)p.rows, double(p.bytes) / 1e6, done, p.tables.size(), rate,
@@ -202,6 +229,11 @@ std::function<void(const Progress&)> make_progress_renderer(const CommonOptions&
                     (unsigned long long)p.transactions, p.transactions_per_second,
                     p.applied_lsn.str().c_str(),
                     p.lag_bytes < 0 ? "?" : (std::to_string(p.lag_bytes) + " bytes").c_str());
+      fields = ",\"phase\":\"stream\",\"transactions\":" + std::to_string(p.transactions) +
+               ",\"transactions_per_second\":" + number(p.transactions_per_second, 1) +
+               ",\"lsn\":\"" + p.applied_lsn.str() + "\",\"lag_bytes\":" +
+               (p.lag_bytes < 0 ? std::string("null") : std::to_string(p.lag_bytes)) +
+               ",\"elapsed_seconds\":" + number(p.elapsed_seconds, 1);
     }
     if (tty && p.phase == Progress::Phase::kCopy) {
       std::fprintf(stderr, "\r\033[K%s", buf);
@@ -216,7 +248,8 @@ std::function<void(const Progress&)> make_progress_renderer(const CommonOptions&
                (p.phase == Progress::Phase::kCopy && copy_finished(p) && !*live)) {
       if (p.phase == Progress::Phase::kCopy && copy_finished(p)) *live = true;  // once
       *last_line = p.elapsed_seconds;
-      if (log) log(LogLevel::kInfo, buf);
+      if (json) write_json_line("info", buf, fields);
+      else if (log) log(LogLevel::kInfo, buf);
     }
   };
 }
@@ -505,9 +538,11 @@ int run_drop(const DropOptions& o, const LogSink& log) {
     drop_slot(o.source, o.slot, log);
     return 0;
   }
-  if (o.store.empty())
+  std::string store = o.store;
+  if (store.empty() && std::getenv("PGSEED_STORE")) store = std::getenv("PGSEED_STORE");
+  if (store.empty())
     throw Error(ErrorCategory::kConfiguration, "drop needs --store STORE (or --slot NAME for a slot without a store)");
-  drop(o.source, o.store, o.delete_store, log);
+  drop(o.source, store, o.delete_store, log);
   return 0;
 }
 

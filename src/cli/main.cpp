@@ -187,7 +187,10 @@ int main(int argc, char** argv) {
       "drop", "Drop the store's slot (and the publication pgseed created) on the source; or, "
               "with --slot, one slot whose store is gone");
   add_source(cmd_drop, drop.source, "Source CONNINFO (default: libpq's defaults and PG* variables)");
-  auto* opt_drop_store = add_store(cmd_drop, drop.store);
+  // PGSEED_STORE is read by run_drop, and only without --slot (which needs no store).
+  auto* opt_drop_store = cmd_drop->add_option("--store", drop.store,
+                                              "Store: sqlite:PATH, rocksdb:PATH or PATH (default: PGSEED_STORE)")
+                             ->type_name("STORE");
   cmd_drop->add_option("--slot", drop.slot,
                        "Drop this slot alone, without a store (an orphaned pgseed slot); "
                        "refused while it is in use")

@@ -2,6 +2,9 @@
 // (json, prometheus, --check), signals and exit codes, JSON fatal lines, libpq conventions
 // (PG* variables, a bare dbname, PGSEED_STORE), drop --slot.
 #include <libpq-fe.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -430,6 +433,46 @@ TEST(CliOps, InactivePgseedSlotsHoldingWalAreNamed) {
     if (l.find("inactive pgseed slots") != std::string::npos) warning = l;
   EXPECT_NE(warning.find(orphan), std::string::npos) << r.err;
   EXPECT_NE(warning.find("pgseed drop --slot"), std::string::npos) << r.err;
+}
+
+// -W asks on the terminal, without echo, and the password reaches libpq inside the
+// conninfo (quotes and backslashes escaped): never printed.
+TEST(CliOps, PasswordPromptOnTerminal) {
+  TestDatabase src;
+  src.db().exec("CREATE TABLE a (id int PRIMARY KEY);");
+  std::string store = temp_store("sqlite");
+  sync_ok(src, store, {"--tables", "a"});
+  const std::string secret = "s3cr'et\\pw";
+  int master = -1;
+  pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string conninfo = src.conninfo();
+    execl(PGSEED_BIN, PGSEED_BIN, "-W", "status", "--store", store.c_str(), "--source",
+          conninfo.c_str(), "--format", "json", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string out;
+  auto read_some = [&](int timeout_ms) {
+    pollfd p{master, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return false;
+    char buf[4096];
+    ssize_t n = read(master, buf, sizeof buf);
+    if (n <= 0) return false;
+    out.append(buf, size_t(n));
+    return true;
+  };
+  while (out.find("Password: ") == std::string::npos && read_some(10000)) {}
+  ASSERT_NE(out.find("Password: "), std::string::npos) << out;
+  std::string typed = secret + "\n";
+  ASSERT_EQ(write(master, typed.data(), typed.size()), ssize_t(typed.size()));
+  while (read_some(20000)) {}
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(master);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  EXPECT_NE(out.find("\"healthy\":true"), std::string::npos) << out;
+  EXPECT_EQ(out.find("s3cr"), std::string::npos) << out;
 }
 
 // A sync configured only through the environment: PG* for the source (as psql), then a
