@@ -72,7 +72,7 @@ void read_source(StatusReport& rep, Store& store, const StoreState& st, const st
       "SELECT s.active::text, coalesce(s.confirmed_flush_lsn::text, ''), "
       "  coalesce(s.restart_lsn::text, ''), coalesce(s.wal_status, ''), "
       "  coalesce(pg_wal_lsn_diff($2::pg_lsn, s.restart_lsn)::bigint, -1), "
-      "  coalesce(extract(epoch FROM r.replay_lag)::float8, 0)::text "
+      "  coalesce(extract(epoch FROM r.replay_lag)::float8, 0)::text, (r.state IS NOT NULL)::text "
       "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid "
       "WHERE s.slot_name = $1",
       {st.slot, rep.server_lsn}, "reading the slot");
@@ -86,7 +86,9 @@ void read_source(StatusReport& rep, Store& store, const StoreState& st, const st
     rep.wal_status = PQgetvalue(r.get(), 0, 3);
     rep.retained_bytes = std::stoll(PQgetvalue(r.get(), 0, 4));
     rep.slot_invalid = rep.wal_status == "lost";
-    streaming_now = rep.slot_active;
+    // The walsender's row is visible to its own role and to pg_read_all_stats; else its
+    // replay_lag reads NULL although it may lag: then the approximation below.
+    streaming_now = rep.slot_active && std::string(PQgetvalue(r.get(), 0, 6)) == "true";
     walsender_lag = std::atof(PQgetvalue(r.get(), 0, 5));
     if (rep.slot_invalid)
       warn(rep, "slot_invalidated", "slot " + st.slot + " was invalidated (max_slot_wal_keep_size): the "

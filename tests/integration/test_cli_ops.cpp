@@ -364,6 +364,36 @@ TEST_P(CliOpsTest, SignalDuringCopyExitsNonZero) {
   }
 }
 
+// A second signal aborts at once (like kill -9): exit 130 without the clean stop; the next
+// run discards the interrupted first run and completes.
+TEST(CliOps, SecondSigintAbortsAtOnce) {
+  TestDatabase src;
+  src.db().exec("CREATE TABLE big (id int PRIMARY KEY, pad text);"
+                "INSERT INTO big SELECT i, repeat('z', 300) FROM generate_series(1, 1000) i;");
+  std::string store = temp_store("sqlite");
+  std::string log = temp_log_path();
+  // An open transaction with an xid: creating the slot waits for it to end (the snapshot
+  // builder needs a consistent point), so the clean stop the first SIGINT asks for cannot
+  // be over before the second arrives.
+  Db holder(src.conninfo());
+  holder.exec("BEGIN; INSERT INTO big VALUES (0, 'uncommitted')");
+  int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--tables", "big"}, log);
+  ASSERT_TRUE(wait_until([&] { return slurp(log).find("created publication") != std::string::npos; }, 30, 10))
+      << slurp(log);
+  kill(pid, SIGINT);
+  ASSERT_TRUE(wait_until([&] { return slurp(log).find("received SIGINT") != std::string::npos; }, 10, 5))
+      << slurp(log);
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_pid(pid), 130) << slurp(log);
+  EXPECT_NE(slurp(log).find("again: aborting at once"), std::string::npos) << slurp(log);
+  EXPECT_EQ(slurp(log).find("nothing was kept"), std::string::npos) << slurp(log);
+  holder.exec("ROLLBACK");
+
+  sync_ok(src, store, {"--tables", "big"});
+  expect_table_equal(src, store, "public.big");
+  EXPECT_EQ(count_slots(src), 1);
+}
+
 // --log-format json: every line JSON, the fatal error line too (with category and code).
 TEST(CliOps, JsonLogFatalErrorLine) {
   RunResult r = run_pgseed({"sync", "--source", kSourceDown, "--store", temp_store("sqlite"),
