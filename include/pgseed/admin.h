@@ -11,26 +11,47 @@
 
 namespace pgseed {
 
+// A condition worth an operator's attention. `code` is stable (README lists them all);
+// `message` says what to do.
+struct StatusWarning {
+  std::string code;     // e.g. "slot_inactive", "retained_wal", "slot_missing"
+  std::string message;  // one line
+};
+
 struct StatusReport {
   ReplicaState state;
   std::vector<std::pair<std::string, uint64_t>> tables;  // name, row count
+  std::string last_commit_time;  // state.last_commit_time as RFC 3339 UTC
+                                 // ("2026-12-05T20:11:30.2422Z"); empty if none
+  double last_commit_unix = -1;  // the same in seconds since the epoch; -1 if none
+  double time_unix = 0;          // when the report was made
 
   // With a source:
-  bool source_checked = false;
+  bool source_checked = false;  // true once the source was read successfully
+  std::string source_error;     // the source could not be read: why (one line); the
+                                // store part of the report is still filled in
+  std::string server_lsn;       // the source's current WAL position (replay LSN on a standby)
   bool slot_exists = false;
   bool slot_active = false;
-  std::string confirmed_flush_lsn, restart_lsn, wal_status;
-  int64_t lag_bytes = -1;       // source WAL position minus the store's applied LSN
-  int64_t retained_bytes = -1;  // WAL the slot keeps on the source
-  double lag_seconds = -1;      // now minus the last applied commit time, when known
+  bool slot_invalid = false;    // wal_status "lost": it can never catch up
+  std::string confirmed_flush_lsn, restart_lsn, wal_status;  // empty when unknown
+  int64_t lag_bytes = -1;       // the source's WAL position minus the applied LSN; -1 unknown
+  int64_t retained_bytes = -1;  // WAL the slot keeps on the source; -1 unknown
+  // Replay lag: 0 when caught up (lag_bytes == 0: the applied LSN has reached the
+  // server's position); else the time since the last applied commit (an approximation
+  // of the age of the oldest unapplied commit, from above); -1 when unknown (no source,
+  // or nothing applied yet).
+  double lag_seconds = -1;
 
   bool healthy = false;
-  std::vector<std::string> warnings;
+  std::vector<StatusWarning> warnings;
 };
 
 // Reads the store and, with a `source` conninfo, the slot on the source. Unhealthy:
 // the copy is unfinished, the slot is missing or invalidated, the publication is gone,
-// or the slot retains more than `max_retained_bytes` of WAL.
+// or the slot retains more than `max_retained_bytes` of WAL. Throws Error(kStore) when
+// the store cannot be read; a source that cannot be read does not throw: source_error
+// says why and the report is unhealthy.
 StatusReport status(const std::string& store, const std::string& source,
                     int64_t max_retained_bytes = int64_t(1) << 30);
 
@@ -62,5 +83,10 @@ VerifyReport verify(const std::string& source, const std::string& store, const L
 // With `delete_store`, removes the store too.
 void drop(const std::string& source, const std::string& store, bool delete_store,
           const LogSink& log = {});
+
+// Drops logical slot `slot` on the source without a store (an orphaned slot whose store is
+// gone). Refuses (Error kSourceState) an active slot, a physical slot or one of another
+// output plugin than pgoutput; Error(kConfiguration) when there is no such slot.
+void drop_slot(const std::string& source, const std::string& slot, const LogSink& log = {});
 
 }  // namespace pgseed

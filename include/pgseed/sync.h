@@ -64,11 +64,21 @@ struct Progress {
 inline constexpr uint64_t kDefaultSplitTablesLargerThan = 0;
 
 struct SyncOptions {
-  std::string source;       // libpq conninfo (key=value or URI); PG* variables apply
+  // libpq conninfo (key=value or URI), or a bare database name; empty: libpq's defaults
+  // and PG* variables alone, as psql does.
+  std::string source;
   std::string store;        // "sqlite:PATH", "rocksdb:PATH" or PATH
   std::string publication;  // use this publication (created for `tables` if missing)
-  std::vector<std::string> tables;  // names as SQL writes them: public."Order Items"
-  std::string slot;         // default: the store's, or a generated pgseed_<random>
+  // Names as SQL writes them: public."Order Items". On a later run, a list that differs
+  // from the store's publication is refused (Error kConfiguration), except that tables
+  // may be added to a publication pgseed created: it is extended (ALTER PUBLICATION ...
+  // ADD TABLE) and the new tables are copied before streaming resumes.
+  std::vector<std::string> tables;
+  // A first run with neither `publication` nor `tables` is refused unless this is set:
+  // pgseed then creates a FOR ALL TABLES publication, and PostgreSQL refuses UPDATE and
+  // DELETE on every table without a replica identity while it exists (for every client).
+  bool all_tables = false;
+  std::string slot;         // default: the store's, or a generated pgseed_<host>_<random>
   int jobs = 0;             // copy connections; 0 = number of cores
   // A regular table whose heap (pg_relation_size) is larger than this many bytes is copied
   // in parts, ranges of heap blocks read by several copy connections at once under the same
@@ -119,7 +129,12 @@ class Sync {
   // written when the sync started is stored. Follow: returns after stop().
   // Throws pgseed::Error; the store is then left at its last durable commit, and a
   // first run that failed leaves no slot and no publication behind.
-  void run();
+  // Returns false when stop() came before the initial copy was complete: like a failed
+  // first run, nothing is kept (the next run starts the copy again). Returns true
+  // otherwise (also after stop() while streaming: the store is at a durable commit).
+  // Warnings (tables without a replica identity in the publication, inactive pgseed
+  // slots retaining WAL on the source) go to `log`.
+  bool run();
 
   // Asks run() to finish the transaction in hand, confirm it, and return.
   void stop();

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cstring>
 #include <functional>
@@ -30,15 +31,95 @@ namespace pgseed {
 
 namespace {
 
-// Seconds since a "YYYY-MM-DD HH:MM:SS[.ffffff]+00" UTC timestamp; -1 if unparsable.
-double seconds_since(const std::string& ts) {
+double now_unix() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// "YYYY-MM-DD HH:MM:SS[.ffffff]+00" (PostgreSQL's ISO output in UTC) as RFC 3339
+// ("YYYY-MM-DDTHH:MM:SS[.ffffff]Z") and as seconds since the epoch; false if unparsable.
+bool parse_pg_utc(const std::string& ts, std::string& rfc3339, double& unix_seconds) {
   std::tm tm{};
-  if (ts.size() < 19 || !strptime(ts.c_str(), "%Y-%m-%d %H:%M:%S", &tm)) return -1;
+  if (ts.size() < 19 || ts[10] != ' ' || !strptime(ts.c_str(), "%Y-%m-%d %H:%M:%S", &tm)) return false;
+  size_t end = 19;
   double frac = 0;
-  if (ts.size() > 20 && ts[19] == '.') frac = std::atof(("0" + ts.substr(19, ts.find('+', 19) - 19)).c_str());
-  double t = double(timegm(&tm)) + frac;
-  auto now = std::chrono::system_clock::now().time_since_epoch();
-  return std::chrono::duration<double>(now).count() - t;
+  if (end < ts.size() && ts[end] == '.') {
+    size_t d = end + 1;
+    while (d < ts.size() && std::isdigit(static_cast<unsigned char>(ts[d]))) ++d;
+    frac = std::atof(("0" + ts.substr(end, d - end)).c_str());
+    end = d;
+  }
+  std::string zone = ts.substr(end);
+  if (zone != "+00" && zone != "+00:00" && zone != "Z" && !zone.empty()) return false;
+  rfc3339 = ts.substr(0, 10) + "T" + ts.substr(11, end - 11) + "Z";
+  unix_seconds = double(timegm(&tm)) + frac;
+  return true;
+}
+
+void warn(StatusReport& rep, const char* code, std::string message, bool unhealthy) {
+  rep.warnings.push_back({code, std::move(message)});
+  if (unhealthy) rep.healthy = false;
+}
+
+// The source's side of the report: the server's WAL position, the slot, the publication.
+void read_source(StatusReport& rep, Store& store, const StoreState& st, const std::string& source,
+                 int64_t max_retained_bytes) {
+  pg::Connection conn = pg::Connection::open(source);
+  rep.server_lsn = conn.query_value("SELECT " + pg::current_wal_lsn_sql() + "::text");
+  rep.lag_bytes = std::stoll(conn.query_value(
+      "SELECT greatest(pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn), 0)::bigint",
+      {rep.server_lsn, st.applied_lsn.str()}));
+  // replay_lag: the walsender's own measure (from pgseed's flush reports) while a sync
+  // streams from the slot; NULL once it has caught up and the source is idle.
+  bool streaming_now = false;
+  double walsender_lag = 0;
+  if (auto slot = st.slot.empty() ? std::nullopt : pg::slot_status(conn, st.slot, st.applied_lsn)) {
+    rep.slot_exists = true;
+    rep.slot_active = slot->active;
+    rep.confirmed_flush_lsn = slot->confirmed_flush_lsn;
+    rep.restart_lsn = slot->restart_lsn;
+    rep.wal_status = slot->wal_status;
+    rep.retained_bytes = slot->retained_bytes;
+    rep.slot_invalid = rep.wal_status == "lost";
+    // The walsender's row is visible to its own role and to pg_read_all_stats; else its
+    // replay_lag reads NULL although it may lag: then the approximation below.
+    streaming_now = slot->streaming;
+    walsender_lag = slot->replay_lag_seconds;
+    if (rep.slot_invalid)
+      warn(rep, "slot_invalidated", "slot " + st.slot + " was invalidated (max_slot_wal_keep_size): the "
+           "replica cannot catch up; drop it and re-sync into a new store", true);
+    else if (rep.wal_status == "unreserved")
+      warn(rep, "slot_unreserved", "slot " + st.slot + " retains more WAL than max_wal_size and "
+           "will be invalidated at the next checkpoint unless the replica catches up", false);
+    if (!rep.slot_active && !rep.slot_invalid && st.phase == StoreState::Phase::kStreaming)
+      warn(rep, "slot_inactive", "slot " + st.slot + " is not in use (no pgseed sync is streaming "
+           "from it); it retains WAL until the next sync", false);
+    if (rep.retained_bytes > max_retained_bytes)
+      warn(rep, "retained_wal", "slot " + st.slot + " retains " +
+           std::to_string(rep.retained_bytes / (1024 * 1024)) + " MB of WAL on the source; run "
+           "pgseed sync, or pgseed drop if the replica is no longer needed", true);
+  } else if (!st.slot.empty()) {
+    warn(rep, "slot_missing", "slot " + st.slot + " does not exist on the source: the replica "
+         "cannot catch up; re-sync into a new store", true);
+  }
+
+  if (rep.lag_bytes == 0) rep.lag_seconds = 0;
+  else if (streaming_now) rep.lag_seconds = walsender_lag;
+  else if (rep.last_commit_unix >= 0) rep.lag_seconds = std::max(0.0, rep.time_unix - rep.last_commit_unix);
+
+  if (!st.publication.empty() && !pg::publication_exists(conn, st.publication)) {
+    warn(rep, "publication_missing", "publication " + st.publication + " no longer exists on the source", true);
+  } else if (!st.publication.empty()) {
+    // The publication's tables against the store's: a table added since.
+    auto tables = store.tables();
+    for (const auto& t : pg::published_tables(conn, st.publication)) {
+      bool known = false;
+      for (const auto& s : tables) known = known || s.source_oid == t.def.source_oid;
+      if (!known)
+        warn(rep, "table_added", "table " + t.def.qualified() +
+             " was added to the publication; the next sync copies it", false);
+    }
+  }
+  rep.source_checked = true;
 }
 
 }  // namespace
@@ -47,56 +128,26 @@ StatusReport status(const std::string& store_uri, const std::string& source,
                     int64_t max_retained_bytes) {
   auto store = Store::open(store_uri, /*must_exist=*/true);
   StatusReport rep;
+  rep.time_unix = now_unix();
   StoreState st = store->state();
   rep.state = to_replica_state(st);
   for (const auto& t : store->tables()) rep.tables.push_back({t.qualified(), store->count(t)});
   rep.healthy = st.phase == StoreState::Phase::kStreaming;
   if (st.phase == StoreState::Phase::kCopying)
-    rep.warnings.push_back("the initial copy did not finish; run pgseed sync to restart it");
-  if (st.phase == StoreState::Phase::kEmpty) rep.warnings.push_back("the store is empty");
-  if (!st.last_commit_time.empty()) rep.lag_seconds = seconds_since(st.last_commit_time);
-  if (source.empty()) return rep;
-
-  rep.source_checked = true;
-  pg::Connection conn = pg::Connection::open(source);
-  if (auto slot = pg::slot_status(conn, st.slot, st.applied_lsn)) {
-    rep.slot_exists = true;
-    rep.slot_active = slot->active;
-    rep.confirmed_flush_lsn = slot->confirmed_flush_lsn;
-    rep.restart_lsn = slot->restart_lsn;
-    rep.wal_status = slot->wal_status;
-    rep.lag_bytes = slot->lag_bytes;
-    rep.retained_bytes = slot->retained_bytes;
-    if (rep.wal_status == "lost") {
-      rep.healthy = false;
-      rep.warnings.push_back("slot " + st.slot + " was invalidated (max_slot_wal_keep_size): the "
-                             "replica cannot catch up; drop it and re-sync into a new store");
-    }
-    if (rep.retained_bytes > max_retained_bytes) {
-      rep.healthy = false;
-      rep.warnings.push_back("slot " + st.slot + " retains " +
-                             std::to_string(rep.retained_bytes / (1024 * 1024)) +
-                             " MB of WAL on the source; run pgseed sync, or pgseed drop if the "
-                             "replica is no longer needed");
-    }
-  } else {
-    rep.healthy = false;
-    rep.warnings.push_back("slot " + st.slot + " does not exist on the source: the replica "
-                           "cannot catch up; re-sync into a new store");
+    warn(rep, "copy_unfinished", "the initial copy did not finish; run pgseed sync to restart it", true);
+  if (st.phase == StoreState::Phase::kEmpty) warn(rep, "store_empty", "the store is empty", true);
+  if (!st.last_commit_time.empty() &&
+      !parse_pg_utc(st.last_commit_time, rep.last_commit_time, rep.last_commit_unix)) {
+    rep.last_commit_time.clear();
+    rep.last_commit_unix = -1;
   }
-  if (!st.publication.empty() && !pg::publication_exists(conn, st.publication)) {
+  if (source.empty()) return rep;
+  try {
+    read_source(rep, *store, st, source, max_retained_bytes);
+  } catch (const Error& e) {
+    rep.source_checked = false;
+    rep.source_error = e.what();
     rep.healthy = false;
-    rep.warnings.push_back("publication " + st.publication + " no longer exists on the source");
-  } else if (!st.publication.empty()) {
-    // The publication's tables against the store's: a table added or removed since.
-    auto tables = store->tables();
-    for (const auto& t : pg::published_tables(conn, st.publication)) {
-      bool known = false;
-      for (const auto& s : tables) known = known || s.source_oid == t.def.source_oid;
-      if (!known)
-        rep.warnings.push_back("table " + t.def.qualified() +
-                               " was added to the publication; the next sync copies it");
-    }
   }
   return rep;
 }
@@ -296,6 +347,26 @@ void drop(const std::string& source, const std::string& store_uri, bool delete_s
     Store::remove(store_uri);
     log.info("deleted store " + store_uri);
   }
+}
+
+void drop_slot(const std::string& source, const std::string& slot, const LogSink& sink) {
+  Logger log(sink);
+  pg::Connection conn = pg::Connection::open(source);
+  auto info = pg::slot_status(conn, slot, Lsn());
+  if (!info)
+    throw Error(ErrorCategory::kConfiguration, "there is no replication slot " + slot + " on the source");
+  const std::string& type = info->slot_type;
+  const std::string& plugin = info->plugin;
+  if (type != "logical" || plugin != "pgoutput")
+    throw Error(ErrorCategory::kSourceState,
+                "slot " + slot + " is a " + (type == "logical" ? plugin + " logical" : type) +
+                    " slot, not one pgseed makes; drop it with SQL if it is really unused");
+  if (info->active)
+    throw Error(ErrorCategory::kSourceState,
+                "slot " + slot + " is in use (is a pgseed sync running?); stop it first");
+  // A slot of another database can be dropped from any database of the cluster.
+  pg::drop_slot(conn, slot, 0);
+  log.info("dropped slot " + slot);
 }
 
 }  // namespace pgseed

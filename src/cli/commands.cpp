@@ -9,8 +9,15 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <mutex>
+#include <set>
 #include <unordered_map>
+
+#include <chrono>
+#include <cmath>
+#include <fcntl.h>
+#include <termios.h>
 
 #include "pgseed/admin.h"
 #include "pgseed/error.h"
@@ -26,28 +33,137 @@ std::string json_string(std::string_view s) {
   return out;
 }
 
+// A JSON string, or null when empty (unknown).
+std::string json_or_null(std::string_view s) { return s.empty() ? "null" : json_string(s); }
+
+// RFC 3339 UTC with milliseconds: 2026-12-05T20:11:30.242Z.
+std::string rfc3339(double unix_seconds) {
+  std::time_t t = std::time_t(std::floor(unix_seconds));
+  int ms = int((unix_seconds - std::floor(unix_seconds)) * 1000);
+  if (ms > 999) ms = 999;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return buf;
+}
+
+double now_unix() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+int exit_code_for(ErrorCategory c) {
+  using C = ErrorCategory;
+  switch (c) {
+    case C::kConnection: return 3;
+    case C::kAuthentication: return 4;
+    case C::kConfiguration: return 5;
+    case C::kSourceState: return 6;
+    case C::kStore: return 7;
+    case C::kDecode: return 8;
+    case C::kInternal: return 1;
+  }
+  return 1;
+}
+
+void print_fatal(const CommonOptions& o, std::string_view message, std::string_view category,
+                 int exit_code, const std::string& sqlstate) {
+  if (o.log_format == "json") {
+    std::string line = "{\"time\":\"" + rfc3339(now_unix()) + "\",\"level\":\"error\",\"message\":" +
+                       json_string(message) + ",\"category\":" + json_string(category) +
+                       ",\"exit_code\":" + std::to_string(exit_code);
+    if (!sqlstate.empty()) line += ",\"sqlstate\":" + json_string(sqlstate);
+    line += "}\n";
+    std::fputs(line.c_str(), stderr);
+  } else {
+    std::fprintf(stderr, "pgseed: error: %.*s\n", int(message.size()), message.data());
+  }
+}
+
+std::string with_password(const std::string& conninfo, const std::string& password) {
+  if (password.empty()) return conninfo;
+  auto quoted = [](const std::string& v) {
+    std::string out = "'";
+    for (char c : v) {
+      if (c == '\\' || c == '\'') out += '\\';
+      out += c;
+    }
+    return out + "'";
+  };
+  if (conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0) {
+    std::string enc;
+    for (unsigned char c : password) {
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+        enc += char(c);
+      } else {
+        char b[4];
+        std::snprintf(b, sizeof b, "%%%02X", c);
+        enc += b;
+      }
+    }
+    return conninfo + (conninfo.find('?') == std::string::npos ? "?" : "&") + "password=" + enc;
+  }
+  if (!conninfo.empty() && conninfo.find('=') == std::string::npos)  // a bare dbname
+    return "dbname=" + quoted(conninfo) + " password=" + quoted(password);
+  return conninfo + (conninfo.empty() ? "" : " ") + "password=" + quoted(password);
+}
+
+std::string prompt_password() {
+  int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    throw Error(ErrorCategory::kConfiguration,
+                "-W needs a terminal to ask for the password; use ~/.pgpass or PGPASSWORD instead");
+  termios old{};
+  bool restore = tcgetattr(fd, &old) == 0;
+  if (restore) {
+    termios quiet = old;
+    quiet.c_lflag &= ~tcflag_t(ECHO);
+    tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  const char prompt[] = "Password: ";
+  (void)!write(fd, prompt, sizeof prompt - 1);
+  std::string pw;
+  char c;
+  while (read(fd, &c, 1) == 1 && c != '\n' && c != '\r') pw += c;
+  (void)!write(fd, "\n", 1);
+  if (restore) tcsetattr(fd, TCSAFLUSH, &old);
+  close(fd);
+  return pw;
+}
+
+namespace {
+
+// One lock for every line on stderr (log lines from the library's threads, progress).
+std::mutex g_stderr_mu;
+
+// One JSON log line; `fields` are more members (",\"rows\":12"), already encoded.
+void write_json_line(const char* level, std::string_view msg, const std::string& fields = {}) {
+  std::string line = "{\"time\":\"" + rfc3339(now_unix()) + "\",\"level\":\"" + level +
+                     "\",\"message\":" + json_string(msg) + fields + "}\n";
+  std::lock_guard lock(g_stderr_mu);
+  std::fputs(line.c_str(), stderr);
+}
+
 }  // namespace
 
 LogSink make_log_sink(const CommonOptions& o) {
-  auto mu = std::make_shared<std::mutex>();
   bool quiet = o.quiet;
   bool json = o.log_format == "json";
   bool debug = std::getenv("PGSEED_DEBUG") != nullptr;
-  return [mu, quiet, json, debug](LogLevel level, std::string_view msg) {
+  return [quiet, json, debug](LogLevel level, std::string_view msg) {
     if (quiet && (level == LogLevel::kInfo || level == LogLevel::kDebug)) return;
     if (level == LogLevel::kDebug && !debug) return;
     const char* name = level == LogLevel::kDebug     ? "debug"
                        : level == LogLevel::kInfo    ? "info"
                        : level == LogLevel::kWarning ? "warning"
                                                      : "error";
-    std::lock_guard lock(*mu);
     if (json) {
-      char ts[32];
-      std::time_t now = std::time(nullptr);
-      std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-      std::fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"message\":%s}\n", ts, name,
-                   json_string(msg).c_str());
+      write_json_line(name, msg);
     } else {
+      std::lock_guard lock(g_stderr_mu);
       std::fprintf(stderr, "pgseed: %s: %.*s\n", name, int(msg.size()), msg.data());
     }
   };
@@ -63,10 +179,17 @@ static bool copy_finished(const Progress& p) {
 std::function<void(const Progress&)> make_progress_renderer(const CommonOptions& o, LogSink log) {
   if (o.quiet) return {};
   bool tty = isatty(2) && o.log_format == "text";
+  bool json = o.log_format == "json";
   auto last_line = std::make_shared<double>(-1e9);
   auto live = std::make_shared<bool>(false);
-  return [tty, log, last_line, live](const Progress& p) {
+  return [tty, json, log, last_line, live](const Progress& p) {
     char buf[256];
+    std::string fields;  // the same figures as JSON members, for --log-format json
+    auto number = [](double v, int decimals) {
+      char b[64];
+      std::snprintf(b, sizeof b, "%.*f", decimals, v);
+      return std::string(b);
+    };
     if (p.phase == Progress::Phase::kCopy) {
       bool all_done = !p.tables.empty();
       size_t done = 0;
@@ -90,6 +213,13 @@ std::function<void(const Progress&)> make_progress_renderer(const CommonOptions&
         }
       }
       if (all_done) pct = "100%", eta = "0s";
+      double eta_seconds = all_done ? 0 : (f > 0 ? p.elapsed_seconds * (1 - f) / f : -1);
+      fields = ",\"phase\":\"copy\",\"rows\":" + std::to_string(p.rows) + ",\"bytes\":" +
+               std::to_string(p.bytes) + ",\"tables_done\":" + std::to_string(done) +
+               ",\"tables\":" + std::to_string(p.tables.size()) + ",\"rows_per_second\":" +
+               number(rate, 0) + ",\"percent\":" + (f >= 0 ? number(all_done ? 100 : f * 100, 1) : "null") +
+               ",\"eta_seconds\":" + (eta_seconds >= 0 ? number(eta_seconds, 0) : "null") +
+               ",\"elapsed_seconds\":" + number(p.elapsed_seconds, 1);
       std::snprintf(buf, sizeof buf,
                     "copy: %s, %llu rows, %.1f MB, %zu/%zu tables done, %.0f rows/s, ETA %s", pct.c_str(),
                     (unsigned long long)p.rows, double(p.bytes) / 1e6, done, p.tables.size(), rate,
@@ -99,6 +229,11 @@ std::function<void(const Progress&)> make_progress_renderer(const CommonOptions&
                     (unsigned long long)p.transactions, p.transactions_per_second,
                     p.applied_lsn.str().c_str(),
                     p.lag_bytes < 0 ? "?" : (std::to_string(p.lag_bytes) + " bytes").c_str());
+      fields = ",\"phase\":\"stream\",\"transactions\":" + std::to_string(p.transactions) +
+               ",\"transactions_per_second\":" + number(p.transactions_per_second, 1) +
+               ",\"lsn\":\"" + p.applied_lsn.str() + "\",\"lag_bytes\":" +
+               (p.lag_bytes < 0 ? std::string("null") : std::to_string(p.lag_bytes)) +
+               ",\"elapsed_seconds\":" + number(p.elapsed_seconds, 1);
     }
     if (tty && p.phase == Progress::Phase::kCopy) {
       std::fprintf(stderr, "\r\033[K%s", buf);
@@ -113,7 +248,8 @@ std::function<void(const Progress&)> make_progress_renderer(const CommonOptions&
                (p.phase == Progress::Phase::kCopy && copy_finished(p) && !*live)) {
       if (p.phase == Progress::Phase::kCopy && copy_finished(p)) *live = true;  // once
       *last_line = p.elapsed_seconds;
-      if (log) log(LogLevel::kInfo, buf);
+      if (json) write_json_line("info", buf, fields);
+      else if (log) log(LogLevel::kInfo, buf);
     }
   };
 }
@@ -155,53 +291,227 @@ int run_dump(const DumpOptions& o) {
   return 0;
 }
 
-int run_status(const StatusOptions& o, const LogSink&) {
-  StatusReport rep = status(o.store, o.source, int64_t(o.max_retained_mb * 1024 * 1024));
-  const ReplicaState& st = rep.state;
-  if (o.format == "json") {
-    std::string out = "{\"store\":" + json_string(o.store) + ",\"phase\":\"" + st.phase +
-                      "\",\"slot\":" + json_string(st.slot) + ",\"publication\":" +
-                      json_string(st.publication) + ",\"applied_lsn\":\"" + st.applied_lsn.str() +
-                      "\",\"last_commit_time\":" + json_string(st.last_commit_time) +
-                      ",\"lag_seconds\":" + (rep.lag_seconds < 0 ? "null" : std::to_string(rep.lag_seconds)) +
-                      ",\"tables\":[";
-    for (size_t i = 0; i < rep.tables.size(); ++i)
-      out += std::string(i ? "," : "") + "{\"name\":" + json_string(rep.tables[i].first) +
-             ",\"rows\":" + std::to_string(rep.tables[i].second) + "}";
-    out += "]";
-    if (rep.source_checked) {
-      out += ",\"source\":{\"slot_exists\":" + std::string(rep.slot_exists ? "true" : "false");
-      if (rep.slot_exists)
-        out += ",\"active\":" + std::string(rep.slot_active ? "true" : "false") +
-               ",\"confirmed_flush_lsn\":" + json_string(rep.confirmed_flush_lsn) +
-               ",\"restart_lsn\":" + json_string(rep.restart_lsn) + ",\"wal_status\":" +
-               json_string(rep.wal_status) + ",\"lag_bytes\":" + std::to_string(rep.lag_bytes) +
-               ",\"retained_bytes\":" + std::to_string(rep.retained_bytes);
-      out += "}";
-    }
-    out += ",\"healthy\":" + std::string(rep.healthy ? "true" : "false") + ",\"warnings\":[";
-    for (size_t i = 0; i < rep.warnings.size(); ++i) out += (i ? "," : "") + json_string(rep.warnings[i]);
-    out += "]}\n";
-    std::fputs(out.c_str(), stdout);
+namespace {
+
+// Warnings by how a monitoring check rates them (the rest are for information).
+bool critical_code(const std::string& c) {
+  return c == "copy_unfinished" || c == "store_empty" || c == "slot_missing" ||
+         c == "slot_invalidated" || c == "publication_missing";
+}
+bool warning_code(const std::string& c) {
+  return c == "retained_wal" || c == "slot_unreserved" || c == "slot_inactive";
+}
+
+std::string num(double v, int decimals = 3) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", decimals, v);
+  return b;
+}
+
+std::string status_json(const StatusOptions& o, const StatusReport* rep, const std::string& error,
+                        double now) {
+  std::string out = "{\"time\":\"" + rfc3339(now) + "\",\"store\":" + json_string(o.store);
+  const ReplicaState* st = rep ? &rep->state : nullptr;
+  out += ",\"phase\":" + (st ? json_or_null(st->phase) : "null");
+  out += ",\"slot\":" + (st ? json_or_null(st->slot) : "null");
+  out += ",\"publication\":" + (st ? json_or_null(st->publication) : "null");
+  out += ",\"applied_lsn\":" + (st && st->phase != "empty" ? json_string(st->applied_lsn.str()) : "null");
+  out += ",\"last_commit_time\":" + (rep ? json_or_null(rep->last_commit_time) : "null");
+  out += ",\"lag_bytes\":" + (rep && rep->lag_bytes >= 0 ? std::to_string(rep->lag_bytes) : "null");
+  out += ",\"lag_seconds\":" + (rep && rep->lag_seconds >= 0 ? num(rep->lag_seconds) : "null");
+  out += ",\"tables\":";
+  if (!rep) {
+    out += "null";
   } else {
-    std::printf("store:            %s\nphase:            %s\nslot:             %s\n"
-                "publication:      %s\napplied LSN:      %s\nlast commit:      %s\n",
-                o.store.c_str(), st.phase.c_str(), st.slot.c_str(), st.publication.c_str(),
-                st.applied_lsn.str().c_str(),
-                st.last_commit_time.empty() ? "-" : st.last_commit_time.c_str());
-    if (rep.slot_exists)
-      std::printf("slot active:      %s\nconfirmed flush:  %s\nrestart LSN:      %s\n"
-                  "WAL status:       %s\nlag:              %lld bytes\nretained WAL:     %lld bytes\n",
-                  rep.slot_active ? "yes" : "no", rep.confirmed_flush_lsn.c_str(),
-                  rep.restart_lsn.c_str(), rep.wal_status.c_str(), (long long)rep.lag_bytes,
-                  (long long)rep.retained_bytes);
-    std::printf("tables:\n");
-    for (const auto& [name, n] : rep.tables)
-      std::printf("  %-40s %llu rows\n", name.c_str(), (unsigned long long)n);
-    for (const auto& w : rep.warnings) std::printf("warning: %s\n", w.c_str());
-    std::printf("health:           %s\n", rep.healthy ? "healthy" : "UNHEALTHY");
+    out += "[";
+    for (size_t i = 0; i < rep->tables.size(); ++i)
+      out += std::string(i ? "," : "") + "{\"name\":" + json_string(rep->tables[i].first) +
+             ",\"rows\":" + std::to_string(rep->tables[i].second) + "}";
+    out += "]";
   }
-  return rep.healthy ? 0 : 9;
+  out += ",\"source\":";
+  if (!rep || o.source.empty()) {
+    out += "null";
+  } else {
+    bool ok = rep->source_checked;
+    auto b = [&](bool v) { return !ok ? std::string("null") : v ? "true" : "false"; };
+    bool slot = ok && rep->slot_exists;
+    out += "{\"checked\":" + std::string(ok ? "true" : "false") +
+           ",\"server_lsn\":" + json_or_null(rep->server_lsn) + ",\"slot_exists\":" + b(rep->slot_exists) +
+           ",\"active\":" + (slot ? b(rep->slot_active) : "null") +
+           ",\"invalid\":" + (slot ? b(rep->slot_invalid) : "null") +
+           ",\"confirmed_flush_lsn\":" + json_or_null(rep->confirmed_flush_lsn) +
+           ",\"restart_lsn\":" + json_or_null(rep->restart_lsn) +
+           ",\"wal_status\":" + json_or_null(rep->wal_status) +
+           ",\"retained_bytes\":" + (rep->retained_bytes >= 0 ? std::to_string(rep->retained_bytes) : "null") +
+           "}";
+  }
+  out += ",\"healthy\":" + std::string(rep && rep->healthy ? "true" : "false") + ",\"warnings\":[";
+  if (rep)
+    for (size_t i = 0; i < rep->warnings.size(); ++i)
+      out += std::string(i ? "," : "") + "{\"code\":" + json_string(rep->warnings[i].code) +
+             ",\"message\":" + json_string(rep->warnings[i].message) + "}";
+  out += "],\"error\":" + json_or_null(error) + "}\n";
+  return out;
+}
+
+// Prometheus text exposition format (version 0.0.4), for node_exporter's textfile collector.
+std::string status_prometheus(const StatusOptions& o, const StatusReport* rep) {
+  auto label = [](const std::string& v) {
+    std::string out;
+    for (char c : v) {
+      if (c == '\\' || c == '"') out += '\\', out += c;
+      else if (c == '\n') out += "\\n";
+      else out += c;
+    }
+    return out;
+  };
+  std::string labels = "store=\"" + label(o.store) + "\",slot=\"" +
+                       label(rep ? rep->state.slot : std::string()) + "\"";
+  std::string out;
+  auto metric = [&](const char* name, const char* help, const std::string& value,
+                    const std::string& extra_labels = {}) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n";
+    out += std::string(name) + "{" + labels + extra_labels + "} " + value + "\n";
+  };
+  bool up = rep && (o.source.empty() || rep->source_checked);
+  metric("pgseed_up", "1 when the store (and the source, when given) could be read, else 0.", up ? "1" : "0");
+  if (!rep) return out;
+  metric("pgseed_healthy", "1 when pgseed status finds the replica healthy, else 0.", rep->healthy ? "1" : "0");
+  if (rep->state.phase != "empty")
+    metric("pgseed_applied_lsn", "The store's applied WAL position (LSN as a number).",
+           std::to_string(rep->state.applied_lsn.value));
+  metric("pgseed_tables", "Tables in the store.", std::to_string(rep->tables.size()));
+  if (!rep->tables.empty()) {
+    out += "# HELP pgseed_table_rows Rows of each table in the store.\n# TYPE pgseed_table_rows gauge\n";
+    for (const auto& [name, n] : rep->tables)
+      out += "pgseed_table_rows{" + labels + ",table=\"" + label(name) + "\"} " + std::to_string(n) + "\n";
+  }
+  if (rep->last_commit_unix >= 0)
+    metric("pgseed_last_commit_timestamp_seconds",
+           "Commit time of the last applied source transaction (Unix time).", num(rep->last_commit_unix, 6));
+  if (rep->lag_bytes >= 0)
+    metric("pgseed_lag_bytes", "The source's WAL position minus the store's applied LSN.",
+           std::to_string(rep->lag_bytes));
+  if (rep->lag_seconds >= 0)
+    metric("pgseed_lag_seconds", "Replay lag: 0 when caught up, else the age of the oldest unapplied commit (approximation).",
+           num(rep->lag_seconds));
+  if (rep->source_checked) {
+    if (rep->retained_bytes >= 0)
+      metric("pgseed_retained_wal_bytes", "WAL the slot retains on the source.",
+             std::to_string(rep->retained_bytes));
+    metric("pgseed_slot_exists", "1 when the store's slot exists on the source.", rep->slot_exists ? "1" : "0");
+    if (rep->slot_exists) {
+      metric("pgseed_slot_active", "1 while a sync streams from the slot.", rep->slot_active ? "1" : "0");
+      metric("pgseed_slot_invalid", "1 when the server invalidated the slot (wal_status lost).",
+             rep->slot_invalid ? "1" : "0");
+    }
+  }
+  return out;
+}
+
+struct CheckResult {
+  int code = 0;
+  std::string line;
+};
+
+// Monitoring-plugin rules: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, one line with perfdata.
+CheckResult status_check(const StatusOptions& o, const StatusReport* rep, const std::string& error) {
+  static const char* kNames[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+  CheckResult c;
+  std::string text;
+  if (!rep) {
+    c.code = 2;
+    text = "cannot read the store: " + error;
+  } else if (!o.source.empty() && !rep->source_checked) {
+    c.code = 3;
+    text = "cannot read the source: " + rep->source_error;
+  } else {
+    std::vector<std::string> reasons;
+    for (const auto& w : rep->warnings) {
+      if (critical_code(w.code)) c.code = 2, reasons.insert(reasons.begin(), w.message);
+      else if (warning_code(w.code)) c.code = std::max(c.code, 1), reasons.push_back(w.message);
+    }
+    if (rep->lag_seconds >= 0) {
+      if (rep->lag_seconds >= o.crit_lag) c.code = 2, reasons.insert(reasons.begin(), "lag " + num(rep->lag_seconds, 0) + " s >= " + num(o.crit_lag, 0) + " s");
+      else if (rep->lag_seconds >= o.warn_lag) c.code = std::max(c.code, 1), reasons.insert(reasons.begin(), "lag " + num(rep->lag_seconds, 0) + " s >= " + num(o.warn_lag, 0) + " s");
+    }
+    text = rep->state.phase + " at " + rep->state.applied_lsn.str();
+    if (rep->lag_seconds >= 0) text += ", lag " + num(rep->lag_seconds, 1) + " s";
+    if (rep->lag_bytes >= 0) text += " (" + std::to_string(rep->lag_bytes) + " bytes)";
+    if (o.source.empty()) text += ", source not checked";
+    if (!reasons.empty()) text = reasons.front() + "; " + text;
+  }
+  c.line = std::string("PGSEED ") + kNames[c.code] + " - " + text;
+  if (rep) {
+    c.line += " |";
+    if (rep->lag_seconds >= 0)
+      c.line += " lag_seconds=" + num(rep->lag_seconds) + "s;" + num(o.warn_lag, 0) + ";" + num(o.crit_lag, 0);
+    if (rep->lag_bytes >= 0) c.line += " lag_bytes=" + std::to_string(rep->lag_bytes) + "B";
+    if (rep->retained_bytes >= 0) c.line += " retained_wal_bytes=" + std::to_string(rep->retained_bytes) + "B";
+    c.line += " tables=" + std::to_string(rep->tables.size());
+  }
+  for (char& ch : c.line)
+    if (ch == '\n') ch = ' ';
+  return c;
+}
+
+}  // namespace
+
+int run_status(const StatusOptions& o, const LogSink&) {
+  double now = now_unix();
+  std::optional<StatusReport> rep;
+  std::string store_error;
+  int store_error_code = 7;
+  try {
+    rep = status(o.store, o.source, int64_t(o.max_retained_mb * 1024 * 1024));
+  } catch (const Error& e) {
+    // The formats for machines still print what they know.
+    if (o.format == "text") throw;
+    store_error = e.what();
+    store_error_code = exit_code_for(e.category());
+  }
+  const StatusReport* r = rep ? &*rep : nullptr;
+  if (o.format == "json") {
+    std::fputs(status_json(o, r, r ? r->source_error : store_error, now).c_str(), stdout);
+    std::fflush(stdout);
+    return !r ? store_error_code : r->healthy ? 0 : 9;
+  }
+  if (o.format == "prometheus") {
+    std::fputs(status_prometheus(o, r).c_str(), stdout);
+    std::fflush(stdout);
+    return 0;
+  }
+  if (o.format == "nagios") {
+    CheckResult c = status_check(o, r, store_error);
+    std::printf("%s\n", c.line.c_str());
+    std::fflush(stdout);
+    return c.code;
+  }
+  const ReplicaState& st = r->state;
+  std::printf("store:            %s\nphase:            %s\nslot:             %s\n"
+              "publication:      %s\napplied LSN:      %s\nlast commit:      %s\n",
+              o.store.c_str(), st.phase.c_str(), st.slot.empty() ? "-" : st.slot.c_str(),
+              st.publication.empty() ? "-" : st.publication.c_str(), st.applied_lsn.str().c_str(),
+              r->last_commit_time.empty() ? "-" : r->last_commit_time.c_str());
+  if (!r->source_error.empty()) std::printf("source:           cannot be read: %s\n", r->source_error.c_str());
+  if (r->source_checked) {
+    std::printf("server WAL:       %s\n", r->server_lsn.c_str());
+    if (r->lag_bytes >= 0) std::printf("lag:              %lld bytes", (long long)r->lag_bytes);
+    if (r->lag_seconds >= 0) std::printf(", %.1f s", r->lag_seconds);
+    std::printf("\n");
+  }
+  if (r->slot_exists)
+    std::printf("slot active:      %s\nconfirmed flush:  %s\nrestart LSN:      %s\n"
+                "WAL status:       %s\nretained WAL:     %lld bytes\n",
+                r->slot_active ? "yes" : "no", r->confirmed_flush_lsn.c_str(),
+                r->restart_lsn.c_str(), r->wal_status.c_str(), (long long)r->retained_bytes);
+  std::printf("tables:\n");
+  for (const auto& [name, n] : r->tables)
+    std::printf("  %-40s %llu rows\n", name.c_str(), (unsigned long long)n);
+  for (const auto& w : r->warnings) std::printf("warning: %s (%s)\n", w.message.c_str(), w.code.c_str());
+  std::printf("health:           %s\n", r->healthy ? "healthy" : "UNHEALTHY");
+  return r->healthy ? 0 : 9;
 }
 
 int run_verify(const VerifyOptions& o, const LogSink& log) {
@@ -222,7 +532,17 @@ int run_verify(const VerifyOptions& o, const LogSink& log) {
 }
 
 int run_drop(const DropOptions& o, const LogSink& log) {
-  drop(o.source, o.store, o.delete_store, log);
+  if (!o.slot.empty()) {
+    if (o.delete_store)
+      throw Error(ErrorCategory::kConfiguration, "--slot drops a slot without a store; --delete-store needs --store instead");
+    drop_slot(o.source, o.slot, log);
+    return 0;
+  }
+  std::string store = o.store;
+  if (store.empty() && std::getenv("PGSEED_STORE")) store = std::getenv("PGSEED_STORE");
+  if (store.empty())
+    throw Error(ErrorCategory::kConfiguration, "drop needs --store STORE (or --slot NAME for a slot without a store)");
+  drop(o.source, store, o.delete_store, log);
   return 0;
 }
 

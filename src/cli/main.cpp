@@ -1,40 +1,69 @@
 // pgseed command line: a thin CLI11 front end over the library.
 #include <CLI/CLI.hpp>
 
-#include <csignal>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdio>
-#include <ctime>
-#include <filesystem>
-#include <iostream>
+#include <cstdlib>
 #include <mutex>
 #include <string>
-#include <unistd.h>
+#include <thread>
 
 #include "cli/commands.h"
 #include "pgseed/error.h"
 #include "pgseed/sync.h"
 
+#ifndef PGSEED_VERSION
+#define PGSEED_VERSION "unknown"
+#endif
+
 namespace {
 
-std::atomic<pgseed::Sync*> g_running{nullptr};
+// Signals during a sync: SIGINT, SIGTERM and SIGHUP ask the sync to stop cleanly (finish
+// the transaction in hand, confirm it); a second one aborts at once. They are taken by a
+// thread of their own (sigwait), so that stopping can log through the sink.
+struct SignalState {
+  std::mutex mu;
+  pgseed::Sync* sync = nullptr;
+  int first = 0;  // the first signal received, 0 if none
+  pgseed::LogSink log;
+};
+SignalState g_signals;
 
-void on_signal(int) {
-  if (pgseed::Sync* s = g_running.load()) s->stop();
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
 }
 
-// Exit codes, one per error category (documented in --help).
-int exit_code(pgseed::ErrorCategory c) {
-  using C = pgseed::ErrorCategory;
-  switch (c) {
-    case C::kConnection: return 3;
-    case C::kAuthentication: return 4;
-    case C::kConfiguration: return 5;
-    case C::kSourceState: return 6;
-    case C::kStore: return 7;
-    case C::kDecode: return 8;
-    case C::kInternal: return 1;
+const char* signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
+void watch_signals() {
+  sigset_t set = stop_signals();
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    std::lock_guard lock(g_signals.mu);
+    if (g_signals.first == 0) {
+      g_signals.first = sig;
+      if (g_signals.log)
+        g_signals.log(pgseed::LogLevel::kInfo, std::string("received ") + signal_name(sig) +
+                                                   ": stopping cleanly (send it again to abort at once)");
+      if (g_signals.sync) g_signals.sync->stop();
+    } else {
+      if (g_signals.log)
+        g_signals.log(pgseed::LogLevel::kWarning,
+                      std::string("received ") + signal_name(sig) + " again: aborting at once");
+      std::_Exit(128 + sig);
+    }
   }
-  return 1;
 }
 
 }  // namespace
@@ -44,18 +73,38 @@ int main(int argc, char** argv) {
       "pgseed: bootstrap a local replica of a PostgreSQL database (SQLite or RocksDB) and keep "
       "it current with logical replication."};
   app.require_subcommand(1);
-  app.fallthrough();  // --quiet and --log-format also after the subcommand
+  app.fallthrough();  // global options also after the subcommand
+  app.set_version_flag("-V,--version", std::string("pgseed ") + PGSEED_VERSION);
   app.footer(
-      "STORE is sqlite:PATH, rocksdb:PATH or a bare PATH (SQLite).\n"
-      "CONNINFO is anything libpq takes (key=value or postgresql:// URI); PG* variables and\n"
-      "~/.pgpass apply.\n"
+      "STORE is sqlite:PATH, rocksdb:PATH or a bare PATH (SQLite); PGSEED_STORE is the default.\n"
+      "CONNINFO is anything libpq takes (key=value, postgresql:// URI, or a bare database\n"
+      "name); without --source: PGSEED_SOURCE, else libpq's defaults and PG* variables, as\n"
+      "psql. ~/.pgpass applies; -W asks for the password on the terminal.\n"
+      "Signals: SIGINT, SIGTERM and SIGHUP stop a sync cleanly; a second one aborts at once.\n"
+      "An initial copy or a one-shot sync that is stopped exits 128+signal (130 for SIGINT,\n"
+      "143 SIGTERM, 129 SIGHUP) and, during the copy, keeps nothing; --follow stopped: 0.\n"
       "Exit codes: 0 success, 1 internal error, 2 usage, 3 connection, 4 authentication,\n"
-      "5 configuration, 6 source state (wal_level, slot), 7 store, 8 decode, 9 unhealthy/unequal.");
+      "5 configuration, 6 source state (wal_level, slot), 7 store, 8 decode, 9 unhealthy/unequal,\n"
+      "128+N stopped by signal N; status --check: 0 ok, 1 warning, 2 critical, 3 unknown.");
 
   pgseed::cli::CommonOptions common;
+  bool ask_password = false;
   app.add_flag("-q,--quiet", common.quiet, "Print errors and warnings only");
-  app.add_option("--log-format", common.log_format, "Log lines as text or json")
+  app.add_option("--log-format", common.log_format,
+                 "Log lines (stderr) as text or json; json: every line one object, the final "
+                 "error line included")
       ->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("-W,--password", ask_password,
+               "Ask for the source's password on the terminal (no echo) before connecting");
+
+  auto add_source = [](CLI::App* cmd, std::string& into, const std::string& what) {
+    return cmd->add_option("--source", into, what)->envname("PGSEED_SOURCE")->type_name("CONNINFO");
+  };
+  auto add_store = [](CLI::App* cmd, std::string& into) {
+    return cmd->add_option("--store", into, "Store: sqlite:PATH, rocksdb:PATH or PATH")
+        ->envname("PGSEED_STORE")
+        ->type_name("STORE");
+  };
 
   // sync
   pgseed::SyncOptions sync;
@@ -65,14 +114,23 @@ int main(int argc, char** argv) {
       "Create the slot, copy the published tables, then stream changes (first run); resume "
       "streaming (later runs). Without --follow: exit 0 once everything the server had "
       "written at the start is applied.");
-  cmd_sync->add_option("--source", sync.source, "Source CONNINFO")->required();
-  cmd_sync->add_option("--store", sync.store, "Store: sqlite:PATH, rocksdb:PATH or PATH")->required();
-  cmd_sync->add_option("--publication", sync.publication,
+  add_source(cmd_sync, sync.source, "Source CONNINFO (default: libpq's defaults and PG* variables)");
+  add_store(cmd_sync, sync.store)->required();
+  auto* opt_pub = cmd_sync->add_option("--publication", sync.publication,
                        "Publication to replicate (created for --tables if missing)");
-  cmd_sync->add_option("--tables", tables,
+  auto* opt_tables = cmd_sync->add_option("--tables", tables,
                        "Tables to replicate, comma-separated, as SQL names them "
-                       "(public.\"Order Items\"); a publication is created for them");
-  cmd_sync->add_option("--slot", sync.slot, "Replication slot name (default: generated)");
+                       "(public.\"Order Items\"); a publication is created for them. Later runs: "
+                       "tables added to the list are added to pgseed's publication and copied; "
+                       "any other change is refused");
+  cmd_sync->add_flag("--all-tables", sync.all_tables,
+                     "First run without --tables/--publication: create a FOR ALL TABLES "
+                     "publication (PostgreSQL then refuses UPDATE/DELETE on tables without a "
+                     "replica identity, for every client)")
+      ->excludes(opt_pub)
+      ->excludes(opt_tables);
+  cmd_sync->add_option("--slot", sync.slot,
+                       "Replication slot name (default: generated, pgseed_<host>_<hex>)");
   cmd_sync->add_option("-j,--jobs", sync.jobs, "Copy connections (default: number of cores)")
       ->check(CLI::Range(0, 256));
   std::string split_size;
@@ -82,7 +140,8 @@ int main(int argc, char** argv) {
                        "e.g. 256MB (default 0: copy every table whole)")
       ->type_name("SIZE");
   cmd_sync->add_flag("--follow", sync.follow,
-                     "Keep streaming until SIGINT/SIGTERM; reconnect when the connection drops");
+                     "Keep streaming until SIGINT/SIGTERM/SIGHUP (then exit 0); reconnect when "
+                     "the connection drops");
   cmd_sync->add_option("--schema-check-interval", sync.schema_check_interval_seconds,
                        "With --follow: compare the store's tables with the source's catalog "
                        "every SECONDS, so that DDL no row change followed reaches the store "
@@ -101,8 +160,8 @@ int main(int argc, char** argv) {
       "resync", "Copy tables again under a fresh snapshot (online: the other tables stay as "
                 "they are, the old rows readable until the new copy is in place), then catch "
                 "up like a one-shot sync");
-  cmd_resync->add_option("--source", sync.source, "Source CONNINFO")->required();
-  cmd_resync->add_option("--store", sync.store, "Store: sqlite:PATH, rocksdb:PATH or PATH")->required();
+  add_source(cmd_resync, sync.source, "Source CONNINFO (default: PGSEED_SOURCE, else libpq's defaults)");
+  add_store(cmd_resync, sync.store)->required();
   cmd_resync->add_option("--table", resync_tables,
                          "The tables, comma-separated, as SQL names them (public.\"Order Items\")")
       ->required();
@@ -111,20 +170,30 @@ int main(int argc, char** argv) {
   pgseed::cli::DumpOptions dump;
   auto* cmd_dump = app.add_subcommand(
       "dump", "Print the store's rows in PostgreSQL's text form (csv as COPY ... (FORMAT csv))");
-  cmd_dump->add_option("--store", dump.store, "Store")->required();
+  add_store(cmd_dump, dump.store)->required();
   cmd_dump->add_option("--table", dump.table, "Only this table (schema.table)");
   cmd_dump->add_option("--format", dump.format, "csv or jsonl")
       ->check(CLI::IsMember({"csv", "jsonl"}));
 
   // status
   pgseed::cli::StatusOptions status;
+  bool check = false;
   auto* cmd_status = app.add_subcommand(
       "status", "Store position and tables; with --source, the slot's state, lag and retained WAL. "
-                "Exit 9 when unhealthy.");
-  cmd_status->add_option("--store", status.store, "Store")->required();
-  cmd_status->add_option("--source", status.source, "Source CONNINFO");
-  cmd_status->add_option("--format", status.format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}));
+                "Exit 9 when unhealthy (text, json); see --check for monitoring plugins.");
+  add_store(cmd_status, status.store)->required();
+  add_source(cmd_status, status.source, "Source CONNINFO (default: PGSEED_SOURCE; none: the store alone)");
+  auto* opt_format = cmd_status->add_option(
+      "--format", status.format,
+      "text, json (one object, also when the source or the store cannot be read), prometheus "
+      "(text exposition format, exit 0) or nagios (same as --check)")
+      ->check(CLI::IsMember({"text", "json", "prometheus", "nagios"}));
+  cmd_status->add_flag("--check", check,
+                       "One status line and a monitoring plugin's exit code: 0 ok, 1 warning, "
+                       "2 critical, 3 unknown (source unreachable)")
+      ->excludes(opt_format);
+  cmd_status->add_option("--warn-lag", status.warn_lag, "--check: warning at this lag in seconds (default 300)");
+  cmd_status->add_option("--crit-lag", status.crit_lag, "--check: critical at this lag in seconds (default 3600)");
   cmd_status->add_option("--max-retained", status.max_retained_mb,
                          "Warn when the slot retains more WAL than this many MB (default 1024)");
 
@@ -132,15 +201,23 @@ int main(int argc, char** argv) {
   pgseed::cli::VerifyOptions verify;
   auto* cmd_verify = app.add_subcommand(
       "verify", "Compare every table of the store with the source; exit 0 only when equal (9 otherwise)");
-  cmd_verify->add_option("--source", verify.source, "Source CONNINFO")->required();
-  cmd_verify->add_option("--store", verify.store, "Store")->required();
+  add_source(cmd_verify, verify.source, "Source CONNINFO (default: libpq's defaults and PG* variables)");
+  add_store(cmd_verify, verify.store)->required();
 
   // drop
   pgseed::cli::DropOptions drop;
   auto* cmd_drop = app.add_subcommand(
-      "drop", "Drop the store's slot (and the publication pgseed created) on the source");
-  cmd_drop->add_option("--source", drop.source, "Source CONNINFO")->required();
-  cmd_drop->add_option("--store", drop.store, "Store")->required();
+      "drop", "Drop the store's slot (and the publication pgseed created) on the source; or, "
+              "with --slot, one slot whose store is gone");
+  add_source(cmd_drop, drop.source, "Source CONNINFO (default: libpq's defaults and PG* variables)");
+  // PGSEED_STORE is read by run_drop, and only without --slot (which needs no store).
+  auto* opt_drop_store = cmd_drop->add_option("--store", drop.store,
+                                              "Store: sqlite:PATH, rocksdb:PATH or PATH (default: PGSEED_STORE)")
+                             ->type_name("STORE");
+  cmd_drop->add_option("--slot", drop.slot,
+                       "Drop this slot alone, without a store (an orphaned pgseed slot); "
+                       "refused while it is in use")
+      ->excludes(opt_drop_store);
   cmd_drop->add_flag("--delete-store", drop.delete_store, "Also delete the store");
 
   try {
@@ -148,9 +225,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  if (check) status.format = "nagios";
 
   pgseed::LogSink sink = pgseed::cli::make_log_sink(common);
   try {
+    if (ask_password) {
+      std::string pw = pgseed::cli::prompt_password();
+      for (std::string* s : {&sync.source, &status.source, &verify.source, &drop.source})
+        *s = pgseed::cli::with_password(*s, pw);
+    }
     if (*cmd_sync || *cmd_resync) {
       if (!tables.empty()) sync.tables = pgseed::parse_table_list(tables);
       if (!resync_tables.empty()) sync.resync_tables = pgseed::parse_table_list(resync_tables);
@@ -159,12 +242,29 @@ int main(int argc, char** argv) {
             pgseed::parse_byte_size(split_size, "--split-tables-larger-than");
       sync.log = sink;
       sync.on_progress = pgseed::cli::make_progress_renderer(common, sink);
+      // Signals go to the watcher thread only: blocked here, before any thread starts.
+      sigset_t set = stop_signals();
+      pthread_sigmask(SIG_BLOCK, &set, nullptr);
       pgseed::Sync s(sync);
-      g_running = &s;
-      std::signal(SIGINT, on_signal);
-      std::signal(SIGTERM, on_signal);
-      s.run();
-      g_running = nullptr;
+      {
+        std::lock_guard lock(g_signals.mu);
+        g_signals.sync = &s;
+        g_signals.log = sink;
+      }
+      std::thread(watch_signals).detach();
+      bool complete = false;
+      try {
+        complete = s.run();
+      } catch (...) {
+        std::lock_guard lock(g_signals.mu);
+        g_signals.sync = nullptr;
+        throw;
+      }
+      std::lock_guard lock(g_signals.mu);
+      g_signals.sync = nullptr;
+      // Stopped by a signal: a follow run that had its replica ends well (0); an initial
+      // copy (nothing kept) or a one-shot run that did not get to its end does not.
+      if (g_signals.first != 0 && (!complete || !sync.follow)) return 128 + g_signals.first;
       return 0;
     }
     if (*cmd_dump) return pgseed::cli::run_dump(dump);
@@ -172,10 +272,11 @@ int main(int argc, char** argv) {
     if (*cmd_verify) return pgseed::cli::run_verify(verify, sink);
     if (*cmd_drop) return pgseed::cli::run_drop(drop, sink);
   } catch (const pgseed::Error& e) {
-    std::fprintf(stderr, "pgseed: error: %s\n", e.what());
-    return exit_code(e.category());
+    int code = pgseed::cli::exit_code_for(e.category());
+    pgseed::cli::print_fatal(common, e.what(), pgseed::category_name(e.category()), code, e.sqlstate());
+    return code;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "pgseed: internal error: %s\n", e.what());
+    pgseed::cli::print_fatal(common, std::string("internal error: ") + e.what(), "internal", 1);
     return 1;
   }
   return 0;

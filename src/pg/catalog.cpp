@@ -61,12 +61,16 @@ bool slot_exists(Connection& conn, const std::string& slot, bool* active) {
 }
 
 std::optional<SlotStatus> slot_status(Connection& conn, const std::string& slot, Lsn applied) {
+  std::string now = current_wal_lsn_sql();
   Result r = conn.exec_params(
-      "SELECT active::text, coalesce(confirmed_flush_lsn::text, ''), coalesce(restart_lsn::text, ''), "
-      "  coalesce(wal_status, ''), "
-      "  greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), $2::pg_lsn), 0)::bigint, "
-      "  coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, -1) "
-      "FROM pg_replication_slots WHERE slot_name = $1",
+      "SELECT s.active::text, coalesce(s.confirmed_flush_lsn::text, ''), "
+      "  coalesce(s.restart_lsn::text, ''), coalesce(s.wal_status, ''), "
+      "  greatest(pg_wal_lsn_diff(" + now + ", $2::pg_lsn), 0)::bigint, "
+      "  coalesce(pg_wal_lsn_diff(" + now + ", s.restart_lsn)::bigint, -1), "
+      "  s.slot_type, coalesce(s.plugin, ''), (r.state IS NOT NULL)::text, "
+      "  coalesce(extract(epoch FROM r.replay_lag)::float8, 0)::text "
+      "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid "
+      "WHERE s.slot_name = $1",
       {slot, applied.str()}, "reading the slot");
   if (PQntuples(r.get()) != 1) return std::nullopt;
   SlotStatus s;
@@ -76,6 +80,10 @@ std::optional<SlotStatus> slot_status(Connection& conn, const std::string& slot,
   s.wal_status = PQgetvalue(r.get(), 0, 3);
   s.lag_bytes = int_at(r, 0, 4, "the slot's lag", 0);
   s.retained_bytes = int_at(r, 0, 5, "the WAL the slot retains", -1);
+  s.slot_type = PQgetvalue(r.get(), 0, 6);
+  s.plugin = PQgetvalue(r.get(), 0, 7);
+  s.streaming = s.active && std::string_view(PQgetvalue(r.get(), 0, 8)) == "true";
+  s.replay_lag_seconds = std::atof(PQgetvalue(r.get(), 0, 9));
   return s;
 }
 
@@ -311,6 +319,82 @@ std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range)
   }
   for (size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
   return sql + ") TO STDOUT";
+}
+
+std::string current_wal_lsn_sql() {
+  return "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)";
+}
+
+PublicationInfo publication_info(Connection& conn, const std::string& publication) {
+  PublicationInfo info;
+  Result r = conn.exec_params(
+      "SELECT p.puballtables::text, "
+      "  EXISTS (SELECT 1 FROM pg_publication_namespace pn WHERE pn.pnpubid = p.oid)::text, "
+      "  coalesce((SELECT string_agg(pr.prrelid::text, ',') FROM pg_publication_rel pr "
+      "            WHERE pr.prpubid = p.oid), '') "
+      "FROM pg_publication p WHERE p.pubname = $1",
+      {publication}, "reading the publication");
+  if (PQntuples(r.get()) == 0) return info;
+  info.exists = true;
+  info.all_tables = std::string(PQgetvalue(r.get(), 0, 0)) == "true";
+  info.has_schemas = std::string(PQgetvalue(r.get(), 0, 1)) == "true";
+  std::stringstream ids(PQgetvalue(r.get(), 0, 2));
+  for (std::string id; std::getline(ids, id, ',');)
+    if (!id.empty()) info.relids.push_back(uint32_t(std::stoul(id)));
+  return info;
+}
+
+uint32_t table_oid(Connection& conn, const QualifiedName& name) {
+  Result r = conn.exec_params(
+      "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+      {name.schema, name.name}, "looking up a table");
+  return PQntuples(r.get()) == 0 ? 0 : uint32_t(std::stoul(PQgetvalue(r.get(), 0, 0)));
+}
+
+std::vector<std::string> tables_without_replica_identity(Connection& conn,
+                                                         const std::string& publication) {
+  // The leaves of partitioned tables count: UPDATE and DELETE run on them, and PostgreSQL
+  // checks the replica identity of the partition it modifies.
+  Result r = conn.exec_params(
+      "WITH published AS ("
+      "  SELECT c.oid FROM pg_publication p"
+      "  JOIN pg_publication_tables pt ON pt.pubname = p.pubname"
+      "  JOIN pg_namespace n ON n.nspname = pt.schemaname"
+      "  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename"
+      "  WHERE p.pubname = $1 AND (p.pubupdate OR p.pubdelete)), "
+      "leaves AS ("
+      "  SELECT coalesce(t.relid, p.oid) AS relid FROM published p"
+      "  LEFT JOIN LATERAL pg_partition_tree(p.oid) t ON true"
+      "  WHERE t.relid IS NULL OR t.isleaf) "
+      "SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name "
+      "FROM leaves l JOIN pg_class c ON c.oid = l.relid JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE c.relreplident = 'n'"
+      "   OR (c.relreplident = 'd' AND NOT EXISTS ("
+      "        SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))"
+      "   OR (c.relreplident = 'i' AND NOT EXISTS ("
+      "        SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)) "
+      "ORDER BY name",
+      {publication}, "checking the replica identity of published tables");
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(PQgetvalue(r.get(), i, 0));
+  return out;
+}
+
+std::vector<SlotRetention> inactive_pgseed_slots(Connection& conn, const std::string& except) {
+  Result r = conn.exec_params(
+      "SELECT slot_name, coalesce(database, ''), "
+      "  coalesce(pg_wal_lsn_diff(" + current_wal_lsn_sql() + ", restart_lsn)::bigint, -1) "
+      "FROM pg_replication_slots "
+      "WHERE slot_type = 'logical' AND NOT active AND NOT temporary "
+      "  AND slot_name LIKE 'pgseed\\_%' AND slot_name <> $1 "
+      "ORDER BY 3 DESC, 1",
+      {except}, "listing replication slots");
+  std::vector<SlotRetention> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i)
+    out.push_back({PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1),
+                   std::stoll(PQgetvalue(r.get(), i, 2))});
+  return out;
 }
 
 }  // namespace pgseed::pg

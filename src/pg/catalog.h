@@ -48,6 +48,12 @@ struct SlotStatus {
   std::string wal_status;           // reserved/extended/unreserved/lost; "" when NULL
   int64_t lag_bytes = 0;            // current WAL position - `applied`, at least 0
   int64_t retained_bytes = -1;      // current WAL position - restart_lsn; -1 when unknown
+  std::string slot_type;            // "logical" or "physical"
+  std::string plugin;               // the output plugin ("" for a physical slot)
+  // A walsender streams from the slot now, and its replay_lag (from pgseed's flush
+  // reports); its row is visible to its own role and to pg_read_all_stats only.
+  bool streaming = false;
+  double replay_lag_seconds = 0;
 };
 // `slot`'s status (lag measured from `applied`), or nullopt when it does not exist.
 std::optional<SlotStatus> slot_status(Connection& conn, const std::string& slot, Lsn applied);
@@ -92,5 +98,37 @@ std::optional<std::string> missing_value(Connection& conn, uint32_t relid, const
 // only the row versions stored in those heap blocks (a TID Range Scan, PostgreSQL 14+);
 // ranges that tile [0, end of table) read each row exactly once under one snapshot.
 std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range = std::nullopt);
+
+// What a later run needs to know of the store's publication: does it exist, does it
+// publish all tables, and the OIDs of the tables it lists (pg_publication_rel).
+struct PublicationInfo {
+  bool exists = false;
+  bool all_tables = false;
+  bool has_schemas = false;  // FOR TABLES IN SCHEMA
+  std::vector<uint32_t> relids;
+};
+PublicationInfo publication_info(Connection& conn, const std::string& publication);
+
+// The OID of table `name`, or 0 when the source has no such table.
+uint32_t table_oid(Connection& conn, const QualifiedName& name);
+
+// Tables (leaf partitions included) that `publication` publishes UPDATE or DELETE for and
+// that have no replica identity (no primary key under REPLICA IDENTITY DEFAULT, NOTHING,
+// or USING INDEX of a dropped index): PostgreSQL refuses UPDATE/DELETE on them while they
+// are published. Names as SQL writes them, sorted.
+std::vector<std::string> tables_without_replica_identity(Connection& conn,
+                                                         const std::string& publication);
+
+// Inactive logical slots named pgseed_* other than `except`, with the WAL each retains
+// on the source (bytes; -1 when unknown).
+struct SlotRetention {
+  std::string slot;
+  std::string database;
+  int64_t retained_bytes = -1;
+};
+std::vector<SlotRetention> inactive_pgseed_slots(Connection& conn, const std::string& except);
+
+// The server's current WAL position as text (the replay position on a standby).
+std::string current_wal_lsn_sql();
 
 }  // namespace pgseed::pg

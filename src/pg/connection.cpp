@@ -66,7 +66,21 @@ bool complete_connection(PGconn* conn, bool& timed_out) {
 
 }  // namespace
 
-Connection Connection::open(const std::string& conninfo, Kind kind) {
+std::string normalize_conninfo(const std::string& conninfo) {
+  if (conninfo.empty() || conninfo.find('=') != std::string::npos ||
+      conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0)
+    return conninfo;
+  // A bare database name, as psql and pg_recvlogical take it.
+  std::string out = "dbname='";
+  for (char c : conninfo) {
+    if (c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+Connection Connection::open(const std::string& raw_conninfo, Kind kind) {
+  const std::string conninfo = normalize_conninfo(raw_conninfo);
   // Keep any `options` the user gave and add ours after them (later -c wins).
   std::string options;
   {
@@ -120,9 +134,16 @@ Connection Connection::open(const std::string& conninfo, Kind kind) {
     hint = " (check the user and password, ~/.pgpass or PGPASSWORD)";
   else if (sqlstate == "42501" && kind == Kind::kReplication)
     hint = " (grant it with: ALTER ROLE <user> REPLICATION)";
-  throw Error(cls.category,
-              "cannot connect to the source (" + redact_conninfo(conninfo) + "): " + msg + hint,
-              sqlstate, cls.transient);
+  std::string where = redact_conninfo(conninfo);
+  if (where.empty()) {  // libpq's defaults and PG* variables: say what they came to
+    const char* h = PQhost(raw);
+    const char* p = PQport(raw);
+    const char* d = PQdb(raw);
+    where = std::string("host=") + (h && *h ? h : "(default)") + " port=" + (p && *p ? p : "(default)") +
+            " dbname=" + (d && *d ? d : "(default)");
+  }
+  throw Error(cls.category, "cannot connect to the source (" + where + "): " + msg + hint, sqlstate,
+              cls.transient);
 }
 
 Result Connection::exec(const std::string& sql, const char* what) {

@@ -30,6 +30,10 @@ inline constexpr const char* kSessionOptions =
     "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 "
     "-c bytea_output=hex";
 
+// A bare database name ("mydb": no '=' and not a URI) as the conninfo "dbname='mydb'";
+// anything else unchanged (an empty conninfo means libpq's defaults and PG* variables).
+std::string normalize_conninfo(const std::string& conninfo);
+
 // Not thread-safe: one thread uses a connection at a time (CopyReader::cancel is the one
 // call another thread may make).
 class Connection {

@@ -1899,17 +1899,19 @@ std::unique_ptr<Store> open_rocksdb_store(const std::string& path, bool must_exi
   } else if (!fs::is_directory(st)) {
     throw Error(ErrorCategory::kStore, where + " is not a directory (a RocksDB store is one)");
   } else if (!fs::exists(fs::path(path) / "CURRENT", ec)) {
-    // A run killed while RocksDB created the store leaves its first files (LOCK, LOG, a
-    // *.dbtmp) but no CURRENT: no database was ever made there, so it is still new.
-    bool empty = true;
-    for (const auto& entry : fs::directory_iterator(path, ec)) {
-      std::string name = entry.path().filename().string();
-      bool leftover = name == "LOCK" || name == "IDENTITY" || name.rfind("LOG", 0) == 0 ||
-                      (name.size() > 6 && name.compare(name.size() - 6, 6, ".dbtmp") == 0);
-      if (!leftover) empty = false;
+    // Empty, or only what RocksDB writes before CURRENT while it creates a database (a
+    // run killed at that moment, kill -9): nothing of a store is in it yet, and DB::Open
+    // (which takes RocksDB's LOCK first) creates the database over it.
+    bool only_creation_files = true;
+    for (const auto& e : fs::directory_iterator(path, ec)) {
+      std::string n = e.path().filename().string();
+      bool creation_file = n == "LOCK" || n == "IDENTITY" || n == "LOG" || n.rfind("LOG.old", 0) == 0 ||
+                           n.rfind("MANIFEST-", 0) == 0 || n.rfind("OPTIONS-", 0) == 0 ||
+                           (n.size() > 6 && n.compare(n.size() - 6, 6, ".dbtmp") == 0);
+      if (!creation_file) only_creation_files = false;
     }
     if (ec) throw Error(ErrorCategory::kStore, where + " cannot be read: " + ec.message());
-    if (!empty)
+    if (!only_creation_files)
       throw Error(ErrorCategory::kStore,
                   where +
                       " is not a pgseed store: the directory is not empty and holds no "

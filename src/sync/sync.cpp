@@ -2,7 +2,10 @@
 // copy, then streaming; or, on later runs, resume streaming from the store's LSN.
 #include "pgseed/sync.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <random>
 
@@ -21,11 +24,59 @@ namespace pgseed {
 
 namespace {
 
-std::string random_slot_name() {
+// pgseed_<host>_<8 hex digits>: whose slot it is shows in pg_replication_slots. The host
+// name is folded to [a-z0-9_] and cut so that the name fits PostgreSQL's 63 bytes.
+std::string generated_slot_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+  std::string h;
+  for (const char* c = host; *c && *c != '.'; ++c) {
+    char l = char(std::tolower(static_cast<unsigned char>(*c)));
+    bool ok = (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9');
+    if (ok) h += l;
+    else if (!h.empty() && h.back() != '_') h += '_';
+  }
+  while (!h.empty() && h.back() == '_') h.pop_back();
+  constexpr size_t kMaxHost = 63 - (sizeof "pgseed__" - 1) - 8;
+  if (h.size() > kMaxHost) h.resize(kMaxHost);
   std::random_device rd;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "pgseed_%08x", unsigned(rd()));
-  return buf;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%08x", unsigned(rd()));
+  return "pgseed_" + (h.empty() ? std::string() : h + "_") + suffix;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+// Tables that PostgreSQL refuses UPDATE and DELETE on while `publication` publishes them
+// (no replica identity): named in one warning, with what to run.
+void warn_tables_without_identity(pg::Connection& conn, const std::string& publication,
+                                  const Logger& log) {
+  std::vector<std::string> keyless = pg::tables_without_replica_identity(conn, publication);
+  if (keyless.empty()) return;
+  log.warn("publication " + publication + " publishes " + std::to_string(keyless.size()) +
+           (keyless.size() == 1 ? " table" : " tables") + " without a replica identity: " +
+           join(keyless) + "; while they are published, PostgreSQL refuses UPDATE and DELETE on " +
+           (keyless.size() == 1 ? "it" : "them") + " (for every client): add a primary key, or run ALTER TABLE " +
+           keyless.front() + " REPLICA IDENTITY FULL");
+}
+
+// Inactive pgseed slots retain WAL without bound: an abandoned replica's slot is the main
+// operational danger (DESIGN.md). Listed at each sync, beside this store's own.
+constexpr int64_t kRetentionWorthAWarning = int64_t(16) << 20;
+
+void warn_inactive_slots(pg::Connection& conn, const std::string& own_slot, const Logger& log) {
+  std::vector<std::string> listed;
+  for (const auto& s : pg::inactive_pgseed_slots(conn, own_slot))
+    if (s.retained_bytes >= kRetentionWorthAWarning)
+      listed.push_back(s.slot + " (" + std::to_string(s.retained_bytes >> 20) + " MB" +
+                       (s.database.empty() ? "" : ", database " + s.database) + ")");
+  if (listed.empty()) return;
+  log.warn("inactive pgseed slots retain WAL on the source: " + join(listed) +
+           "; if their replicas are gone, drop them with: pgseed drop --slot NAME");
 }
 
 // Refuses a store made from another cluster or database, or with other names.
@@ -44,12 +95,65 @@ void check_identity(const StoreState& st, const pg::SystemIdentity& id, const Sy
                 "store " + store + " uses publication " + st.publication + ", not " + o.publication);
 }
 
+// A later run's --tables / --all-tables against the store's publication: never ignored.
+// Equal: nothing to do. Tables added to a publication pgseed created (a FOR TABLE list):
+// ALTER PUBLICATION ... ADD TABLE, and the stream session copies them before it streams
+// (StreamApply::session). Anything else (a table left out, a publication pgseed did not
+// create, FOR ALL TABLES) is refused: changing it silently would change what replicates.
+void reconcile_tables(pg::Connection& conn, const StoreState& st, const SyncOptions& o,
+                      const std::string& store, const Logger& log) {
+  if (o.tables.empty() && !o.all_tables) return;
+  pg::PublicationInfo pub = pg::publication_info(conn, st.publication);
+  if (!pub.exists) return;  // the copy recreates it, or streaming reports it missing
+  if (o.all_tables) {
+    if (pub.all_tables) return;
+    throw Error(ErrorCategory::kConfiguration,
+                "store " + store + " replicates publication " + st.publication +
+                    ", which does not publish all tables; --all-tables cannot change that "
+                    "(sync into a new store for that)");
+  }
+  if (!st.created_publication || pub.all_tables || pub.has_schemas)
+    throw Error(ErrorCategory::kConfiguration,
+                "store " + store + " replicates publication " + st.publication + " (" +
+                    (pub.all_tables ? "FOR ALL TABLES" : "not created by pgseed") +
+                    "); its tables are what is replicated, so --tables cannot change them: "
+                    "run the sync without --tables, or change the publication itself");
+  std::vector<uint32_t> wanted;
+  std::vector<std::string> added;
+  for (const auto& name : o.tables) {
+    QualifiedName n = parse_qualified_name(name);
+    uint32_t oid = pg::table_oid(conn, n);
+    if (oid == 0)
+      throw Error(ErrorCategory::kConfiguration, "--tables names " + name +
+                                                     ", which does not exist on the source");
+    wanted.push_back(oid);
+    if (std::find(pub.relids.begin(), pub.relids.end(), oid) == pub.relids.end())
+      added.push_back(quote_ident(n.schema) + "." + quote_ident(n.name));
+  }
+  std::vector<std::string> left_out;
+  for (uint32_t oid : pub.relids)
+    if (std::find(wanted.begin(), wanted.end(), oid) == wanted.end())
+      left_out.push_back(conn.query_value(
+          "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c "
+          "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+          {std::to_string(oid)}));
+  if (!left_out.empty())
+    throw Error(ErrorCategory::kConfiguration,
+                "store " + store + " replicates " + join(left_out) + ", which --tables leaves out; " +
+                    "pgseed does not remove tables from a replica: name them too, or sync into a new store");
+  if (added.empty()) return;
+  conn.exec("ALTER PUBLICATION " + quote_ident(st.publication) + " ADD TABLE " + join(added),
+            ("adding tables to publication " + st.publication).c_str());
+  log.info("added " + join(added) + " to publication " + st.publication + "; copying before streaming");
+  warn_tables_without_identity(conn, st.publication, log);
+}
+
 // First run (or a restart of an interrupted copy): create the slot with an exported
 // snapshot, copy every published table under it, and end the copy phase durably.
 void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, const Logger& log,
                   const std::atomic<bool>& stop) {
   StoreState prior = store.state();
-  std::string slot = !o.slot.empty() ? o.slot : !prior.slot.empty() ? prior.slot : random_slot_name();
+  std::string slot = !o.slot.empty() ? o.slot : !prior.slot.empty() ? prior.slot : generated_slot_name();
 
   // An interrupted copy cannot continue: its snapshot is gone. Discard it and its slot.
   if (prior.phase == StoreState::Phase::kCopying && !prior.slot.empty() &&
@@ -125,6 +229,7 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
       publication_created = true;
       log.info("created publication " + publication);
     }
+    warn_tables_without_identity(conn, publication, log);
 
     pg::CreatedSlot created = repl.create_slot(slot, {.snapshot = pg::SnapshotAction::kExport});
     slot_created = true;
@@ -255,10 +360,11 @@ Sync::~Sync() = default;
 
 void Sync::stop() { stop_ = true; }
 
-void Sync::run() {
+bool Sync::run() {
   Logger log(options_.log);
-  if (options_.source.empty())
-    throw Error(ErrorCategory::kConfiguration, "no source given (--source CONNINFO)");
+  if (options_.all_tables && (!options_.tables.empty() || !options_.publication.empty()))
+    throw Error(ErrorCategory::kConfiguration,
+                "--all-tables cannot be combined with --tables or --publication");
   // A first run that fails leaves things as they were: no slot, no publication, and no
   // store file where there was none.
   StoreUri uri = StoreUri::parse(options_.store);
@@ -269,13 +375,23 @@ void Sync::run() {
   // get as far as dropping the slot of a copy that is still running.
   store->claim_writer();
   try {
+    StoreState st = store->state();
+    // Safe default: no publication for every table unless asked for by name (before
+    // anything is created or even connected to).
+    if (st.publication.empty() && options_.publication.empty() && options_.tables.empty() &&
+        !options_.all_tables)
+      throw Error(ErrorCategory::kConfiguration,
+                  "a first sync needs --tables a,b or --publication NAME (or --all-tables for a "
+                  "publication of every table, on which PostgreSQL refuses UPDATE and DELETE "
+                  "for tables without a replica identity)");
     pg::Connection conn = pg::Connection::open(options_.source);
     pg::check_source(conn);
-    StoreState st = store->state();
     if (st.phase != StoreState::Phase::kEmpty) {
       pg::ReplicationConnection repl = pg::ReplicationConnection::open(options_.source);
       check_identity(st, repl.identify_system(), options_, options_.store);
+      reconcile_tables(conn, st, options_, options_.store, log);
     }
+    warn_inactive_slots(conn, !options_.slot.empty() ? options_.slot : st.slot, log);
     if (st.phase != StoreState::Phase::kStreaming) {
       if (options_.reseed || !options_.resync_tables.empty())
         throw Error(ErrorCategory::kConfiguration,
@@ -291,7 +407,7 @@ void Sync::run() {
     // and a created publication are already dropped); the next run starts the copy again.
     remove_new_store(store, store_existed, options_.store);
     log.warn("stopped during the initial copy; nothing was kept, the next sync starts it again");
-    return;
+    return false;
   } catch (const Error&) {
     remove_new_store(store, store_existed, options_.store);
     throw;
@@ -299,6 +415,7 @@ void Sync::run() {
 
   StreamApply stream(options_, *store, log, stop_);
   stream.run();
+  return true;
 }
 
 }  // namespace pgseed

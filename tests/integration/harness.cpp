@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include "pgseed/replica.h"
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -226,10 +228,25 @@ void expect_table_equal(TestDatabase& src, const std::string& store, const std::
   expect_dump_equals(src, store, table, "SELECT " + columns + " FROM " + table);
 }
 
+std::vector<std::string> with_default_selection(std::vector<std::string> args, const std::string& store) {
+  for (const auto& a : args)
+    if (a == "--tables" || a == "--publication" || a == "--all-tables") return args;
+  bool first = true;
+  try {
+    first = Replica::open(store)->state().publication.empty();
+  } catch (const std::exception&) {
+    // No store yet (or one a running sync holds: not a first run then).
+    std::string path = store.substr(store.find(':') + 1);
+    first = !std::filesystem::exists(path);
+  }
+  if (first) args.push_back("--all-tables");
+  return args;
+}
+
 void sync_ok(TestDatabase& src, const std::string& store, const std::vector<std::string>& extra) {
   std::vector<std::string> args = {"sync", "--source", src.conninfo(), "--store", store};
   args.insert(args.end(), extra.begin(), extra.end());
-  RunResult r = run_pgseed(args);
+  RunResult r = run_pgseed(with_default_selection(args, store));
   ASSERT_EQ(r.exit_code, 0) << "pgseed sync failed: " << r.err;
 }
 

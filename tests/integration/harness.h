@@ -87,7 +87,12 @@ void expect_table_equal(TestDatabase& src, const std::string& store, const std::
 void expect_dump_equals(TestDatabase& src, const std::string& store, const std::string& table,
                         const std::string& query);
 
-// Runs `pgseed sync` one-shot and expects success.
+// `args` of a `pgseed sync` plus --all-tables when they name neither tables nor a
+// publication and the store has none yet (a first sync needs one of the three).
+std::vector<std::string> with_default_selection(std::vector<std::string> args, const std::string& store);
+
+// Runs `pgseed sync` one-shot and expects success (a first run without --tables or
+// --publication: with --all-tables).
 void sync_ok(TestDatabase& src, const std::string& store, const std::vector<std::string>& extra = {});
 
 // Runs a Sync with `options` on a thread of its own and calls stop() as soon as a copy

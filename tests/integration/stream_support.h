@@ -104,7 +104,7 @@ inline std::string temp_log_path() {
 inline void sync_until_ok(TestDatabase& src, const std::string& store, int attempts = 5) {
   RunResult r;
   for (int i = 0; i < attempts; ++i) {
-    r = run_pgseed({"sync", "--source", src.conninfo(), "--store", store});
+    r = run_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store));
     if (r.exit_code == 0) return;
   }
   FAIL() << "pgseed sync did not succeed in " << attempts << " attempts: " << r.err;

@@ -499,7 +499,7 @@ TEST_P(CopyTest, ConcurrentWriterIsCutAtTheConsistentPoint) {
   while (written < 50) std::this_thread::sleep_for(std::chrono::milliseconds(5));
 
   std::string store = temp_store(store_kind());
-  RunResult r = run_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--jobs", "1"});
+  RunResult r = run_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--jobs", "1", "--all-tables"});
   int64_t during = written;
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   stop = true;

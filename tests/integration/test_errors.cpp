@@ -63,7 +63,7 @@ RunResult sync(const std::string& conninfo, const std::string& store,
                const std::vector<std::string>& extra = {}) {
   std::vector<std::string> args = {"sync", "--source", conninfo, "--store", store};
   args.insert(args.end(), extra.begin(), extra.end());
-  return run_pgseed(args);
+  return run_pgseed(with_default_selection(args, store));
 }
 
 std::string store_path(const std::string& store) { return store.substr(store.find(':') + 1); }
@@ -247,7 +247,7 @@ TEST_P(StoreErrorTest, FailureDuringCopyLeavesNothing) {
   std::string store = temp_store(store_kind());
   RunResult r = run_pgseed({"sync", "--quiet", "--source",
                             with_secret(src.conninfo() + " options='-c lock_timeout=300'"),
-                            "--store", store});
+                            "--store", store, "--all-tables"});
   locker.exec("ROLLBACK");
   // --quiet: the progress lines ("created slot ...") of the run are not part of the error.
   expect_clean_failure(r, "lock timeout");

@@ -70,7 +70,8 @@ TEST_P(FaultTest, KillDuringCopy) {
   std::string store = temp_store(store_kind());
   std::mt19937 rng(20240601);
   for (int i = 0; i < 6; ++i) {
-    int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store}, temp_log_path());
+    int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--all-tables"},
+                           temp_log_path());
     // The first kills land around the creation of the publication and the slot, the
     // others anywhere in the copy.
     int ms = i < 2 ? 60 + int(rng() % 150) : 50 + int(rng() % 1000);

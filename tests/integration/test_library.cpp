@@ -44,6 +44,7 @@ SyncOptions options_for(TestDatabase& src, const std::string& store) {
   o.source = src.conninfo();
   o.store = store;
   o.jobs = 2;
+  o.all_tables = true;  // the tests' first runs replicate every table
   return o;
 }
 
@@ -131,7 +132,7 @@ TEST_P(LibraryTest, OneShotSyncThenReadTheReplica) {
 
   // status(): healthy with the slot in place, row counts per table.
   StatusReport report = status(store, src.conninfo());
-  EXPECT_TRUE(report.healthy) << (report.warnings.empty() ? "" : report.warnings[0]);
+  EXPECT_TRUE(report.healthy) << (report.warnings.empty() ? "" : report.warnings[0].message);
   EXPECT_TRUE(report.source_checked);
   EXPECT_TRUE(report.slot_exists);
   EXPECT_FALSE(report.slot_active);
@@ -318,7 +319,7 @@ TEST_P(LibraryTest, StopFromAnotherThreadEndsFollow) {
     if (!report.slot_active) break;
     std::this_thread::sleep_for(100ms);
   }
-  EXPECT_TRUE(report.healthy) << (report.warnings.empty() ? "" : report.warnings[0]);
+  EXPECT_TRUE(report.healthy) << (report.warnings.empty() ? "" : report.warnings[0].message);
   EXPECT_TRUE(report.slot_exists);
   EXPECT_FALSE(report.slot_active);
 }
@@ -380,7 +381,8 @@ TEST(LibraryErrors, CarryTheirCategory) {
     expect_error(ErrorCategory::kAuthentication, [&] { Sync(o).run(); });
   }
 
-  o.source = "";
+  // An empty source means libpq's defaults (as psql); a malformed one is a configuration error.
+  o.source = "dbname='unterminated";
   expect_error(ErrorCategory::kConfiguration, [&] { Sync(o).run(); });
 
   o = options_for(src, "nosuchscheme:/tmp/x");
@@ -389,12 +391,14 @@ TEST(LibraryErrors, CarryTheirCategory) {
   // A table that is not there: nothing is left behind on the source.
   o = options_for(src, temp_store("sqlite"));
   o.tables = {"public.products", "public.no_such_table"};
+  o.all_tables = false;
   expect_error(ErrorCategory::kConfiguration, [&] { Sync(o).run(); });
   EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"), "0");
   EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_publication"), "0");
 
   o = options_for(src, temp_store("sqlite"));
   o.publication = "no_such_publication";
+  o.all_tables = false;
   expect_error(ErrorCategory::kConfiguration, [&] { Sync(o).run(); });
 
   // The slot of one store, asked for by another: source state.

@@ -171,6 +171,8 @@ TEST_P(OperationsTest, ProgressAndJsonLogs) {
   }
   EXPECT_GT(n, 0);
   EXPECT_NE(r.err.find("copy: 100%"), std::string::npos) << r.err;
+  // ... with the figures beside the message.
+  EXPECT_NE(r.err.find("\"phase\":\"copy\",\"rows\":300000,"), std::string::npos) << r.err;
 
   // --quiet: nothing on stderr for a successful run.
   src.db().exec("INSERT INTO big VALUES (0, 'q')");

@@ -41,6 +41,7 @@ struct SplitSync {
     options.store = store;
     options.jobs = jobs;
     options.split_tables_larger_than = split_bytes;
+    options.all_tables = true;
     options.log = [this](LogLevel, std::string_view m) {
       std::lock_guard lock(mu);
       log.emplace_back(m);
@@ -157,6 +158,7 @@ TEST_P(SplitCopyTest, RowFilterAndColumnListApplyToEveryRange) {
   std::string store = temp_store(store_kind());
   SplitSync sync(src, store, 64 << 10, 3);
   sync.options.publication = "p";
+  sync.options.all_tables = false;
   sync.run();
   EXPECT_TRUE(sync.logged("copying public\\.t in 12 parts")) << sync.all_log();
   expect_dump_equals(src, store, "public.t", "SELECT a, b, c FROM t WHERE a % 3 = 0 OR a % 10 = 7");

@@ -76,7 +76,7 @@ TEST(SqliteBulkLoad, KilledMidCopyLeavesAReadableCopyingStore) {
   make_source(src);
   std::string store = temp_store("sqlite");
   std::string path = path_of(store);
-  int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store}, path + ".log");
+  int pid = spawn_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store), path + ".log");
   ASSERT_TRUE(wait_for_file(path + "-pgseed-copy", pid)) << "no bulk copy file appeared";
   std::this_thread::sleep_for(std::chrono::milliseconds(150));  // rows are being written
   kill(pid, SIGKILL);
@@ -108,7 +108,7 @@ TEST(SqliteBulkLoad, ReadersSeeCopyingThenTheCompleteReplica) {
   make_source(src, 1000000);
   std::string store = temp_store("sqlite");
   std::string path = path_of(store);
-  int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store}, path + ".log");
+  int pid = spawn_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store), path + ".log");
   ASSERT_TRUE(wait_for_file(path + "-pgseed-copy", pid)) << "no bulk copy file appeared";
   RunResult status = run_pgseed({"status", "--store", store});
   EXPECT_EQ(sqlite_value(path, "SELECT value FROM _pgseed_state WHERE key = 'phase'"), "copying");
@@ -135,7 +135,7 @@ TEST(SqliteBulkLoad, StoreHeldOpenInWalModeIsCopiedInPlace) {
   std::string store = temp_store("sqlite");
   std::string path = path_of(store);
   // An interrupted first run leaves the store file (phase `copying`).
-  int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store}, path + ".log");
+  int pid = spawn_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store), path + ".log");
   ASSERT_TRUE(wait_for_file(path + "-pgseed-copy", pid));
   kill(pid, SIGKILL);
   wait_pid(pid);
@@ -146,7 +146,7 @@ TEST(SqliteBulkLoad, StoreHeldOpenInWalModeIsCopiedInPlace) {
   ASSERT_EQ(sqlite3_exec(reader, "PRAGMA journal_mode=WAL; SELECT count(*) FROM _pgseed_state",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
-  int pid2 = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store}, path + ".2.log");
+  int pid2 = spawn_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store), path + ".2.log");
   bool aside = false;
   int status = 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
@@ -171,9 +171,9 @@ TEST(SqliteBulkLoad, SecondSyncDuringTheCopyIsRefused) {
   make_source(src, 1000000);
   std::string store = temp_store("sqlite");
   std::string path = path_of(store);
-  int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store}, path + ".log");
+  int pid = spawn_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store), path + ".log");
   ASSERT_TRUE(wait_for_file(path + "-pgseed-copy", pid)) << "no bulk copy file appeared";
-  RunResult second = run_pgseed({"sync", "--source", src.conninfo(), "--store", store});
+  RunResult second = run_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store));
   EXPECT_EQ(second.exit_code, 7) << second.err;
   EXPECT_NE(second.err.find("in use by another pgseed process"), std::string::npos) << second.err;
   EXPECT_EQ(wait_pid(pid), 0) << "the first sync failed";

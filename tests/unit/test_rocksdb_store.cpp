@@ -472,6 +472,14 @@ TEST(RocksDbStore, OpenErrors) {
   std::ofstream(tmp.sub("other") + "/notes.txt") << "x";
   EXPECT_NE(open_error(tmp.sub("other")).find("not a pgseed store"), std::string::npos);
 
+  // What RocksDB writes before CURRENT while creating a database (a run killed then):
+  // not a foreign directory; the next open creates the store over it.
+  fs::create_directory(tmp.sub("interrupted"));
+  for (const char* f : {"LOCK", "LOG", "IDENTITY", "MANIFEST-000001"})
+    std::ofstream(tmp.sub("interrupted") + "/" + f) << "";
+  EXPECT_NE(open_error(tmp.sub("interrupted"), true).find("does not exist"), std::string::npos);
+  EXPECT_NO_THROW(open(tmp.sub("interrupted")));
+
   // A RocksDB database with data but no pgseed format key.
   {
     rocksdb::Options o;
