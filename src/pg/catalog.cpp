@@ -217,12 +217,16 @@ std::vector<PublishedTable> published_tables(Connection& conn, const std::string
 }
 
 bool is_published(Connection& conn, const std::string& publication, uint32_t oid) {
+  // A table that no longer exists (created and dropped since: the common case of a
+  // migration-heavy stream) is answered from pg_class alone; pg_publication_tables
+  // lists every table of a FOR ALL TABLES publication.
   return conn.query_value(
-             "SELECT count(*) FROM pg_publication_tables pt "
-             "JOIN pg_namespace n ON n.nspname = pt.schemaname "
-             "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
-             "WHERE pt.pubname = $1 AND c.oid = $2",
-             {publication, std::to_string(oid)}) != "0";
+             "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = $2::oid) THEN false "
+             "ELSE EXISTS (SELECT 1 FROM pg_publication_tables pt "
+             "  JOIN pg_namespace n ON n.nspname = pt.schemaname "
+             "  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
+             "  WHERE pt.pubname = $1 AND c.oid = $2::oid) END::text",
+             {publication, std::to_string(oid)}) == "true";
 }
 
 bool unchanged_since_snapshot(Connection& conn, const PublishedTable& t) {

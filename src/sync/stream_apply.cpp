@@ -179,10 +179,7 @@ void StreamApply::session(bool one_shot) {
       if (stopping && !stop_ && !reconciled_at_end && !stop_before_.valid()) {
         reconciled_at_end = true;
         reconcile_with_catalog();
-        if (!pending_sync_.empty()) {
-          commit_store();
-          sync_pending_tables();
-        }
+        sync_pending_tables();
       }
       break;
     }
@@ -220,10 +217,7 @@ void StreamApply::session(bool one_shot) {
         }
         if (k.reply_requested) send_status(false);
       }
-      if (!in_source_txn_ && !pending_sync_.empty()) {
-        commit_store();
-        sync_pending_tables();
-      }
+      if (!in_source_txn_ && !pending_sync_.empty()) sync_pending_tables();
       if (store_txn_open_ && !in_source_txn_ &&
           (txns_in_batch_ >= max_txns || changes_in_batch_ >= kMaxChangesPerBatch ||
            std::chrono::steady_clock::now() - batch_started_ > std::max<std::chrono::milliseconds>(kMaxBatchAge, group_delay)))
@@ -255,10 +249,7 @@ void StreamApply::session(bool one_shot) {
       if (!one_shot && options_.schema_check_interval_seconds > 0 && !stop_ &&
           std::chrono::steady_clock::now() - last_schema_check_ >= schema_check_every) {
         reconcile_with_catalog();
-        if (!pending_sync_.empty()) {
-          commit_store();
-          sync_pending_tables();
-        }
+        sync_pending_tables();
       }
       // The server has sent everything it has flushed and its position stands still:
       // nothing committed before `target` can still be on its way (guards against a
@@ -521,6 +512,7 @@ void StreamApply::sync_pending_tables() {
     if (tables_.count(oid) || pg::is_published(*catalog_, state_.publication, oid)) oids.push_back(oid);
   pending_sync_.clear();
   if (oids.empty()) return;
+  commit_store();  // the copy's own store transaction follows
   if (!table_sync_) table_sync_.emplace(options_.source, log_);
   auto outcome = table_sync_->sync(store_, state_, oids, [this] { send_status(false); });
   failpoint("after-table-sync");  // the tables are durable at their copy point, the stream is not past it
