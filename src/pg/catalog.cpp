@@ -85,6 +85,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
   sql += " ORDER BY 7 DESC, 2, 3";  // largest first: the longest copy starts first
   Result tables = conn.exec_params(sql, params, "reading the publication's tables");
 
+  const bool generated_published = conn.server_version() >= 180000;
   std::vector<PublishedTable> out;
   for (int i = 0; i < PQntuples(tables.get()); ++i) {
     PublishedTable t;
@@ -111,20 +112,28 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
     }
 
     // Key: the replica identity index if there is one, else the primary key.
+    // Generated columns: PostgreSQL 15-17 never publish them (although 15's attnames lists
+    // them when there is no column list); 18 publishes stored ones when the publication says
+    // so (publish_generated_columns = stored, or a column list naming them), and then
+    // attnames lists them and they must be copied too, or rows the stream never touches
+    // would lack them.
     Result cols = conn.exec_params(
         "SELECT a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod), "
         "  coalesce((SELECT k.n FROM (SELECT i.indkey FROM pg_index i "
         "              WHERE i.indrelid = a.attrelid AND (i.indisreplident OR i.indisprimary) "
         "              ORDER BY i.indisreplident DESC LIMIT 1) ix, "
         "            unnest(ix.indkey::int2[]) WITH ORDINALITY k(attnum, n) "
-        "            WHERE k.attnum = a.attnum), 0) "
+        "            WHERE k.attnum = a.attnum), 0), "
+        "  a.attgenerated <> '' "
         "FROM pg_attribute a "
-        "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+        "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
         "ORDER BY a.attnum",
         {std::to_string(t.def.source_oid)}, "reading columns");
     for (int j = 0; j < PQntuples(cols.get()); ++j) {
       ColumnDef c;
       c.name = PQgetvalue(cols.get(), j, 0);
+      bool generated = std::string_view(PQgetvalue(cols.get(), j, 4)) == "t";
+      if (generated && !generated_published) continue;
       if (!published.empty() &&
           std::find(published.begin(), published.end(), c.name) == published.end())
         continue;  // not in the publication's column list
