@@ -36,7 +36,7 @@ echo "primary: PostgreSQL $major at $P"
 
 # PG_EXTRA_OPTS set (empty): the standby does not inherit synchronous_standby_names, which
 # would make its own commits wait for a standby once it is promoted.
-S=$(PG_EXTRA_OPTS= "$pg" standby "$primary" "$standby")
+S=$(PG_EXTRA_OPTS='' "$pg" standby "$primary" "$standby")
 echo "standby: $S"
 [ "$(cat "$standby/data/PG_VERSION")" = "$major" ] || fail "standby is not of major $major"
 [ "$(q "$S" -c "SELECT pg_is_in_recovery()")" = t ] || fail "standby is not in recovery"
