@@ -128,6 +128,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
   sql += " ORDER BY 7 DESC, 2, 3";  // largest first: the longest copy starts first
   Result tables = conn.exec_params(sql, params, "reading the publication's tables");
 
+  const bool generated_published = conn.server_version() >= 180000;
   std::vector<PublishedTable> out;
   for (int i = 0; i < PQntuples(tables.get()); ++i) {
     PublishedTable t;
@@ -157,6 +158,11 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
     }
 
     // Key: the replica identity index if there is one, else the primary key.
+    // Generated columns: PostgreSQL 15-17 never publish them (although 15's attnames lists
+    // them when there is no column list); 18 publishes stored ones when the publication says
+    // so (publish_generated_columns = stored, or a column list naming them), and then
+    // attnames lists them and they must be copied too, or rows the stream never touches
+    // would lack them.
     Result cols = conn.exec_params(
         "SELECT a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod), "
         "  coalesce((SELECT k.n FROM (SELECT i.indkey FROM pg_index i "
@@ -164,20 +170,16 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
         "              ORDER BY i.indisreplident DESC LIMIT 1) ix, "
         "            unnest(ix.indkey::int2[]) WITH ORDINALITY k(attnum, n) "
         "            WHERE k.attnum = a.attnum), 0), "
-        "  a.attnum, a.atttypmod "
+        "  a.attgenerated <> '', a.attnum, a.atttypmod "
         "FROM pg_attribute a "
         "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
-        "  AND (a.attgenerated = '' OR $2) "
         "ORDER BY a.attnum",
-        // PostgreSQL 18 publishes stored generated columns when the publication says so
-        // (publish_generated_columns, or a column list naming them): then the view's
-        // attnames is exactly what pgoutput sends, and COPY (SELECT ...) can read them.
-        // Before 18 generated columns are never published.
-        {std::to_string(t.def.source_oid), conn.server_version() >= 180000 ? "true" : "false"},
-        "reading columns");
+        {std::to_string(t.def.source_oid)}, "reading columns");
     for (int j = 0; j < PQntuples(cols.get()); ++j) {
       ColumnDef c;
       c.name = PQgetvalue(cols.get(), j, 0);
+      bool generated = std::string_view(PQgetvalue(cols.get(), j, 4)) == "t";
+      if (generated && !generated_published) continue;
       if (!published.empty() &&
           std::find(published.begin(), published.end(), c.name) == published.end())
         continue;  // not in the publication's column list
@@ -186,8 +188,8 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
       c.type_name = PQgetvalue(cols.get(), j, 2);
       c.storage = storage_class_for_type(c.base_type_oid);
       c.key_position = int(int_at(cols, j, 3, "a column's key position", 0));
-      c.attnum = int(int_at(cols, j, 4, "a column's attnum", 0));
-      c.type_mod = int32_t(int_at(cols, j, 5, "a column's type modifier", -1));
+      c.attnum = int(int_at(cols, j, 5, "a column's attnum", 0));
+      c.type_mod = int32_t(int_at(cols, j, 6, "a column's type modifier", -1));
       t.def.columns.push_back(std::move(c));
     }
     // A key that is not wholly published cannot identify rows: treat the table as keyless.
