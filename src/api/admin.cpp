@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "api/replica_state.h"
 #include "sync/logger.h"
+#include "sync/source_identity.h"
 #include "sync/stream_apply.h"
 
 namespace pgseed {
@@ -63,6 +64,8 @@ void warn(StatusReport& rep, const char* code, std::string message, bool unhealt
 // The source's side of the report: the server's WAL position, the slot, the publication.
 void read_source(StatusReport& rep, Store& store, const StoreState& st, const std::string& source,
                  int64_t max_retained_bytes) {
+  // A source other than the store's would report its own slot of that name as ours.
+  require_same_source(st, source, "");
   pg::Connection conn = pg::Connection::open(source);
   rep.server_lsn = conn.query_value("SELECT " + pg::current_wal_lsn_sql() + "::text");
   rep.lag_bytes = std::stoll(conn.query_value(
@@ -278,6 +281,9 @@ VerifyReport verify(const std::string& source, const std::string& store_uri, con
   Logger log(sink);
   auto store = Store::open(store_uri, /*must_exist=*/true);
   StoreState st = store->state();
+  // Before anything else: a store made from another source is never written into (the
+  // catch-up below would take that source's tables for tables added to the publication).
+  require_same_source(st, source, store_uri);
   if (st.phase != StoreState::Phase::kStreaming)
     throw Error(ErrorCategory::kStore, "store " + store_uri + " has not finished its initial copy");
 
@@ -326,6 +332,7 @@ void drop(const std::string& source, const std::string& store_uri, bool delete_s
     auto store = Store::open(store_uri, /*must_exist=*/true);
     st = store->state();
   }
+  require_same_source(st, source, store_uri);  // never drop another source's slot of that name
   pg::Connection conn = pg::Connection::open(source);
   if (!st.slot.empty()) {
     bool active = false;

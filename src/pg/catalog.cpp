@@ -394,12 +394,15 @@ std::vector<SlotRetention> inactive_pgseed_slots(Connection& conn, const std::st
       "FROM pg_replication_slots "
       "WHERE slot_type = 'logical' AND NOT active AND NOT temporary "
       "  AND slot_name LIKE 'pgseed\\_%' AND slot_name <> $1 "
+      // This database's: replicas of other databases are their own owners' business
+      // (and a busy cluster's other pgseed users would make every sync warn).
+      "  AND database = current_database() "
       "ORDER BY 3 DESC, 1",
       {except}, "listing replication slots");
   std::vector<SlotRetention> out;
   for (int i = 0; i < PQntuples(r.get()); ++i)
     out.push_back({PQgetvalue(r.get(), i, 0), PQgetvalue(r.get(), i, 1),
-                   std::stoll(PQgetvalue(r.get(), i, 2))});
+                   int_at(r, i, 2, "a slot's retained WAL", -1)});
   return out;
 }
 

@@ -18,6 +18,7 @@
 #include "store/store_txn.h"
 #include "sync/initial_copy.h"
 #include "sync/logger.h"
+#include "sync/source_identity.h"
 #include "sync/stream_apply.h"
 
 namespace pgseed {
@@ -82,11 +83,7 @@ void warn_inactive_slots(pg::Connection& conn, const std::string& own_slot, cons
 // Refuses a store made from another cluster or database, or with other names.
 void check_identity(const StoreState& st, const pg::SystemIdentity& id, const SyncOptions& o,
                     const std::string& store) {
-  if (st.system_id != id.system_id || st.database != id.database)
-    throw Error(ErrorCategory::kStore,
-                "store " + store + " was made from database '" + st.database + "' of system " +
-                    st.system_id + ", not from '" + id.database + "' of system " + id.system_id +
-                    "; use another store path");
+  require_same_source(st, id, store);
   if (!o.slot.empty() && o.slot != st.slot)
     throw Error(ErrorCategory::kConfiguration,
                 "store " + store + " uses slot " + st.slot + ", not " + o.slot);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 
@@ -380,4 +381,61 @@ TEST(SyncErrors, DumpOfMissingStore) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, StoreErrorTest, ::testing::Values("sqlite", "rocksdb"));
 
+}  // namespace pgseed::test
+
+namespace pgseed::test {
+namespace {
+
+// Every command that connects a store to a source checks the source's identity first: a
+// store made from another database is refused (exit 7) and left as it was — verify in
+// particular would otherwise take the other database's tables for tables added to the
+// publication and copy them in.
+class ForeignSourceTest : public StoreTest {};
+
+TEST_P(ForeignSourceTest, EveryCommandRefusesAStoreOfAnotherDatabase) {
+  TestDatabase a, b;
+  a.db().exec("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a');"
+              "CREATE PUBLICATION p FOR TABLE t;");
+  b.db().exec("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (2, 'b');"
+              "CREATE TABLE other (id int PRIMARY KEY); INSERT INTO other VALUES (3);"
+              "CREATE PUBLICATION p FOR ALL TABLES;");
+  std::string store = temp_store(store_kind());
+  sync_ok(a, store, {"--publication", "p", "--slot", "s_" + a.name()});
+  RunResult before = run_pgseed({"dump", "--store", store});
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  std::string path = store.substr(store.find(':') + 1);
+  auto file_bytes = [&] {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  std::string bytes = store_kind() == "sqlite" ? file_bytes() : "";
+
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"verify", "--source", b.conninfo(), "--store", store},
+           {"sync", "--source", b.conninfo(), "--store", store},
+           {"resync", "--source", b.conninfo(), "--store", store, "--table", "t"},
+           {"drop", "--source", b.conninfo(), "--store", store}}) {
+    RunResult r = run_pgseed(args);
+    EXPECT_EQ(r.exit_code, 7) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("was made from database"), std::string::npos) << args[0] << ": " << r.err;
+  }
+  RunResult st = run_pgseed({"status", "--source", b.conninfo(), "--store", store, "--format", "json"});
+  EXPECT_NE(st.exit_code, 0);
+  EXPECT_NE(st.out.find("was made from database"), std::string::npos) << st.out;
+
+  RunResult after = run_pgseed({"dump", "--store", store});
+  EXPECT_EQ(after.out, before.out);
+  if (store_kind() == "sqlite") {
+    EXPECT_TRUE(file_bytes() == bytes) << "the store file changed";
+  }
+  // And the store still works with its own source.
+  sync_ok(a, store);
+  RunResult v = run_pgseed({"verify", "--source", a.conninfo(), "--store", store});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, ForeignSourceTest, ::testing::Values("sqlite", "rocksdb"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
 }  // namespace pgseed::test
