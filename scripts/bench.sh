@@ -7,7 +7,8 @@
 #   --rows N      rows of the `events` table (default 1000000); the smaller tables scale with it
 #   --repeat K    repetitions of every timed run (default 3): median, min and max are reported
 #   --changes C   changes per stream workload (default N/5)
-#   --only S      run only these sections: copy, stream, memory, latency (comma-separated)
+#   --only S      run only these sections: copy, stream, memory, latency, migrations
+#                 (comma-separated)
 #   --big         memory: also sync a 5M-row table (implied by --rows >= 5000000)
 #   --out FILE    machine-readable results (default bench-results.json)
 #   --profile DIR `perf record --call-graph dwarf` the last repeat's pgseed copy into SQLite
@@ -36,7 +37,7 @@ root=$PWD
 rows=1000000
 repeat=3
 changes=
-only=copy,stream,memory,latency
+only=copy,stream,memory,latency,migrations
 big=0
 out=bench-results.json
 profile=
@@ -59,7 +60,7 @@ changes=${changes:-$((rows / 5))}
 ((changes >= 100)) || changes=100
 ((rows >= 5000000)) && big=1
 for s in ${only//,/ }; do
-  case "$s" in copy|stream|memory|latency) ;; *) echo "bench.sh: unknown section: $s" >&2; exit 2 ;; esac
+  case "$s" in copy|stream|memory|latency|migrations) ;; *) echo "bench.sh: unknown section: $s" >&2; exit 2 ;; esac
 done
 want() { [[ ",$only," == *",$1,"* ]]; }
 case "$out" in /*) ;; *) out="$root/$out" ;; esac
@@ -283,6 +284,10 @@ def summarize(tsv, out):
         res["peak_rss_mb_max"] = {"value": worst[1], "run": f"{worst[0][0]}/{worst[0][1]}"}
         targets.append({"target": "peak RSS < 100 MB in every run", "value": worst[1],
                         "worst_run": f"{worst[0][0]}/{worst[0][1]}", "met": worst[1] < 100})
+    for kind in ("sqlite", "rocksdb"):
+        m = med("migrations", f"pgseed_{kind}", "txn_per_s")
+        if m is not None:
+            targets.append({"target": f"migration-heavy catch-up into {kind} >= 500 txn/s", "value": m, "met": m >= 500})
     p99 = med("latency", "pgseed_sqlite_follow", "p99_ms")
     if p99 is not None:
         targets.append({"target": "--follow lag p99 < 100 ms at ~1k txn/s", "value": p99, "met": p99 < 100})
@@ -337,6 +342,11 @@ def summarize(tsv, out):
         for (sec, subj, metric) in sorted(groups):
             if sec == "memory" and metric in ("rss_mb", "rows_per_s", "changes_per_s", "cpu_s"):
                 line(f"{subj} {metric}", sec, subj, metric)
+    if any(k[0] == "migrations" for k in groups):
+        print(f"migrations (catch-up of {meta.get('migration_txns')} create/insert/drop transactions, "
+              f"{meta.get('migration_tables')} published tables)")
+        for s in ("pgseed_sqlite", "pgseed_rocksdb"):
+            line(f"{s} transactions/s", "migrations", s, "txn_per_s")
     if any(k[0] == "latency" for k in groups):
         print("latency (--follow, SQLite, commit on source -> visible to a reader)")
         for m in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "txn_per_s", "rss_mb", "cpu_s"):
@@ -745,6 +755,38 @@ if want latency; then
     record latency pgseed_sqlite_follow rss_mb "$(mb "$(tail -n 1 "$work/rss-follow" | awk '{ print $1 }')")"
     record latency pgseed_sqlite_follow cpu_s "$(tail -n 1 "$work/rss-follow" | awk '{ printf "%.2f", $2 + $3 }')"
   fi
+fi
+
+# ---------------------------------------------------------------------------------------
+# migrations: a migration-heavy stream (the schema issue): 1,000 transactions that each
+# create a table, insert into it and drop it, on a source whose FOR ALL TABLES publication
+# has 500 tables; pgseed's one-shot catch-up of them, per store. Each table new to the store
+# costs one catalog lookup (it no longer exists when pgseed gets to it).
+
+if want migrations; then
+  say "migrations: 1000 create/insert/drop transactions, 500 published tables"
+  q "$AUX" -c "CREATE SCHEMA mig" -c "DO \$\$ BEGIN FOR i IN 1..500 LOOP
+      EXECUTE format('CREATE TABLE mig.t%s (id int PRIMARY KEY, v text)', i);
+      EXECUTE format('INSERT INTO mig.t%s VALUES (1, ''x'')', i); END LOOP; END \$\$" \
+    -c "CREATE PUBLICATION mig_pub FOR TABLES IN SCHEMA mig"
+  for i in $(seq 1 1000); do
+    echo "BEGIN; CREATE TABLE mig.n$i (id int PRIMARY KEY, v text); INSERT INTO mig.n$i VALUES (1, 'a'), (2, 'b'); DROP TABLE mig.n$i; COMMIT;"
+  done >"$work/migrations.sql"
+  meta migration_txns 1000
+  meta migration_tables 500
+  for ((r = 1; r <= repeat; r++)); do
+    for kind in sqlite rocksdb; do
+      if [ $kind = sqlite ]; then store="sqlite:$work/mig.db"; else store="rocksdb:$work/mig.rocks"; fi
+      pgseed_run "$work/mig-$kind.log" sync --source "$AUX" --store "$store" --publication mig_pub --slot mig_$kind
+      q "$AUX" -f "$work/migrations.sql" >/dev/null
+      pgseed_run "$work/mig-$kind.log" sync --source "$AUX" --store "$store"
+      record migrations "pgseed_$kind" txn_per_s "$(rate 1000 "$WALL")"
+      record migrations "pgseed_$kind" rss_mb "$(mb "$RSS_KB")"
+      drop_slot "$AUX" "mig_$kind"
+      rm -rf "${store#*:}" "${store#*:}-wal" "${store#*:}-shm"
+    done
+  done
+  q "$AUX" -c "DROP PUBLICATION mig_pub" -c "DROP SCHEMA mig CASCADE" >/dev/null
 fi
 
 # ---------------------------------------------------------------------------------------

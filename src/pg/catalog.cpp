@@ -130,6 +130,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
 
   const bool generated_published = conn.server_version() >= 180000;
   std::vector<PublishedTable> out;
+  std::vector<std::vector<std::string>> published_by_table;  // column lists, as out
   for (int i = 0; i < PQntuples(tables.get()); ++i) {
     PublishedTable t;
     t.def.source_oid = oid_at(tables, i, 0, "a table's oid");
@@ -157,57 +158,77 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
       if (!attnames.empty()) published.push_back(cur);
     }
 
-    // Key: the replica identity index if there is one, else the primary key.
-    // Generated columns: PostgreSQL 15-17 never publish them (although 15's attnames lists
-    // them when there is no column list); 18 publishes stored ones when the publication says
-    // so (publish_generated_columns = stored, or a column list naming them), and then
-    // attnames lists them and they must be copied too, or rows the stream never touches
-    // would lack them.
-    Result cols = conn.exec_params(
-        "SELECT a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod), "
-        "  coalesce((SELECT k.n FROM (SELECT i.indkey FROM pg_index i "
-        "              WHERE i.indrelid = a.attrelid AND (i.indisreplident OR i.indisprimary) "
-        "              ORDER BY i.indisreplident DESC LIMIT 1) ix, "
-        "            unnest(ix.indkey::int2[]) WITH ORDINALITY k(attnum, n) "
-        "            WHERE k.attnum = a.attnum), 0), "
-        "  a.attgenerated <> '', a.attnum, a.atttypmod "
-        "FROM pg_attribute a "
-        "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
-        "ORDER BY a.attnum",
-        {std::to_string(t.def.source_oid)}, "reading columns");
-    for (int j = 0; j < PQntuples(cols.get()); ++j) {
-      ColumnDef c;
-      c.name = PQgetvalue(cols.get(), j, 0);
-      bool generated = std::string_view(PQgetvalue(cols.get(), j, 4)) == "t";
-      if (generated && !generated_published) continue;
-      if (!published.empty() &&
-          std::find(published.begin(), published.end(), c.name) == published.end())
-        continue;  // not in the publication's column list
-      c.type_oid = oid_at(cols, j, 1, "a column's type");
-      c.base_type_oid = base_of(c.type_oid);
-      c.type_name = PQgetvalue(cols.get(), j, 2);
-      c.storage = storage_class_for_type(c.base_type_oid);
-      c.key_position = int(int_at(cols, j, 3, "a column's key position", 0));
-      c.attnum = int(int_at(cols, j, 5, "a column's attnum", 0));
-      c.type_mod = int32_t(int_at(cols, j, 6, "a column's type modifier", -1));
-      t.def.columns.push_back(std::move(c));
-    }
-    // A key that is not wholly published cannot identify rows: treat the table as keyless.
-    {
-      int expected = 0;
-      Result k = conn.exec_params(
-          "SELECT coalesce((SELECT i.indnkeyatts FROM pg_index i "
-          "  WHERE i.indrelid = $1 AND (i.indisreplident OR i.indisprimary) "
-          "  ORDER BY i.indisreplident DESC LIMIT 1), 0)",
-          {std::to_string(t.def.source_oid)});
-      expected = int(int_at(k, 0, 0, "a key's column count", 0));
-      int have = 0;
-      for (const auto& c : t.def.columns)
-        if (c.key_position > 0) ++have;
-      if (have != expected)
-        for (auto& c : t.def.columns) c.key_position = 0;
-    }
+    t.def.columns.clear();
+    published_by_table.push_back(std::move(published));
     out.push_back(std::move(t));
+  }
+  if (out.empty()) return out;
+
+  // The columns of every table in two queries (not two a table: a publication of
+  // hundreds of tables is read in one round trip each).
+  // Key: the replica identity index if there is one, else the primary key.
+  // Generated columns: PostgreSQL 15-17 never publish them (although 15's attnames lists
+  // them when there is no column list); 18 publishes stored ones when the publication says
+  // so (publish_generated_columns = stored, or a column list naming them), and then
+  // attnames lists them and they must be copied too, or rows the stream never touches
+  // would lack them.
+  std::string oids = "{";
+  std::map<uint32_t, size_t> index_of;
+  for (size_t i = 0; i < out.size(); ++i) {
+    oids += (i ? "," : "") + std::to_string(out[i].def.source_oid);
+    index_of[out[i].def.source_oid] = i;
+  }
+  oids += "}";
+  Result cols = conn.exec_params(
+      "SELECT a.attrelid, a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod), "
+      "  coalesce((SELECT k.n FROM (SELECT i.indkey FROM pg_index i "
+      "              WHERE i.indrelid = a.attrelid AND (i.indisreplident OR i.indisprimary) "
+      "              ORDER BY i.indisreplident DESC LIMIT 1) ix, "
+      "            unnest(ix.indkey::int2[]) WITH ORDINALITY k(attnum, n) "
+      "            WHERE k.attnum = a.attnum), 0), "
+      "  a.attgenerated <> '', a.attnum, a.atttypmod "
+      "FROM pg_attribute a "
+      "WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped "
+      "ORDER BY a.attrelid, a.attnum",
+      {oids}, "reading columns");
+  for (int j = 0; j < PQntuples(cols.get()); ++j) {
+    auto it = index_of.find(oid_at(cols, j, 0, "a column's table"));
+    if (it == index_of.end()) continue;
+    PublishedTable& t = out[it->second];
+    const std::vector<std::string>& published = published_by_table[it->second];
+    ColumnDef c;
+    c.name = PQgetvalue(cols.get(), j, 1);
+    bool generated = std::string_view(PQgetvalue(cols.get(), j, 5)) == "t";
+    if (generated && !generated_published) continue;
+    if (!published.empty() &&
+        std::find(published.begin(), published.end(), c.name) == published.end())
+      continue;  // not in the publication's column list
+    c.type_oid = oid_at(cols, j, 2, "a column's type");
+    c.base_type_oid = base_of(c.type_oid);
+    c.type_name = PQgetvalue(cols.get(), j, 3);
+    c.storage = storage_class_for_type(c.base_type_oid);
+    c.key_position = int(int_at(cols, j, 4, "a column's key position", 0));
+    c.attnum = int(int_at(cols, j, 6, "a column's attnum", 0));
+    c.type_mod = int32_t(int_at(cols, j, 7, "a column's type modifier", -1));
+    t.def.columns.push_back(std::move(c));
+  }
+  // A key that is not wholly published cannot identify rows: treat the table as keyless.
+  Result keys = conn.exec_params(
+      "SELECT c.oid, coalesce((SELECT i.indnkeyatts FROM pg_index i "
+      "  WHERE i.indrelid = c.oid AND (i.indisreplident OR i.indisprimary) "
+      "  ORDER BY i.indisreplident DESC LIMIT 1), 0) "
+      "FROM unnest($1::oid[]) c(oid)",
+      {oids}, "reading keys");
+  for (int j = 0; j < PQntuples(keys.get()); ++j) {
+    auto it = index_of.find(oid_at(keys, j, 0, "a key's table"));
+    if (it == index_of.end()) continue;
+    PublishedTable& t = out[it->second];
+    int expected = int(int_at(keys, j, 1, "a key's column count", 0));
+    int have = 0;
+    for (const auto& c : t.def.columns)
+      if (c.key_position > 0) ++have;
+    if (have != expected)
+      for (auto& c : t.def.columns) c.key_position = 0;
   }
   return out;
 }
