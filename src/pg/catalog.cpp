@@ -274,8 +274,12 @@ bool unchanged_since_snapshot(Connection& conn, const PublishedTable& t) {
 }
 
 bool changed_since_snapshot(const Error& e) {
-  // 42P01 undefined_table, 42703 undefined_column, 42P10 invalid_column_reference.
-  return e.sqlstate() == "42P01" || e.sqlstate() == "42703" || e.sqlstate() == "42P10";
+  // 42P01 undefined_table, 42703 undefined_column, 42P10 invalid_column_reference; and
+  // XX000, which is what a function that opens a relation by OID (pg_partition_tree,
+  // format_type of a dropped type, ...) raises for a table dropped after the snapshot
+  // ("could not open relation with OID ..."): the read is made again, at most a few times.
+  return e.sqlstate() == "42P01" || e.sqlstate() == "42703" || e.sqlstate() == "42P10" ||
+         e.sqlstate() == "XX000";
 }
 
 std::vector<PublishedTable> published_tables_by_oid(Connection& conn,
