@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "harness.h"
+#include "replica_compare.h"
 #include "stream_support.h"
 
 namespace pgseed::test {
@@ -74,57 +75,6 @@ const Case kCases[] = {
      "INSERT INTO t VALUES (1, 1), (1, 1); DELETE FROM t WHERE ctid = (SELECT min(ctid) FROM t WHERE id = 2);",
      "public.t"},
 };
-
-// The source's published tables, as SQL names them.
-std::set<std::string> published(Db& db) {
-  std::set<std::string> out;
-  std::string list = db.value(
-      "SELECT coalesce(string_agg(format('%I.%I', schemaname, tablename), chr(10)), '') "
-      "FROM pg_publication_tables WHERE pubname = 'p'");
-  std::istringstream in(list);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.insert(line);
-  return out;
-}
-
-// The store's tables, from `dump` (each preceded by a "-- name" line).
-std::set<std::string> stored(const std::string& store) {
-  RunResult r = run_pgseed({"dump", "--store", store});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  std::set<std::string> out;
-  std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("-- ", 0) == 0) out.insert(line.substr(3));
-  return out;
-}
-
-// The columns publication p publishes of `table`: its attnames, less generated columns
-// before 18 (15 lists them although it never publishes them; 18 lists them only when
-// publish_generated_columns or a column list says so).
-std::string published_columns(Db& db, const std::string& table) {
-  return db.value(
-      "SELECT coalesce(string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), '') "
-      "FROM pg_attribute a JOIN pg_publication_tables pt ON pt.pubname = 'p' "
-      "  AND format('%I.%I', pt.schemaname, pt.tablename) = " + quote_literal(table) + " "
-      "WHERE a.attrelid = " + quote_literal(table) + "::regclass AND a.attnum > 0 "
-      "AND NOT a.attisdropped AND a.attname = ANY (pt.attnames) "
-      "AND (a.attgenerated = '' OR current_setting('server_version_num')::int >= 180000)");
-}
-
-void expect_replica_equal(TestDatabase& src, const std::string& store) {
-  std::set<std::string> want = published(src.db());
-  EXPECT_EQ(stored(store), want);
-  for (const auto& t : want) expect_dump_equals(src, store, t, "SELECT " + published_columns(src.db(), t) + " FROM " + t);
-  RunResult v = run_pgseed({"verify", "--source", src.conninfo(), "--store", store});
-  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class SchemaChangeTest
     : public ::testing::TestWithParam<std::tuple<std::string, size_t, bool>> {};
