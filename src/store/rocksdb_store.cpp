@@ -136,19 +136,25 @@
 //     left a range tombstone over every table, which ingested files would overlap; the
 //     compaction (cheap on an empty store) drops it. Auto compactions are off during the
 //     bulk load (nothing should run while files go in) and back on after it.
-//   - Durability: nothing the bulk path writes is reachable before finish_bulk_load()
-//     ingests it, and the ingested rows are reachable only by key ranges of tables whose
-//     state is still kCopying until the final, synced, state write. finish_bulk_load():
-//     finish the files (not synced: NoSyncFileSystem), ingest them (IngestExternalFile
-//     links each file into the store and syncs it before it records the call, atomically,
-//     in the MANIFEST), flush the memtable (table definitions written by copy
-//     batches), then commit final_state with sync=true. A crash at any point before that
-//     write leaves phase kCopying, and the next run's reset() deletes the table ranges,
-//     ingested files included. The scratch directory is removed at open, at begin, after
-//     ingestion and on abort.
-//   - During the bulk load only create_table, insert_batch and write_state (phase
-//     kCopying) may write; rows appended to the files are visible to reads only after
-//     finish_bulk_load(). A rollback inside the bulk load cannot take its rows back out of
+//   - Durability: rows in the files are reachable only once ingested, and then only by
+//     key ranges of tables whose definitions say what they are. A commit that records
+//     tables' copy points (set_sync_state, when the copy has stored all their rows)
+//     first finishes and ingests their files (IngestExternalFile links each file into
+//     the store and syncs it before it records the call, atomically, in the MANIFEST;
+//     every other finished file goes in with them), then writes the transaction through
+//     the WAL, synced: from then on those tables survive a crash with their rows. Other
+//     copy batches (definitions of tables still being copied) go without the WAL; a
+//     state written in the copy phase (the slot's consistent point) goes through it.
+//     finish_bulk_load(): finish and ingest the rest, flush the memtable, then commit
+//     final_state with sync=true. The scratch directory is removed at open, at begin,
+//     after ingestion and on abort.
+//   - Resuming: begin_bulk_load() on a store whose interrupted copy (phase kCopying)
+//     committed some tables' copy points keeps those tables and empties every other
+//     table id's range (rows of unfinished tables may have been ingested beside finished
+//     ones, their definitions lost with the memtable); the copy goes on with new ids.
+//   - During the bulk load only create_table, insert_batch, set_sync_state and
+//     write_state (phase kCopying) may write; rows appended to the files are visible to
+//     reads only once ingested. A rollback inside the bulk load cannot take its rows back out of
 //     the files, so it makes finish_bulk_load() fail (the caller aborts, as it does after
 //     any failure of the copy).
 
@@ -611,9 +617,13 @@ class RocksDbStore final : public Store {
   void commit() override {
     require_txn("commit");
     if (spilled_) return commit_spilled();
+    // Tables whose copy point this transaction records are made durable with their rows.
+    const bool finished_tables = bulk_ && !bulk_finished_.empty();
+    if (finished_tables) ingest_finished_tables();
     write_meta_changes(batch_);
     const bool copy_batch = committed_.state.phase == StoreState::Phase::kCopying &&
-                            pending_.state.phase == StoreState::Phase::kCopying;
+                            pending_.state.phase == StoreState::Phase::kCopying &&
+                            !finished_tables && !state_dirty_;
     if (batch_.Count() > 0) {
       rocksdb::Status s;
       if (copy_batch) {
@@ -639,6 +649,7 @@ class RocksDbStore final : public Store {
   void rollback() override {
     require_txn("rollback");
     if (bulk_) bulk_poisoned_ = true;  // its rows are in the files already
+    bulk_finished_.clear();
     const bool spilled = spilled_;
     end_txn();
     if (spilled) try_clear_overlay();
@@ -694,6 +705,7 @@ class RocksDbStore final : public Store {
     t.def.snapshot_lsn = def.snapshot_lsn;
     t.def.relfilenode = def.relfilenode;
     set_table(std::move(t));
+    if (bulk_ && !def.awaiting_copy()) bulk_finished_.insert(def.id);
   }
 
   void alter_table(const TableDef& from, const TableDef& to, std::span<const Datum> fill) override {
@@ -994,14 +1006,18 @@ class RocksDbStore final : public Store {
     if (ec)
       throw Error(ErrorCategory::kStore,
                   where() + ": cannot create the bulk load directory: " + ec.message());
-    // Drop reset()'s range tombstones over the tables (and what they cover), so that the
-    // files ingested later overlap nothing and go to the bottom level.
-    const std::string b = table_begin(kFirstTableId), e = table_begin(kLastTableId + 1);
-    rocksdb::Slice bs = slice(b), es = slice(e);
-    rocksdb::CompactRangeOptions co;
-    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    rocksdb::Status s = db_->CompactRange(co, &bs, &es);
-    if (!s.ok()) fail(s, "preparing the bulk load failed");
+    rocksdb::Status s;
+    if (!keep_finished_tables()) {
+      // Drop reset()'s range tombstones over the tables (and what they cover), so that the
+      // files ingested later overlap nothing and go to the bottom level. (Not when an
+      // interrupted copy's tables are kept: that would rewrite them.)
+      const std::string b = table_begin(kFirstTableId), e = table_begin(kLastTableId + 1);
+      rocksdb::Slice bs = slice(b), es = slice(e);
+      rocksdb::CompactRangeOptions co;
+      co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      s = db_->CompactRange(co, &bs, &es);
+      if (!s.ok()) fail(s, "preparing the bulk load failed");
+    }
     s = db_->SetOptions({{"disable_auto_compactions", "true"}});
     if (!s.ok()) fail(s, "preparing the bulk load failed");
     auto_compactions_off_ = true;
@@ -1045,6 +1061,7 @@ class RocksDbStore final : public Store {
   void abort_bulk_load() noexcept override {
     bulk_ = false;
     bulk_poisoned_ = false;
+    bulk_finished_.clear();
     bulk_tables_.clear();  // open writers abandon their files
     open_files_ = 0;
     bulk_buffered_ = 0;
@@ -1278,6 +1295,53 @@ class RocksDbStore final : public Store {
     if (run.writer) close_file(run);
     sort_entries_.clear();
     sort_arena_.clear();
+  }
+
+  // An interrupted copy taken up (see "Resuming" above): the tables whose copy point was
+  // committed stay; every other table id's range is emptied (a table still being copied
+  // may have had files ingested with a finished one, and its definition, written
+  // without the WAL, may be lost) and the definitions of unfinished tables go. Returns
+  // whether any table was kept.
+  bool keep_finished_tables() {
+    begin();
+    uint32_t next = kFirstTableId, max_id = 0;
+    for (const auto& [id, t] : committed_.tables) {
+      if (t->def.awaiting_copy()) {
+        pending_.tables.erase(id);
+        dirty_tables_.insert(id);
+        continue;
+      }
+      if (id > next) del_range(table_begin(next), table_begin(id));
+      next = id + 1;
+      max_id = std::max(max_id, id);
+    }
+    bool kept = max_id != 0;
+    if (kept) {
+      del_range(table_begin(next), table_begin(kLastTableId + 1));
+      // Ids are never reused: the last one may have been written without the WAL.
+      pending_.next_table_id = std::max(pending_.next_table_id, max_id + 1);
+    }
+    commit();
+    return kept;
+  }
+
+  // The files of the tables in bulk_finished_ are finished (their runs drained and
+  // closed; the sort buffer, which may hold their rows, written) and ingested with every
+  // other finished file; commit() then writes the transaction through the WAL, synced.
+  void ingest_finished_tables() {
+    for (uint32_t id : bulk_finished_) {
+      auto it = bulk_tables_.find(id);
+      if (it == bulk_tables_.end()) continue;
+      for (auto& r : it->second.runs) {
+        drain(*r);
+        if (r->writer) close_file(*r);
+      }
+      bulk_tables_.erase(it);
+    }
+    bulk_finished_.clear();
+    if (!sort_entries_.empty()) write_sorted();
+    ingest_files();
+    crash_point("bulk_table_ingested");
   }
 
   // Ingests bulk_files_ in rounds of disjoint files, the heaviest set first (weighted
@@ -1866,6 +1930,7 @@ class RocksDbStore final : public Store {
   rocksdb::Options bulk_options_;      // for the SST writers
   std::unique_ptr<rocksdb::Env> bulk_env_;  // theirs (NoSyncFileSystem); outlives them
   std::map<uint32_t, BulkTable> bulk_tables_;
+  std::set<uint32_t> bulk_finished_;   // tables whose copy point this transaction records
   size_t open_files_ = 0;
   size_t bulk_buffered_ = 0;           // bytes waiting in the runs' heaps
   uint64_t bulk_clock_ = 0;

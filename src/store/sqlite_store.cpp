@@ -263,6 +263,7 @@ class SqliteStore final : public Store {
   }
 
   void reset() override {
+    if (!main_db_) remove_bulk_copy(path_);  // an interrupted copy is given up too
     stmts_.clear();
     for (const auto& t : pending_tables_) exec("DROP TABLE IF EXISTS " + qi(local_name(t)));
     exec("DELETE FROM _pgseed_tables");
@@ -423,45 +424,71 @@ class SqliteStore final : public Store {
 
   void truncate(const TableDef& def) override { exec("DELETE FROM " + qi(local_name(def))); }
 
-  // The initial copy is built beside the store, in PATH-pgseed-copy, with no journal and
-  // no fsync until it is complete: SQLite then writes every page once (WAL mode writes it
-  // twice: to the WAL, then at the checkpoint). A crash leaves that file half-written, but
-  // the store file itself still says phase `copying` and names the slot, so the next run
-  // discards both and copies again. finish_bulk_load() commits the final state into the
-  // new file, switches it to WAL mode, fsyncs it and renames it over PATH: one atomic step
-  // from "copying" to the complete replica. (A reader that opened the store during the
-  // copy keeps seeing the old file until it reopens it.)
+  // The initial copy is built beside the store, in PATH-pgseed-copy, with a rollback
+  // journal and synchronous=NORMAL: SQLite then writes every page about once (WAL mode
+  // writes it twice: to the WAL, then at the checkpoint; the journal holds only the few
+  // pages that existed before a transaction, since the copy appends), and every commit is
+  // durable and crash-safe. A table whose copy point a commit records is thus kept with its
+  // rows, whatever happens next. finish_bulk_load() commits the final state into the new
+  // file, switches it to WAL mode, fsyncs it and renames it over PATH: one atomic step from
+  // "copying" to the complete replica. (A reader that opened the store during the copy
+  // keeps seeing the old file until it reopens it.) Until then the store file says phase
+  // `copying` and names the slot.
+  //
+  // Resuming (an interrupted copy: a crash, a stop): begin_bulk_load() takes up the file
+  // aside when its state is the store's (same source, slot and consistent point), keeps
+  // its finished tables and drops the others; any other file there is discarded.
   //
   // Readers: while the copy is built aside, the store file is in rollback-journal mode (it
   // holds only the state), so that no process has its WAL open when the new file takes its
   // place (a WAL-mode reader of the old file could otherwise, when it closes, checkpoint
   // and delete the WAL that by then belongs to the new file). If another process has the
-  // store open in WAL mode when the copy starts, the copy is written in place as usual.
+  // store open in WAL mode when the copy starts, the copy is written in place as usual
+  // (and an interrupted one resumes there: its finished tables are in the store file).
   void begin_bulk_load() override {
     if (in_txn_ || main_db_ || read_only_)
       throw Error(ErrorCategory::kInternal, "store " + path_ + ": bulk load in a bad state");
-    if (!tables_.empty())
-      throw Error(ErrorCategory::kInternal, "store " + path_ + ": bulk load into a store with tables");
+    if (!tables_.empty()) {  // an interrupted copy that was written in place
+      remove_bulk_copy(path_);
+      drop_unfinished_tables();
+      return;
+    }
     std::string bulk = bulk_path_of(path_);
-    remove_bulk_copy(path_);  // what a crashed run left
-    if (!leave_wal_mode()) return;  // another process has the store open: copy in place
-    Db db;
-    int rc = open_db(bulk, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, db);
-    if (rc != SQLITE_OK)
-      throw Error(ErrorCategory::kStore, "cannot create " + bulk + ": " + open_error(db, rc));
-    stmts_.clear();
-    main_db_ = std::move(db_);
-    db_ = std::move(db);
+    if (!leave_wal_mode()) {  // another process has the store open: copy in place
+      remove_bulk_copy(path_);
+      return;
+    }
+    const StoreState main_state = state_;
+    std::error_code ec;
+    bool resume = std::filesystem::exists(bulk, ec) && open_aside(bulk, /*create=*/false);
+    if (resume) {
+      try {
+        load();
+        resume = same_copy(state_, main_state);
+      } catch (const Error&) {  // not a copy this store can take up
+        resume = false;
+      }
+      if (!resume) close_aside();
+    }
+    if (!resume) {
+      state_ = main_state;
+      tables_.clear();
+      remove_bulk_copy(path_);
+      open_aside(bulk, /*create=*/true);
+    }
     try {
-      exec("PRAGMA page_size=8192");
-      exec("PRAGMA journal_mode=OFF");
-      exec("PRAGMA synchronous=OFF");
+      if (!resume) exec("PRAGMA page_size=8192");
+      exec("PRAGMA journal_mode=TRUNCATE");
+      exec("PRAGMA synchronous=NORMAL");
       exec("PRAGMA cache_size=-32768");
-      create_metadata();
-      StoreState st = state_;
-      begin();
-      write_state(st);
-      commit();
+      if (resume) {
+        drop_unfinished_tables();
+      } else {
+        create_metadata();
+        begin();
+        write_state(main_state);
+        commit();
+      }
     } catch (...) {
       abort_bulk_load();
       throw;
@@ -500,16 +527,13 @@ class SqliteStore final : public Store {
     }
     std::filesystem::path dir = std::filesystem::path(path_).parent_path();
     fsync_path(dir.empty() ? std::string(".") : dir.string(), O_RDONLY | O_DIRECTORY);
+    remove_files(bulk, {"-journal"});  // the copy's own (empty) journal
     reopen_main();
   }
 
   void abort_bulk_load() noexcept override {
     if (!main_db_) return;
-    stmts_.clear();
-    if (in_txn_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-    in_txn_ = false;
-    db_ = std::move(main_db_);
-    remove_bulk_copy(path_);
+    close_aside();  // the file aside stays: a later begin_bulk_load() resumes it
     sqlite3_exec(db_.get(), "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
     try {
       load();
@@ -593,6 +617,41 @@ class SqliteStore final : public Store {
     int err = errno;
     if (fd >= 0) ::close(fd);
     if (!ok) throw Error(ErrorCategory::kStore, "store " + path_ + ": cannot fsync " + p + ": " + std::strerror(err));
+  }
+
+  // Opens the file aside (creating it, or an existing one) and writes there from now on;
+  // false when an existing one cannot be opened.
+  bool open_aside(const std::string& bulk, bool create) {
+    Db db;
+    int rc = open_db(bulk, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0), db);
+    if (rc != SQLITE_OK) {
+      if (!create) return false;
+      throw Error(ErrorCategory::kStore, "cannot create " + bulk + ": " + open_error(db, rc));
+    }
+    stmts_.clear();
+    main_db_ = std::move(db_);
+    db_ = std::move(db);
+    return true;
+  }
+  // Back to the store file, the file aside closed (and left as it is).
+  void close_aside() noexcept {
+    stmts_.clear();
+    if (in_txn_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    in_txn_ = false;
+    db_ = std::move(main_db_);
+  }
+  // Whether a copy aside (its state `aside`) is the one this store's state names.
+  static bool same_copy(const StoreState& aside, const StoreState& main) {
+    return aside.phase == StoreState::Phase::kCopying && aside.system_id == main.system_id &&
+           aside.database == main.database && aside.slot == main.slot &&
+           aside.consistent_point == main.consistent_point && !main.slot.empty();
+  }
+  // An interrupted copy's tables: those whose copy point was committed stay, the others go.
+  void drop_unfinished_tables() {
+    begin();
+    for (const TableDef& t : std::vector<TableDef>(pending_tables_))
+      if (t.awaiting_copy()) drop_table(t);
+    commit();
   }
 
   // Switches the store file to rollback-journal mode; false when another process has it

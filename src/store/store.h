@@ -95,16 +95,19 @@ class Store {
   virtual void remove(const TableDef& def, std::span<const Datum> old_row) = 0;
   virtual void truncate(const TableDef& def) = 0;
 
-  // --- the initial copy as one bulk load ---
-  // sync calls begin_bulk_load() once the state naming the slot (phase kCopying) is
-  // durable and before any table exists; then creates the tables and inserts the copied
-  // rows (in transactions, as usual); then finish_bulk_load(final_state), which makes all
-  // of it durable together with `final_state` (phase kStreaming) before returning. Until
-  // then a crash must leave the store reading as it did before begin_bulk_load() (phase
-  // kCopying, so the next run discards the copy), whatever the bulk path wrote: a store
-  // may therefore use unjournaled, unsynced or out-of-place writes in between.
-  // abort_bulk_load() (outside a transaction) discards the bulk load and returns to that
-  // state; it must not throw. The defaults use plain transactions.
+  // --- the initial copy as one bulk load, resumable table by table ---
+  // sync calls begin_bulk_load() once the state naming the slot and its consistent point
+  // (phase kCopying) is durable; then creates the tables to copy (awaiting their copy:
+  // TableDef::kAwaitingCopy) and inserts the copied rows (in transactions, as usual); when
+  // a table's rows are all inserted, records its copy point (set_sync_state). A commit()
+  // makes the tables whose copy point it records durable with all their rows; the rows of
+  // tables still awaiting their copy need not be. finish_bulk_load(final_state) makes
+  // everything durable together with `final_state` (phase kStreaming) before returning.
+  // Until then a crash, or abort_bulk_load() (outside a transaction; must not throw),
+  // leaves phase kCopying, and a store may use unjournaled, unsynced or out-of-place writes
+  // for the rest. The next begin_bulk_load() on that store (same state) resumes: it keeps
+  // the tables whose copy point was committed and drops every other table and row; reset()
+  // gives the interrupted copy up. The defaults use plain transactions.
   virtual void begin_bulk_load() {}
   virtual void finish_bulk_load(const StoreState& final_state) {
     begin();

@@ -10,9 +10,16 @@
 
 namespace pgseed {
 
+// PGSEED_FAILPOINT=name kills at the first pass through `name`; name@N at the Nth.
 inline void failpoint(const char* name) {
   static const char* armed = std::getenv("PGSEED_FAILPOINT");
-  if (armed && std::strcmp(armed, name) == 0) raise(SIGKILL);
+  if (!armed) return;
+  static const char* at = std::strchr(armed, '@');
+  static const size_t len = at ? size_t(at - armed) : std::strlen(armed);
+  static const long nth = at ? std::strtol(at + 1, nullptr, 10) : 1;
+  static long passes = 0;
+  if (std::strlen(name) == len && std::strncmp(armed, name, len) == 0 && ++passes >= nth)
+    raise(SIGKILL);
 }
 
 }  // namespace pgseed

@@ -10,6 +10,7 @@
 #include "decode/copy_text.h"
 #include "pg/copy_reader.h"
 #include "sync/bounded_queue.h"
+#include "sync/failpoint.h"
 
 namespace pgseed {
 
@@ -17,12 +18,14 @@ namespace {
 constexpr size_t kBatchBytes = 2 << 20;        // a worker hands over ~2 MB of rows at a time
 constexpr size_t kQueueBatches = 4;            // at most this many batches wait for the writer
 constexpr size_t kCommitBytes = 256u << 20;    // the writer commits every ~256 MB
+constexpr size_t kFinishedCommitBytes = 32u << 20;  // and after a table's end past ~32 MB
 
 constexpr int kMaxPartsPerWorker = 4;          // a split table has at most 4 x workers parts
 
 struct Batch {
   size_t table;  // index into the tables vector
   RowBatch rows;
+  bool end_of_unit = false;  // no rows: the worker has sent every row of one unit
 };
 
 std::string describe(const pg::PublishedTable& t, const CopyUnit& u) {
@@ -165,8 +168,8 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
                   (u.estimated_bytes >= (1 << 20) ? std::to_string(u.estimated_bytes >> 20) + " MB"
                                                   : std::to_string(u.estimated_bytes >> 10) + " kB"));
   }
-  // A table is done when its last unit is.
-  std::vector<std::atomic<int>> parts_left(tables.size());
+  // A table is done when the writer has stored the rows of all its units.
+  std::vector<int> parts_left(tables.size(), 0);
   for (const auto& u : units) ++parts_left[u.table];
 
   BoundedQueue<Batch> queue(kQueueBatches);
@@ -177,7 +180,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
 
   // Progress: rows and bytes per table, counted by the writer as it stores them.
   Progress progress;
-  std::vector<std::atomic<bool>> table_done(tables.size());
+  std::vector<bool> table_done(tables.size(), false);
   for (const auto& t : tables) {
     Progress::Table pt;
     pt.name = t.def.qualified();
@@ -227,7 +230,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
           }
         }
         if (!batch.rows.empty() && !queue.push(std::move(batch))) return;
-        if (--parts_left[ti] == 0) table_done[ti] = true;
+        if (!queue.push(Batch{ti, {}, /*end_of_unit=*/true})) return;
       }
     } catch (...) {
       std::lock_guard lock(error_mu);
@@ -248,11 +251,32 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
   // The writer: this thread. On failure, stop the workers before rethrowing.
   try {
     size_t since_commit = 0;
+    size_t finished = 0;  // tables whose copy point the open transaction records
+    auto commit = [&] {
+      store.commit();
+      tables_committed_ += finished;
+      if (finished > 0) failpoint("copy-tables-committed");
+      finished = 0;
+      since_commit = 0;
+    };
     if (own_transactions) store.begin();
     auto last_report = std::chrono::steady_clock::now();
     while (auto b = queue.pop()) {
       if (stop && stop->load()) throw CopyInterrupted{};
+      if (b->end_of_unit) {
+        if (--parts_left[b->table] > 0) continue;
+        table_done[b->table] = true;
+        if (!own_transactions) continue;
+        store.set_sync_state(tables[b->table].def);
+        ++finished;
+        if (since_commit >= kFinishedCommitBytes) {
+          commit();
+          store.begin();
+        }
+        continue;
+      }
       store.insert_batch(tables[b->table].def, b->rows);
+      if (own_transactions) failpoint("copy-batch-stored");
       rows_ += b->rows.rows();
       since_commit += b->rows.bytes();
       progress.rows += b->rows.rows();
@@ -260,9 +284,8 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
       progress.tables[b->table].rows += b->rows.rows();
       progress.tables[b->table].bytes += b->rows.text_bytes();
       if (own_transactions && since_commit >= kCommitBytes) {
-        store.commit();
+        commit();
         store.begin();
-        since_commit = 0;
       }
       auto now = std::chrono::steady_clock::now();
       if (now - last_report > std::chrono::seconds(1)) {
@@ -274,7 +297,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
     report();
     if (own_transactions) {
       if (worker_error) store.rollback();
-      else store.commit();
+      else commit();
     }
   } catch (...) {
     abort = true;

@@ -70,8 +70,11 @@ class InitialCopy {
   void set_tick(std::function<void()> tick) { tick_ = std::move(tick); }
 
   // Copies `tables` (whose defs already exist in the store) into the store. With
-  // `own_transactions`, rows are committed in large transactions and the caller ends the
-  // copy phase with its own commit; without, everything goes into the caller's open one.
+  // `own_transactions`, rows are committed in large transactions, each table's copy point
+  // (tables[i].def.snapshot_lsn; the store's def awaits its copy) is recorded by
+  // set_sync_state once all its rows are stored and committed soon after (so that an
+  // interrupted copy keeps it: Store's bulk load), and the caller ends the copy phase with
+  // its own commit; without, everything goes into the caller's open transaction.
   // With `stop`, a raised flag abandons the copy (workers cancelled) and throws
   // CopyInterrupted. Tables larger than the split threshold are read in block ranges by
   // several workers; a table is done (Progress) when all its ranges are.
@@ -79,6 +82,8 @@ class InitialCopy {
            bool own_transactions = true, const std::atomic<bool>* stop = nullptr);
 
   uint64_t rows_copied() const { return rows_; }
+  // With own_transactions: the tables whose copy point run() committed.
+  size_t tables_committed() const { return tables_committed_; }
 
  private:
   std::string conninfo_;
@@ -94,6 +99,7 @@ class InitialCopy {
   uint64_t split_bytes_;
   std::vector<pg::Connection> conns_;
   uint64_t rows_ = 0;
+  size_t tables_committed_ = 0;
 };
 
 }  // namespace pgseed

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 
@@ -145,14 +146,149 @@ void reconcile_tables(pg::Connection& conn, const StoreState& st, const SyncOpti
   warn_tables_without_identity(conn, st.publication, log);
 }
 
-// First run (or a restart of an interrupted copy): create the slot with an exported
-// snapshot, copy every published table under it, and end the copy phase durably.
+// What an initial copy stored: tables whose copy point is committed, rows.
+struct CopyTally {
+  size_t tables = 0;
+  uint64_t rows = 0;
+};
+
+// Copies into the bulk load the publication's tables that the store does not hold yet,
+// under the snapshot that `slot` exported (held by `exporter`, closed once every worker
+// has imported it); each table's copy point is the slot's consistent point. With
+// `check_ddl` (a snapshot taken now, with the copy's locks taken after it), nothing is
+// copied and false is returned when DDL changed one of the tables after the snapshot.
+bool copy_missing_tables(Store& store, pg::ReplicationConnection exporter,
+                         const pg::CreatedSlot& slot, const std::string& publication,
+                         bool check_ddl, const SyncOptions& o, const Logger& log,
+                         const std::atomic<bool>& stop, CopyTally& tally) {
+  InitialCopy copy(o.source, o.jobs, log, o.on_progress, o.split_tables_larger_than);
+  copy.import_snapshot(slot.snapshot_name);
+  { pg::ReplicationConnection done = std::move(exporter); }
+
+  std::vector<TableDef> held = store.tables();
+  std::vector<pg::PublishedTable> tables;
+  for (auto& t : copy.published_tables(publication))
+    if (std::none_of(held.begin(), held.end(),
+                     [&](const TableDef& h) { return h.source_oid == t.def.source_oid; }))
+      tables.push_back(std::move(t));
+  if (check_ddl && !copy.changed_since_snapshot(tables).empty()) return false;
+  if (tables.empty() && held.empty()) log.warn("publication " + publication + " publishes no tables");
+  {
+    StoreTxn txn(store);
+    for (auto& t : tables) {
+      t.def.snapshot_lsn = slot.consistent_point;
+      TableDef awaiting = t.def;  // until its rows are all stored
+      awaiting.snapshot_lsn = TableDef::kAwaitingCopy;
+      store.create_table(awaiting);
+      t.def.id = awaiting.id;
+    }
+    txn.commit();
+  }
+  try {
+    copy.run(store, tables, /*own_transactions=*/true, &stop);
+  } catch (...) {
+    tally.tables += copy.tables_committed();
+    throw;
+  }
+  tally.tables += copy.tables_committed();
+  tally.rows += copy.rows_copied();
+  return true;
+}
+
+// The copy of the tables an interrupted copy left (or that DDL made the first snapshot
+// miss), each attempt under a fresh snapshot of a temporary slot: its consistent point P
+// is those tables' copy point, and the stream, which starts at the slot's consistent
+// point, skips their changes before P (should_apply). Before each attempt after a failed
+// one (and before the first with `restart`), the store's bulk load is begun again, which
+// keeps the tables whose copy was committed and drops the others.
+void copy_under_new_snapshots(Store& store, const std::string& publication, bool restart,
+                              const SyncOptions& o, const Logger& log,
+                              const std::atomic<bool>& stop, CopyTally& tally) {
+  constexpr int kAttempts = 10;
+  for (int attempt = 1;; ++attempt) {
+    if (restart || attempt > 1) {
+      store.abort_bulk_load();
+      store.begin_bulk_load();
+    }
+    try {
+      pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
+      char name[64];
+      std::snprintf(name, sizeof name, "pgseed_tmp_%d_copy%d", int(getpid()), attempt);
+      pg::CreatedSlot snap = repl.create_slot(name, {.temporary = true});
+      if (copy_missing_tables(store, std::move(repl), snap, publication, /*check_ddl=*/true, o,
+                              log, stop, tally))
+        return;
+    } catch (const Error& e) {
+      if (!pg::changed_since_snapshot(e) || attempt >= kAttempts) throw;
+    }
+    if (attempt >= kAttempts)
+      throw Error(ErrorCategory::kSourceState,
+                  "tables keep changing while they are copied (" + std::to_string(kAttempts) +
+                      " snapshots in a row saw DDL on them); try again later");
+    log.info("a table changed on the source while it was being copied: copying it again");
+  }
+}
+
+// Whether the slot of an interrupted first copy can carry it on: it exists, is pgoutput's,
+// and has not lost WAL it needs.
+bool slot_can_resume(pg::Connection& conn, const StoreState& st) {
+  if (st.slot.empty() || !st.consistent_point.valid()) return false;
+  std::optional<pg::SlotStatus> s = pg::slot_status(conn, st.slot, st.consistent_point);
+  return s && s->plugin == "pgoutput" && s->wal_status != "lost";
+}
+
+// An interrupted first copy whose slot is still there: the tables it finished are kept
+// (never read from the source again), the others are copied, then streaming starts at the
+// slot's consistent point.
+void resume_initial_sync(Store& store, StoreState st, const SyncOptions& o, const Logger& log,
+                         const std::atomic<bool>& stop) {
+  CopyTally tally;
+  try {
+    store.begin_bulk_load();  // keeps the tables whose copy was committed
+    size_t kept = store.tables().size();
+    log.info("resuming the interrupted initial copy (slot " + st.slot + ", consistent at " +
+             st.consistent_point.str() + "): " + std::to_string(kept) +
+             (kept == 1 ? " table is" : " tables are") + " copied already; copying the others");
+    copy_under_new_snapshots(store, st.publication, /*restart=*/false, o, log, stop, tally);
+    st.phase = StoreState::Phase::kStreaming;
+    st.applied_lsn = st.consistent_point;
+    store.finish_bulk_load(st);
+    log.info("copied " + std::to_string(tally.tables) + " more tables, " +
+             std::to_string(tally.rows) + " rows; consistent at " + st.consistent_point.str());
+  } catch (...) {
+    store.abort_bulk_load();  // what was committed stays for the next run
+    throw;
+  }
+}
+
+// A stop, or a failure that may pass (a lost connection), keeps what the copy finished.
+bool keeps_finished_tables(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const CopyInterrupted&) {
+    return true;
+  } catch (const Error& err) {
+    return err.transient();
+  } catch (...) {
+  }
+  return false;
+}
+
+// First run: create the slot with an exported snapshot, copy every published table under
+// it, and end the copy phase durably. An interrupted one (phase kCopying) is resumed when
+// its slot is still there; else started again. `kept` is set when this run fails after
+// finishing some tables and keeps them (with the slot) for the next run.
 void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, const Logger& log,
-                  const std::atomic<bool>& stop) {
+                  const std::atomic<bool>& stop, bool& kept) {
   StoreState prior = store.state();
   std::string slot = !o.slot.empty() ? o.slot : !prior.slot.empty() ? prior.slot : generated_slot_name();
 
-  // An interrupted copy cannot continue: its snapshot is gone. Discard it and its slot.
+  if (prior.phase == StoreState::Phase::kCopying && slot == prior.slot &&
+      pg::publication_exists(conn, prior.publication) && slot_can_resume(conn, prior)) {
+    kept = true;  // whatever happens, the slot and the store stay
+    return resume_initial_sync(store, prior, o, log, stop);
+  }
+  // An interrupted copy whose slot is gone (or unusable) starts again.
   if (prior.phase == StoreState::Phase::kCopying && !prior.slot.empty() &&
       pg::slot_exists(conn, prior.slot)) {
     log.info("discarding the interrupted copy and its slot " + prior.slot);
@@ -193,11 +329,12 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
     }
   }
 
-  // From here on, a failure removes what this run created.
+  // From here on, a failure removes what this run created (unless it keeps finished tables).
   bool slot_created = false;
   bool publication_created = false;
   bool state_written = false;
   bool bulk_loading = false;
+  CopyTally tally;
   try {
     pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
     pg::SystemIdentity id = repl.identify_system();
@@ -230,49 +367,48 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
 
     pg::CreatedSlot created = repl.create_slot(slot, {.snapshot = pg::SnapshotAction::kExport});
     slot_created = true;
-    Lsn consistent_point = created.consistent_point;
-    std::string snapshot = created.snapshot_name;
-    log.info("created slot " + slot + " at " + consistent_point.str());
+    log.info("created slot " + slot + " at " + created.consistent_point.str());
 
-    // Record where the slot stands durably before copying.
-    st.consistent_point = consistent_point;
-    st.applied_lsn = consistent_point;
+    // Record where the slot stands durably before copying: an interrupted copy resumes
+    // from there (resume_initial_sync).
+    st.consistent_point = created.consistent_point;
+    st.applied_lsn = created.consistent_point;
     {
       StoreTxn txn(store);
-      store.reset();
       store.write_state(st);
       txn.commit();
     }
 
-    // The exported snapshot lives only while `repl` stays idle: every worker imports
-    // it before anything else is done, then `repl` may go.
-    InitialCopy copy(o.source, o.jobs, log, o.on_progress, o.split_tables_larger_than);
-    copy.import_snapshot(snapshot);
-    repl = pg::ReplicationConnection::open(o.source);  // drops the old one
-
-    std::vector<pg::PublishedTable> tables = copy.published_tables(publication);
-    if (tables.empty())
-      log.warn("publication " + publication + " publishes no tables");
+    // The exported snapshot lives only while `repl` stays idle: every worker imports it
+    // before anything else is done, then `repl` goes. DDL that a table's copy runs into
+    // (it was dropped or rewritten after the snapshot) has the tables not copied yet
+    // copied under a newer snapshot.
     store.begin_bulk_load();
     bulk_loading = true;
-    {
-      StoreTxn txn(store);
-      for (auto& t : tables) {
-        t.def.snapshot_lsn = consistent_point;
-        store.create_table(t.def);
-      }
-      txn.commit();
+    bool copied = false;
+    try {
+      copied = copy_missing_tables(store, std::move(repl), created, publication,
+                                   /*check_ddl=*/false, o, log, stop, tally);
+    } catch (const Error& e) {
+      if (!pg::changed_since_snapshot(e)) throw;
+      log.info("a table changed on the source while it was being copied: copying it again");
     }
-    copy.run(store, tables, /*own_transactions=*/true, &stop);
+    if (!copied) copy_under_new_snapshots(store, publication, /*restart=*/true, o, log, stop, tally);
 
     st.phase = StoreState::Phase::kStreaming;
     store.finish_bulk_load(st);
     bulk_loading = false;
-    log.info("copied " + std::to_string(tables.size()) + " tables, " +
-             std::to_string(copy.rows_copied()) + " rows, consistent at " + consistent_point.str());
+    log.info("copied " + std::to_string(tally.tables) + " tables, " + std::to_string(tally.rows) +
+             " rows, consistent at " + created.consistent_point.str());
   } catch (...) {
-    // A first run that fails leaves no slot and no publication behind.
     if (bulk_loading) store.abort_bulk_load();
+    if (tally.tables > 0 && keeps_finished_tables(std::current_exception())) {
+      kept = true;
+      log.info("kept the " + std::to_string(tally.tables) + (tally.tables == 1 ? " table" : " tables") +
+               " copied so far and slot " + slot + ": the next sync copies the others");
+      throw;
+    }
+    // A first run that fails leaves no slot and no publication behind.
     try {
       if (slot_created) {
         pg::drop_slot(conn, slot);
@@ -371,6 +507,7 @@ bool Sync::run() {
   // Claim the store first (its one-writer lock): a second sync on the same store must not
   // get as far as dropping the slot of a copy that is still running.
   store->claim_writer();
+  bool copy_kept = false;  // an interrupted initial copy keeps what it finished
   try {
     StoreState st = store->state();
     // Safe default: no publication for every table unless asked for by name (before
@@ -394,19 +531,24 @@ bool Sync::run() {
         throw Error(ErrorCategory::kConfiguration,
                     "store " + options_.store + " has no finished copy to " +
                         (options_.reseed ? "reseed" : "resync tables of") + "; run pgseed sync");
-      initial_sync(*store, conn, options_, log, stop_);
+      initial_sync(*store, conn, options_, log, stop_, copy_kept);
     } else {
       if (!options_.resync_tables.empty()) mark_for_copy(*store, options_.resync_tables, log);
       if (options_.reseed) reseed(*store, conn, options_, log);
     }
   } catch (const CopyInterrupted&) {
-    // stop() during the initial copy: like a failed first run, nothing is kept (the slot
-    // and a created publication are already dropped); the next run starts the copy again.
+    // stop() during the initial copy: the tables it finished are kept with the slot (the
+    // next run copies the others); with none finished, nothing is kept (the slot and a
+    // created publication are already dropped) and the next run starts the copy again.
+    if (copy_kept) {
+      log.warn("stopped during the initial copy; the next sync copies the tables it did not finish");
+      return false;
+    }
     remove_new_store(store, store_existed, options_.store);
     log.warn("stopped during the initial copy; nothing was kept, the next sync starts it again");
     return false;
   } catch (const Error&) {
-    remove_new_store(store, store_existed, options_.store);
+    if (!copy_kept) remove_new_store(store, store_existed, options_.store);
     throw;
   }
 
