@@ -1326,8 +1326,9 @@ class RocksDbStore final : public Store {
   }
 
   // The files of the tables in bulk_finished_ are finished (their runs drained and
-  // closed; the sort buffer, which may hold their rows, written) and ingested with every
-  // other finished file; commit() then writes the transaction through the WAL, synced.
+  // closed; the sort buffer, which may hold their rows, written) and ingested; commit()
+  // then writes the transaction through the WAL, synced. Other tables' files wait for a
+  // later round (fewer rounds: more of them reach the bottom level).
   void ingest_finished_tables() {
     for (uint32_t id : bulk_finished_) {
       auto it = bulk_tables_.find(id);
@@ -1338,9 +1339,28 @@ class RocksDbStore final : public Store {
       }
       bulk_tables_.erase(it);
     }
-    bulk_finished_.clear();
-    if (!sort_entries_.empty()) write_sorted();
+    const std::string first = table_begin(*bulk_finished_.begin());
+    const std::string end = table_end(*bulk_finished_.rbegin());
+    const auto holds_finished = [&](std::string_view smallest, std::string_view largest) {
+      if (largest < first || smallest >= end) return false;
+      for (uint32_t id : bulk_finished_)
+        if (!(largest < table_begin(id) || smallest >= table_end(id))) return true;
+      return false;
+    };
+    for (const SortEntry& e : sort_entries_) {
+      std::string_view k = std::string_view(sort_arena_).substr(e.offset, e.key_size);
+      if (holds_finished(k, k)) {
+        write_sorted();
+        break;
+      }
+    }
+    std::vector<BulkFile> now, later;
+    for (auto& f : bulk_files_)
+      (holds_finished(f.smallest, f.largest) ? now : later).push_back(std::move(f));
+    bulk_files_ = std::move(now);
     ingest_files();
+    bulk_files_ = std::move(later);
+    bulk_finished_.clear();
     crash_point("bulk_table_ingested");
   }
 

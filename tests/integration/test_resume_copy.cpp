@@ -45,8 +45,10 @@ void sync_killed_at(TestDatabase& src, const std::string& store, const std::stri
 }
 
 // Rows read by sequential scans of each table, once every pgseed session of this database
-// has ended (a backend reports its statistics when it exits).
+// has ended (a backend reports its statistics when it exits) and this test's own session
+// has reported its scans (forced: otherwise at most once a second, when idle).
 std::map<std::string, int64_t> rows_read(TestDatabase& src) {
+  src.db().exec("SELECT pg_stat_force_next_flush()");
   EXPECT_TRUE(wait_until([&] {
     return src.db().value("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                           "AND application_name = 'pgseed'") == "0";
