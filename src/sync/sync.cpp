@@ -257,9 +257,9 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
     bulk_loading = true;
     {
       StoreTxn txn(store);
-      for (auto& t : tables) {
-        t.def.snapshot_lsn = consistent_point;
-        store.create_table(t.def);
+      for (pg::PublishedTable* t : in_creation_order(tables)) {
+        t->def.snapshot_lsn = consistent_point;
+        store.create_table(t->def);
       }
       txn.commit();
     }
