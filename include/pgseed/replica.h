@@ -27,6 +27,10 @@ struct TableInfo {
   std::string name;    // "schema.table", quoted as PostgreSQL needs
   std::string schema;
   std::string table;
+  // A SQLite store's table of it, for SQL on the file: usually `table` (schema public) or
+  // `schema.table`, another name where that would collide (README, "Stores"). Empty for
+  // RocksDB. The calls below take `name`, never this.
+  std::string sqlite_table;
   std::vector<ColumnInfo> columns;
   bool has_key = false;  // false for REPLICA IDENTITY FULL tables without a key
 };

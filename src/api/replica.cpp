@@ -49,6 +49,7 @@ std::vector<TableInfo> Replica::tables() const {
     ti.name = t.qualified();
     ti.schema = t.schema;
     ti.table = t.name;
+    ti.sqlite_table = t.sqlite_name;
     ti.has_key = t.has_key();
     for (const auto& c : t.columns) ti.columns.push_back({c.name, c.type_name, c.key_position});
     out.push_back(std::move(ti));

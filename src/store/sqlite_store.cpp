@@ -36,6 +36,27 @@ std::string qi(std::string_view id) {  // SQLite identifier quoting
   return out + "\"";
 }
 
+// The table name a source table is first offered (see sqlite_store.h): what pgseed has
+// always used, so that existing stores and queries keep their names.
+std::string readable_name(const std::string& schema, const std::string& name) {
+  return schema == "public" ? name : schema + "." + name;
+}
+
+// Names SQLite reserves (`sqlite_*`: CREATE TABLE refuses them) and pgseed's own metadata
+// tables; both compared ignoring ASCII case, as SQLite compares names.
+bool reserved_name(std::string_view n) {
+  auto starts = [&](std::string_view prefix) {
+    if (n.size() < prefix.size()) return false;
+    for (size_t i = 0; i < prefix.size(); ++i) {
+      char c = n[i];
+      if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+      if (c != prefix[i]) return false;
+    }
+    return true;
+  };
+  return starts("sqlite_") || starts("_pgseed_");
+}
+
 struct StmtDeleter {
   void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
 };
@@ -226,6 +247,7 @@ class SqliteStore final : public Store {
     in_txn_ = true;
     pending_state_ = state_;
     pending_tables_ = tables_;
+    released_.clear();
   }
 
   void commit() override {
@@ -233,11 +255,13 @@ class SqliteStore final : public Store {
     in_txn_ = false;
     state_ = pending_state_;
     tables_ = pending_tables_;
+    released_.clear();
   }
 
   void rollback() override {
     if (!in_txn_) return;
     in_txn_ = false;
+    released_.clear();
     stmts_.clear();  // statements may refer to tables the rollback removed
     exec("ROLLBACK");
   }
@@ -265,7 +289,7 @@ class SqliteStore final : public Store {
   void reset() override {
     if (!main_db_) remove_bulk_copy(path_);  // an interrupted copy is given up too
     stmts_.clear();
-    for (const auto& t : pending_tables_) exec("DROP TABLE IF EXISTS " + qi(local_name(t)));
+    for (const auto& t : pending_tables_) exec("DROP TABLE IF EXISTS " + qi(t.sqlite_name));
     exec("DELETE FROM _pgseed_tables");
     exec("DELETE FROM _pgseed_columns");
     pending_tables_.clear();
@@ -273,38 +297,42 @@ class SqliteStore final : public Store {
   }
 
   void create_table(TableDef& def) override {
-    std::string lname = local_name(def);
-    if (lname.rfind("_pgseed_", 0) == 0 || lname.rfind("sqlite_", 0) == 0)
-      throw Error(ErrorCategory::kConfiguration,
-                  "table " + def.qualified() + " has a name the SQLite store reserves");
     for (const auto& t : pending_tables_)
-      if (local_name(t) == lname && (t.schema != def.schema || t.name != def.name))
-        throw Error(ErrorCategory::kConfiguration, "tables " + t.qualified() + " and " +
-                                                       def.qualified() +
-                                                       " map to the same SQLite table " + qi(lname));
-    for (const auto& t : pending_tables_)
-      if (t.schema == def.schema && t.name == def.name) drop_table(t);
+      if (t.schema == def.schema && t.name == def.name) {
+        drop_table(t);
+        break;
+      }
+    // A table copied again in this transaction keeps the name it had (see sqlite_store.h).
+    auto released = released_.find({def.schema, def.name});
+    if (released != released_.end() && name_free(released->second)) def.sqlite_name = released->second;
+    else def.sqlite_name = choose_name(def);
     def.id = uint32_t(query_int("SELECT coalesce(max(id), 0) + 1 FROM _pgseed_tables"));
-    exec(create_sql(def, lname));
+    exec(create_sql(def, def.sqlite_name));
     write_table_meta(def);
     pending_tables_.push_back(def);
   }
 
   void drop_table(const TableDef& def) override {
-    forget_statements(def.id);
-    exec("DROP TABLE IF EXISTS " + qi(local_name(def)));
-    exec("DELETE FROM _pgseed_tables WHERE id = " + std::to_string(def.id));
-    exec("DELETE FROM _pgseed_columns WHERE table_id = " + std::to_string(def.id));
-    std::erase_if(pending_tables_, [&](const TableDef& t) { return t.id == def.id; });
+    const TableDef& stored = table_of(def);
+    forget_statements(stored.id);
+    released_[{stored.schema, stored.name}] = stored.sqlite_name;
+    exec("DROP TABLE IF EXISTS " + qi(stored.sqlite_name));
+    exec("DELETE FROM _pgseed_tables WHERE id = " + std::to_string(stored.id));
+    exec("DELETE FROM _pgseed_columns WHERE table_id = " + std::to_string(stored.id));
+    uint32_t id = stored.id;  // `stored` goes with the erase
+    std::erase_if(pending_tables_, [&](const TableDef& t) { return t.id == id; });
   }
 
   void alter_table(const TableDef& from, const TableDef& to, std::span<const Datum> fill) override {
+    const TableDef stored = table_of(from);
+    const std::string& lname = stored.sqlite_name;
     forget_statements(from.id);
-    std::string lname = local_name(from);
-    // Rebuild the table: the simplest way that also handles key and type changes.
-    std::string tmp = lname + "_pgseed_new";
+    // Rebuild the table: the simplest way that also handles key and type changes. The
+    // rebuild's name has pgseed's reserved prefix, so no replicated table has it.
+    std::string tmp = "_pgseed_rebuild_" + std::to_string(from.id);
     TableDef target = to;
     target.id = from.id;
+    target.sqlite_name = lname;
     exec(create_sql(target, tmp));
     std::string cols, sel;
     for (size_t i = 0; i < target.columns.size(); ++i) {
@@ -328,7 +356,10 @@ class SqliteStore final : public Store {
       if (fill[i].kind == Datum::Kind::kText) bind(st.get(), int(i + 1), target.columns[i], fill[i]);
     step_done(st.get());
     exec("DROP TABLE " + qi(lname));
-    exec("ALTER TABLE " + qi(tmp) + " RENAME TO " + qi(lname));
+    // Renamed: a name for the new name by the rule for new tables (the old one is free by
+    // now, so it counts as taken by no one).
+    if (target.schema != stored.schema || target.name != stored.name) target.sqlite_name = choose_name(target);
+    exec("ALTER TABLE " + qi(tmp) + " RENAME TO " + qi(target.sqlite_name));
     exec("DELETE FROM _pgseed_columns WHERE table_id = " + std::to_string(from.id));
     exec("DELETE FROM _pgseed_tables WHERE id = " + std::to_string(from.id));
     write_table_meta(target);
@@ -386,7 +417,7 @@ class SqliteStore final : public Store {
     if (!any_value) return;  // nothing to set
     auto it = a.updates.find(mask);
     if (it == a.updates.end()) {
-      std::string sql = "UPDATE " + qi(local_name(def)) + " SET ";
+      std::string sql = "UPDATE " + qi(name_of(def)) + " SET ";
       bool first = true;
       for (size_t i = 0; i < def.columns.size(); ++i) {
         if (mask[i + 1] == 'u') continue;
@@ -398,7 +429,7 @@ class SqliteStore final : public Store {
       if (first) {
         // Only key columns have values, and they did not move: the row is as it was.
         // (It may be missing, e.g. it moved into a row filter: then insert it.)
-        sql = "UPDATE " + qi(local_name(def)) + " SET " + qi(def.columns[0].name) + " = " +
+        sql = "UPDATE " + qi(name_of(def)) + " SET " + qi(def.columns[0].name) + " = " +
               qi(def.columns[0].name);
       }
       sql += match_clause(def, def.columns.size() + 1);
@@ -417,12 +448,12 @@ class SqliteStore final : public Store {
   void remove(const TableDef& def, std::span<const Datum> old_row) override {
     check_width(def, old_row);
     ApplyStatements& a = apply_statements(def);
-    if (!a.remove) a.remove = prepare("DELETE FROM " + qi(local_name(def)) + match_clause(def, 1));
+    if (!a.remove) a.remove = prepare("DELETE FROM " + qi(name_of(def)) + match_clause(def, 1));
     bind_match(a.remove.get(), def, old_row, 1);
     step_done(a.remove.get());
   }
 
-  void truncate(const TableDef& def) override { exec("DELETE FROM " + qi(local_name(def))); }
+  void truncate(const TableDef& def) override { exec("DELETE FROM " + qi(name_of(def))); }
 
   // The initial copy is built beside the store, in PATH-pgseed-copy, with a rollback
   // journal and synchronous=NORMAL: SQLite then writes every page about once (WAL mode
@@ -576,14 +607,14 @@ class SqliteStore final : public Store {
   }
 
   uint64_t count(const TableDef& def) const override {
-    return uint64_t(query_int("SELECT count(*) FROM " + qi(local_name(def))));
+    return uint64_t(query_int("SELECT count(*) FROM " + qi(name_of(def))));
   }
 
  private:
   std::string select_sql(const TableDef& def) const {
     std::string cols;
     for (const auto& c : def.columns) cols += (cols.empty() ? "" : ", ") + qi(c.name);
-    return "SELECT " + (cols.empty() ? std::string("NULL") : cols) + " FROM " + qi(local_name(def));
+    return "SELECT " + (cols.empty() ? std::string("NULL") : cols) + " FROM " + qi(name_of(def));
   }
 
   // Steps `st` and calls `fn` with each row in PostgreSQL's text form.
@@ -753,7 +784,38 @@ class SqliteStore final : public Store {
 
   ApplyStatements& apply_statements(const TableDef& def) { return stmts_.apply(def); }
 
-  static std::string local_name(const TableDef& def) { return sqlite_table_name(def.schema, def.name); }
+  // The stored table `def` names (by id), as this transaction sees it (or as last
+  // committed, outside one). Its sqlite_name is the only name the store uses for it.
+  const TableDef& table_of(const TableDef& def) const {
+    const std::vector<TableDef>& list = in_txn_ ? pending_tables_ : tables_;
+    for (const auto& t : list)
+      if (t.id == def.id) return t;
+    throw Error(ErrorCategory::kInternal,
+                "store " + path_ + ": table " + def.qualified() + " (id " + std::to_string(def.id) +
+                    ") is not in the store");
+  }
+  const std::string& name_of(const TableDef& def) const { return table_of(def).sqlite_name; }
+
+  // Whether no table, index or view in the file has `name` (compared as SQLite compares
+  // names: ignoring ASCII case) and SQLite or pgseed does not reserve it.
+  bool name_free(const std::string& name) const {
+    if (reserved_name(name)) return false;
+    Stmt st = prepare("SELECT count(*) FROM sqlite_master WHERE name = ?1 COLLATE NOCASE");
+    sqlite3_bind_text(st.get(), 1, name.data(), int(name.size()), SQLITE_STATIC);
+    if (sqlite3_step(st.get()) != SQLITE_ROW) fail("reading the schema");
+    return sqlite3_column_int64(st.get(), 0) == 0;
+  }
+
+  // A new table's SQLite name: the rule in sqlite_store.h.
+  std::string choose_name(const TableDef& def) const {
+    std::string base = readable_name(def.schema, def.name);
+    if (reserved_name(base)) base = "~" + base;
+    if (name_free(base)) return base;
+    for (uint64_t n = 2;; ++n) {
+      std::string candidate = base + "~" + std::to_string(n);
+      if (name_free(candidate)) return candidate;
+    }
+  }
 
   std::string create_sql(const TableDef& def, const std::string& lname) const {
     std::string sql = "CREATE TABLE " + qi(lname) + " (";
@@ -782,13 +844,13 @@ class SqliteStore final : public Store {
   }
 
   std::string insert_sql(const TableDef& def, const char* verb) const {
-    if (def.columns.empty()) return std::string(verb) + " INTO " + qi(local_name(def)) + " DEFAULT VALUES";
+    if (def.columns.empty()) return std::string(verb) + " INTO " + qi(name_of(def)) + " DEFAULT VALUES";
     std::string cols, params;
     for (size_t i = 0; i < def.columns.size(); ++i) {
       cols += (i ? ", " : "") + qi(def.columns[i].name);
       params += (i ? ", ?" : "?");
     }
-    return std::string(verb) + " INTO " + qi(local_name(def)) + " (" + cols + ") VALUES (" +
+    return std::string(verb) + " INTO " + qi(name_of(def)) + " (" + cols + ") VALUES (" +
            params + ")";
   }
 
@@ -804,7 +866,7 @@ class SqliteStore final : public Store {
       cond += qi(c.name) + (keyed ? " = ?" : " IS ?") + std::to_string(first_param + i);
     }
     if (keyed) return " WHERE " + cond;
-    return " WHERE rowid = (SELECT rowid FROM " + qi(local_name(def)) +
+    return " WHERE rowid = (SELECT rowid FROM " + qi(name_of(def)) +
            (cond.empty() ? "" : " WHERE " + cond) + " LIMIT 1)";
   }
 
@@ -939,8 +1001,7 @@ class SqliteStore final : public Store {
     sqlite3_bind_int64(t.get(), 1, def.id);
     sqlite3_bind_text(t.get(), 2, def.schema.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(t.get(), 3, def.name.c_str(), -1, SQLITE_TRANSIENT);
-    std::string lname = local_name(def);
-    sqlite3_bind_text(t.get(), 4, lname.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(t.get(), 4, def.sqlite_name.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(t.get(), 5, def.source_oid);
     std::string snap = def.snapshot_lsn.str();
     sqlite3_bind_text(t.get(), 6, snap.c_str(), -1, SQLITE_TRANSIENT);
@@ -993,7 +1054,7 @@ class SqliteStore final : public Store {
 
     tables_.clear();
     Stmt t = prepare(std::string("SELECT id, schema_name, table_name, source_oid, snapshot_lsn, ") +
-                     (has_attnum_ ? "relfilenode" : "0") + " FROM _pgseed_tables ORDER BY id");
+                     (has_attnum_ ? "relfilenode" : "0") + ", sqlite_name FROM _pgseed_tables ORDER BY id");
     Stmt c = prepare(std::string("SELECT name, type_name, type_oid, base_type_oid, storage, key_position, ") +
                      (has_attnum_ ? "attnum, type_mod" : "0, -1") +
                      " FROM _pgseed_columns WHERE table_id = ? ORDER BY position");
@@ -1005,6 +1066,7 @@ class SqliteStore final : public Store {
       def.source_oid = uint32_t(sqlite3_column_int64(t.get(), 3));
       def.snapshot_lsn = Lsn::parse(reinterpret_cast<const char*>(sqlite3_column_text(t.get(), 4)));
       def.relfilenode = uint32_t(sqlite3_column_int64(t.get(), 5));
+      def.sqlite_name = reinterpret_cast<const char*>(sqlite3_column_text(t.get(), 6));
       sqlite3_bind_int64(c.get(), 1, def.id);
       while (sqlite3_step(c.get()) == SQLITE_ROW) {
         ColumnDef col;
@@ -1034,16 +1096,15 @@ class SqliteStore final : public Store {
   bool in_txn_ = false;
   StoreState state_, pending_state_;
   std::vector<TableDef> tables_, pending_tables_;
+  // SQLite names of the tables dropped in this transaction, by PostgreSQL (schema, name):
+  // a table created again under that name takes its old name back (create_table).
+  std::map<std::pair<std::string, std::string>, std::string> released_;
   StatementCache stmts_;
   std::string mask_;  // update(): reused, so that no change allocates it
   mutable std::string scratch_;  // decoded bytea, bound SQLITE_TRANSIENT
 };
 
 }  // namespace
-
-std::string sqlite_table_name(const std::string& schema, const std::string& name) {
-  return schema == "public" ? name : schema + "." + name;
-}
 
 std::unique_ptr<Store> open_sqlite_store(const std::string& path, bool must_exist) {
   return std::make_unique<SqliteStore>(path, must_exist);

@@ -36,6 +36,11 @@ struct TableDef {
   uint32_t source_oid = 0;  // the relation's OID on the source (pgoutput's relation id)
   std::string schema;
   std::string name;
+  // The SQLite store's name for the table in its file, as recorded in
+  // _pgseed_tables.sqlite_name (see sqlite_store.h for how it is chosen). Set by the store
+  // (create_table, tables()); the store finds its tables by id and never takes this from
+  // a caller. Empty in a RocksDB store.
+  std::string sqlite_name;
   std::vector<ColumnDef> columns;
   // The point of the snapshot the table was copied under: streamed transactions that
   // committed before it are already in the copy and are skipped for this table.

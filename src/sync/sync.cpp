@@ -21,6 +21,7 @@
 #include "sync/logger.h"
 #include "sync/source_identity.h"
 #include "sync/stream_apply.h"
+#include "sync/table_sync.h"
 
 namespace pgseed {
 
@@ -175,12 +176,10 @@ bool copy_missing_tables(Store& store, pg::ReplicationConnection exporter,
   if (tables.empty() && held.empty()) log.warn("publication " + publication + " publishes no tables");
   {
     StoreTxn txn(store);
-    for (auto& t : tables) {
-      t.def.snapshot_lsn = slot.consistent_point;
-      TableDef awaiting = t.def;  // until its rows are all stored
-      awaiting.snapshot_lsn = TableDef::kAwaitingCopy;
-      store.create_table(awaiting);
-      t.def.id = awaiting.id;
+    for (pg::PublishedTable* t : in_creation_order(tables)) {
+      t->def.snapshot_lsn = TableDef::kAwaitingCopy;  // until its rows are all stored
+      store.create_table(t->def);
+      t->def.snapshot_lsn = slot.consistent_point;
     }
     txn.commit();
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <tuple>
 
 #include "pg/connection.h"
 #include "pg/replication_connection.h"
@@ -35,6 +36,15 @@ bool catalog_differs(const TableDef& stored, const TableDef& catalog, bool with_
       stored.relfilenode != catalog.relfilenode)
     return true;
   return !stored.same_columns(catalog);
+}
+
+std::vector<pg::PublishedTable*> in_creation_order(std::vector<pg::PublishedTable>& tables) {
+  std::vector<pg::PublishedTable*> out;
+  for (auto& t : tables) out.push_back(&t);
+  std::sort(out.begin(), out.end(), [](const pg::PublishedTable* a, const pg::PublishedTable* b) {
+    return std::tie(a->def.schema, a->def.name) < std::tie(b->def.schema, b->def.name);
+  });
+  return out;
 }
 
 TableSync::Outcome TableSync::sync(Store& store, const StoreState& state,
@@ -88,10 +98,10 @@ std::optional<TableSync::Outcome> TableSync::try_sync(Store& store, const StoreS
     store.drop_table(s);
     if (!published) out.dropped.push_back(s.qualified());
   }
-  for (auto& t : tables) {
-    t.def.snapshot_lsn = out.point;
-    store.create_table(t.def);  // replaces a stored table of the same name
-    out.copied.push_back(t.def.qualified());
+  for (pg::PublishedTable* t : in_creation_order(tables)) {
+    t->def.snapshot_lsn = out.point;
+    store.create_table(t->def);  // replaces a stored table of the same name
+    out.copied.push_back(t->def.qualified());
   }
   if (tick) copy.set_tick(tick);
   copy.run(store, tables, /*own_transactions=*/false);

@@ -46,6 +46,11 @@ bool relation_differs(const TableDef& stored, const Relation& r);
 // `with_filenodes`: also a relfilenode that changed (a rewrite that kept the shape).
 bool catalog_differs(const TableDef& stored, const TableDef& catalog, bool with_filenodes = true);
 
+// `tables` in the order the store creates them: by schema, then name, bytewise. Where two
+// source names would give one SQLite table name, the table created first keeps the plain
+// name (sqlite_store.h): so that depends on the names alone, not on sizes or OIDs.
+std::vector<pg::PublishedTable*> in_creation_order(std::vector<pg::PublishedTable>& tables);
+
 class TableSync {
  public:
   TableSync(const std::string& conninfo, const Logger& log) : conninfo_(conninfo), log_(log) {}
