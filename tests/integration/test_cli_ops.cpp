@@ -1,6 +1,6 @@
 // The CLI as the people who run it see it (issue 13): safe defaults, status for machines
 // (json, prometheus, --check), signals and exit codes, JSON fatal lines, libpq conventions
-// (PG* variables, a bare dbname, PGSEED_STORE), drop --slot.
+// (PG* variables, a bare dbname, PGSEED_STORE), drop --slot; help and "did you mean".
 #include <libpq-fe.h>
 #include <poll.h>
 #include <pty.h>
@@ -533,6 +533,48 @@ TEST(CliOps, SyncConfiguredThroughEnvironment) {
     EXPECT_NE(r.out.find("\"rows\":2"), std::string::npos) << r.out;
   }
   expect_table_equal(src, store, "public.a");
+}
+
+// Every command's --help shows its options with their defaults, an example and the
+// global options; the man page is made of these (help2man).
+TEST(CliOps, HelpShowsGlobalOptionsDefaultsAndExamples) {
+  for (const char* cmd : {"sync", "resync", "dump", "status", "verify", "drop"}) {
+    RunResult r = run_pgseed({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("Examples:\n  pgseed " + std::string(cmd) + " "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Global options"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("--log-format"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Exit codes:"), std::string::npos) << r.out;
+  }
+  RunResult r = run_pgseed({"status", "--help"});
+  EXPECT_NE(r.out.find("--format TEXT:{text,json,prometheus,nagios}=text"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--warn-lag FLOAT=300"), std::string::npos) << r.out;
+  r = run_pgseed({"sync", "--help"});
+  EXPECT_NE(r.out.find("--schema-check-interval SECONDS:FLOAT in [0 - 86400]=30"), std::string::npos) << r.out;
+}
+
+// A mistyped command or option: one line naming it and what was meant, exit 2 (usage),
+// even where the parser would first have missed a required option.
+TEST(CliOps, TyposGetDidYouMean) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string line;
+  };
+  std::vector<Case> cases = {
+      {{"sycn", "--store", "x"}, "pgseed: error: unknown command 'sycn'; did you mean 'sync'?"},
+      {{"stats"}, "pgseed: error: unknown command 'stats'; did you mean 'status'?"},
+      {{"sync", "--folow"}, "pgseed: error: unknown option '--folow' for sync; did you mean '--follow'?"},
+      {{"status", "--store", "x", "--fromat", "json"},
+       "pgseed: error: unknown option '--fromat' for status; did you mean '--format'?"},
+      {{"--quite", "dump", "--store", "x"}, "pgseed: error: unknown option '--quite'; did you mean '--quiet'?"},
+      {{"frobnicate"}, "pgseed: error: unknown command 'frobnicate'"},
+  };
+  for (const auto& c : cases) {
+    RunResult r = run_pgseed(c.args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    ASSERT_FALSE(lines_of(r.err).empty()) << c.line;
+    EXPECT_EQ(lines_of(r.err).front(), c.line) << r.err;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, CliOpsTest, ::testing::Values("sqlite", "rocksdb"));
