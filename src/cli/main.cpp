@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/service_notify.h"
 #include "cli/suggest.h"
 #include "pgseed/error.h"
 #include "pgseed/sync.h"
@@ -30,6 +31,7 @@ struct SignalState {
   pgseed::Sync* sync = nullptr;
   int first = 0;  // the first signal received, 0 if none
   pgseed::LogSink log;
+  pgseed::cli::ServiceNotifier* notifier = nullptr;
 };
 SignalState g_signals;
 
@@ -57,6 +59,7 @@ void watch_signals() {
       if (g_signals.log)
         g_signals.log(pgseed::LogLevel::kInfo, std::string("received ") + signal_name(sig) +
                                                    ": stopping cleanly (send it again to abort at once)");
+      if (g_signals.notifier) g_signals.notifier->stopping();
       if (g_signals.sync) g_signals.sync->stop();
     } else {
       if (g_signals.log)
@@ -320,7 +323,16 @@ int main(int argc, char** argv) {
         sync.split_tables_larger_than =
             pgseed::parse_byte_size(split_size, "--split-tables-larger-than");
       sync.log = sink;
-      sync.on_progress = pgseed::cli::make_progress_renderer(common, sink);
+      // Progress goes to the terminal or log, and, run by systemd, to its notify socket.
+      auto render = pgseed::cli::make_progress_renderer(common, sink);
+      auto notifier = std::make_shared<pgseed::cli::ServiceNotifier>();
+      if (notifier->active())
+        sync.on_progress = [render, notifier](const pgseed::Progress& p) {
+          if (render) render(p);
+          notifier->progress(p);
+        };
+      else
+        sync.on_progress = render;
       // Signals go to the watcher thread only: blocked here, before any thread starts.
       sigset_t set = stop_signals();
       pthread_sigmask(SIG_BLOCK, &set, nullptr);
@@ -329,6 +341,7 @@ int main(int argc, char** argv) {
         std::lock_guard lock(g_signals.mu);
         g_signals.sync = &s;
         g_signals.log = sink;
+        g_signals.notifier = notifier.get();
       }
       std::thread(watch_signals).detach();
       bool complete = false;
@@ -337,10 +350,12 @@ int main(int argc, char** argv) {
       } catch (...) {
         std::lock_guard lock(g_signals.mu);
         g_signals.sync = nullptr;
+        g_signals.notifier = nullptr;
         throw;
       }
       std::lock_guard lock(g_signals.mu);
       g_signals.sync = nullptr;
+      g_signals.notifier = nullptr;
       // Stopped by a signal: a follow run that had its replica ends well (0); an initial
       // copy (nothing kept) or a one-shot run that did not get to its end does not.
       if (g_signals.first != 0 && (!complete || !sync.follow)) return 128 + g_signals.first;

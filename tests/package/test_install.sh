@@ -11,4 +11,6 @@ cmake -S "$src_dir/consumer" -B "$tmp/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >
 cmake --build "$tmp/build" -j2 >/dev/null
 "$tmp/build/consumer"
 test -x "$tmp/prefix/bin/pgseed"
+# The systemd unit, pointing at the installed binary.
+grep -q "^ExecStart=.*/bin/pgseed sync --follow" "$tmp/prefix/lib/systemd/system/pgseed@.service"
 echo "install test: ok"
