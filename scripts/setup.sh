@@ -23,9 +23,12 @@ say() { printf 'setup: %s\n' "$*"; }
 
 # Required packages. clang + libclang-rt-14-dev: the libFuzzer targets.
 # iproute2: `ss`, used by scripts/pg.sh to find a free port.
+# libsystemd-dev: sd_notify for the systemd unit; help2man: the man page (the build
+# works without either: no notifications, no man page).
 required=(
   build-essential cmake pkg-config
   libpq-dev libsqlite3-dev sqlite3 librocksdb-dev libcli11-dev
+  libsystemd-dev help2man
   libgtest-dev googletest
   postgresql-15 postgresql-client-15
   clang libclang-rt-14-dev

@@ -52,6 +52,11 @@ struct Progress {
   double transactions_per_second = 0;  // over the last interval
   Lsn applied_lsn;
   int64_t lag_bytes = -1;     // server WAL end minus applied LSN, -1 when unknown
+  // Seconds since the source committed the oldest transaction received but not yet
+  // durably applied: 0 when everything received is durable (an idle replica lags 0, not
+  // the time since its last commit); -1 when unknown. Source and replica clocks are
+  // compared, so skew between them shows (never below 0).
+  double lag_seconds = -1;
 };
 
 // SyncOptions::split_tables_larger_than's default: off. Measured on 2 cores (1M-row table,

@@ -17,8 +17,10 @@
 #include <chrono>
 #include <cmath>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 
+#include "cli/progress_format.h"
 #include "pgseed/admin.h"
 #include "pgseed/error.h"
 #include "pgseed/replica.h"
@@ -169,88 +171,89 @@ LogSink make_log_sink(const CommonOptions& o) {
   };
 }
 
-static bool copy_finished(const Progress& p) {
-  if (p.tables.empty()) return false;
-  for (const auto& t : p.tables)
-    if (!t.done) return false;
-  return true;
+namespace {
+
+// Columns of the terminal on stderr; 0 when stderr is no terminal (no clipping).
+size_t terminal_width() {
+  winsize ws{};
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0) return 0;
+  return ws.ws_col;
 }
+
+double monotonic_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// State of one sync's progress output, kept between reports (all on the sync's thread).
+struct ProgressOutput {
+  bool tty = false, json = false;
+  LogSink log;
+  double last_copy_line = -1e9;  // elapsed time of the last copy log line
+  double last_elapsed = -1;      // of the last copy report
+  size_t tables = 0;             // in the last copy report
+  bool live = false;             // a live copy line is on the terminal, not yet ended
+  bool summarized = false;       // the current copy's summary is printed
+  CopyTimings timings;
+  StreamReporter stream;
+
+  void line(const std::string& text, const std::string& fields) {
+    if (json) write_json_line("info", text, fields);
+    else if (log) log(LogLevel::kInfo, text);
+  }
+
+  void copy(const Progress& p) {
+    if (p.elapsed_seconds < last_elapsed || p.tables.size() != tables) {  // another copy
+      summarized = false;
+      last_copy_line = -1e9;
+    }
+    last_elapsed = p.elapsed_seconds;
+    tables = p.tables.size();
+    timings.observe(p);
+    bool finished = copy_figures(p).all_done;
+    if (summarized) return;
+    std::string text = copy_line(p);
+    if (tty) {
+      // One live line, rewritten in place; a line wider than the terminal would wrap and
+      // leave its head behind at each rewrite, so it is clipped (the last column kept free).
+      size_t width = terminal_width();
+      std::lock_guard lock(g_stderr_mu);
+      std::fprintf(stderr, "\r\033[K%s", clip_to_width(text, width > 1 ? width - 1 : width).c_str());
+      live = !finished;
+      if (finished) std::fputc('\n', stderr);
+      std::fflush(stderr);
+    } else if (p.elapsed_seconds - last_copy_line >= 10 || finished) {
+      last_copy_line = p.elapsed_seconds;
+      line(text, copy_json_fields(p));
+    }
+    if (finished) {
+      summarized = true;
+      for (const auto& l : copy_summary(p, timings)) line(l.text, l.json_fields);
+    }
+  }
+
+  void streaming(const Progress& p) {
+    if (live) {  // a copy that ended without its last report: end its line
+      std::lock_guard lock(g_stderr_mu);
+      std::fputc('\n', stderr);
+      live = false;
+    }
+    summarized = false;
+    last_copy_line = last_elapsed = -1e9;
+    if (auto l = stream.observe(p, monotonic_seconds())) line(l->text, l->json_fields);
+  }
+};
+
+}  // namespace
 
 std::function<void(const Progress&)> make_progress_renderer(const CommonOptions& o, LogSink log) {
   if (o.quiet) return {};
-  bool tty = isatty(2) && o.log_format == "text";
-  bool json = o.log_format == "json";
-  auto last_line = std::make_shared<double>(-1e9);
-  auto live = std::make_shared<bool>(false);
-  return [tty, json, log, last_line, live](const Progress& p) {
-    char buf[256];
-    std::string fields;  // the same figures as JSON members, for --log-format json
-    auto number = [](double v, int decimals) {
-      char b[64];
-      std::snprintf(b, sizeof b, "%.*f", decimals, v);
-      return std::string(b);
-    };
-    if (p.phase == Progress::Phase::kCopy) {
-      bool all_done = !p.tables.empty();
-      size_t done = 0;
-      for (const auto& t : p.tables) done += t.done, all_done = all_done && t.done;
-      double rate = p.elapsed_seconds > 0 ? double(p.rows) / p.elapsed_seconds : 0;
-      std::string pct = "?", eta = "?";
-      // Rows against the catalog's row estimate; without one (never analyzed), COPY
-      // bytes against the heap size, which are close for most tables.
-      double f = -1;
-      if (p.estimated_rows > 0) f = double(p.rows) / double(p.estimated_rows);
-      else if (p.estimated_bytes > 0) f = double(p.bytes) / double(p.estimated_bytes);
-      if (f >= 0) {
-        f = std::min(1.0, f);
-        char b[32];
-        std::snprintf(b, sizeof b, "%.0f%%", f * 100);
-        pct = b;
-        if (f > 0 && !all_done) {
-          double left = p.elapsed_seconds * (1 - f) / f;
-          std::snprintf(b, sizeof b, "%.0fs", left);
-          eta = b;
-        }
-      }
-      if (all_done) pct = "100%", eta = "0s";
-      double eta_seconds = all_done ? 0 : (f > 0 ? p.elapsed_seconds * (1 - f) / f : -1);
-      fields = ",\"phase\":\"copy\",\"rows\":" + std::to_string(p.rows) + ",\"bytes\":" +
-               std::to_string(p.bytes) + ",\"tables_done\":" + std::to_string(done) +
-               ",\"tables\":" + std::to_string(p.tables.size()) + ",\"rows_per_second\":" +
-               number(rate, 0) + ",\"percent\":" + (f >= 0 ? number(all_done ? 100 : f * 100, 1) : "null") +
-               ",\"eta_seconds\":" + (eta_seconds >= 0 ? number(eta_seconds, 0) : "null") +
-               ",\"elapsed_seconds\":" + number(p.elapsed_seconds, 1);
-      std::snprintf(buf, sizeof buf,
-                    "copy: %s, %llu rows, %.1f MB, %zu/%zu tables done, %.0f rows/s, ETA %s", pct.c_str(),
-                    (unsigned long long)p.rows, double(p.bytes) / 1e6, done, p.tables.size(), rate,
-                    eta.c_str());
-    } else {
-      std::snprintf(buf, sizeof buf, "stream: %llu transactions applied (%.0f/s), at %s, lag %s",
-                    (unsigned long long)p.transactions, p.transactions_per_second,
-                    p.applied_lsn.str().c_str(),
-                    p.lag_bytes < 0 ? "?" : (std::to_string(p.lag_bytes) + " bytes").c_str());
-      fields = ",\"phase\":\"stream\",\"transactions\":" + std::to_string(p.transactions) +
-               ",\"transactions_per_second\":" + number(p.transactions_per_second, 1) +
-               ",\"lsn\":\"" + p.applied_lsn.str() + "\",\"lag_bytes\":" +
-               (p.lag_bytes < 0 ? std::string("null") : std::to_string(p.lag_bytes)) +
-               ",\"elapsed_seconds\":" + number(p.elapsed_seconds, 1);
-    }
-    if (tty && p.phase == Progress::Phase::kCopy) {
-      std::fprintf(stderr, "\r\033[K%s", buf);
-      *live = true;
-      if (p.phase == Progress::Phase::kCopy) {
-        bool all_done = !p.tables.empty();
-        for (const auto& t : p.tables) all_done = all_done && t.done;
-        if (all_done) std::fprintf(stderr, "\n"), *live = false;
-      }
-      std::fflush(stderr);
-    } else if (p.elapsed_seconds - *last_line >= 10 || p.elapsed_seconds < *last_line ||
-               (p.phase == Progress::Phase::kCopy && copy_finished(p) && !*live)) {
-      if (p.phase == Progress::Phase::kCopy && copy_finished(p)) *live = true;  // once
-      *last_line = p.elapsed_seconds;
-      if (json) write_json_line("info", buf, fields);
-      else if (log) log(LogLevel::kInfo, buf);
-    }
+  auto out = std::make_shared<ProgressOutput>();
+  out->json = o.log_format == "json";
+  out->tty = isatty(STDERR_FILENO) && !out->json;
+  out->log = std::move(log);
+  return [out](const Progress& p) {
+    if (p.phase == Progress::Phase::kCopy) out->copy(p);
+    else out->streaming(p);
   };
 }
 

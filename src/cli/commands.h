@@ -35,7 +35,9 @@ std::string with_password(const std::string& conninfo, const std::string& passwo
 // is no terminal.
 std::string prompt_password();
 
-// Renders sync progress: a live line on a terminal, a log line every 10 s otherwise.
+// Renders sync progress (texts from progress_format.h). Copy: a live line on a terminal,
+// clipped to its width, else a log line every 10 s; once every table is copied, the
+// summary (totals, then the largest tables). Streaming: StreamReporter's lines.
 std::function<void(const Progress&)> make_progress_renderer(const CommonOptions& o, LogSink log);
 
 struct DumpOptions {

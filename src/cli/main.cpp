@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/service_notify.h"
+#include "cli/suggest.h"
 #include "pgseed/error.h"
 #include "pgseed/sync.h"
 
@@ -29,6 +31,7 @@ struct SignalState {
   pgseed::Sync* sync = nullptr;
   int first = 0;  // the first signal received, 0 if none
   pgseed::LogSink log;
+  pgseed::cli::ServiceNotifier* notifier = nullptr;
 };
 SignalState g_signals;
 
@@ -56,6 +59,7 @@ void watch_signals() {
       if (g_signals.log)
         g_signals.log(pgseed::LogLevel::kInfo, std::string("received ") + signal_name(sig) +
                                                    ": stopping cleanly (send it again to abort at once)");
+      if (g_signals.notifier) g_signals.notifier->stopping();
       if (g_signals.sync) g_signals.sync->stop();
     } else {
       if (g_signals.log)
@@ -66,14 +70,54 @@ void watch_signals() {
   }
 }
 
+// The names CLI11 knows, for "did you mean" (suggest.h).
+pgseed::cli::UsageNames usage_names(const CLI::App& app) {
+  auto names_of = [](const CLI::App& a) {
+    pgseed::cli::UsageNames::Names n;
+    for (const CLI::Option* o : a.get_options()) {
+      std::vector<std::string> mine;
+      for (const auto& l : o->get_lnames()) mine.push_back("--" + l);
+      for (const auto& s : o->get_snames()) mine.push_back("-" + s);
+      for (const auto& m : mine) {
+        n.options.push_back(m);
+        if (o->get_type_size() != 0) n.with_value.push_back(m);
+      }
+    }
+    return n;
+  };
+  pgseed::cli::UsageNames u;
+  u.global = names_of(app);
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    u.commands.push_back(sub->get_name());
+    u.by_command[sub->get_name()] = names_of(*sub);
+  }
+  return u;
+}
+
+// A subcommand's help ends with examples and the global options (which CLI11 shows in
+// the top-level help only), before the footer common to all.
+void add_help_footer(CLI::App* cmd, const CLI::App& app, std::string examples) {
+  cmd->footer([&app, examples = std::move(examples)] {
+    std::string text = "Examples:\n" + examples + "\nGlobal options (before or after the subcommand):\n";
+    CLI::Formatter format;  // the default formatter, as the top-level help uses
+    for (const CLI::Option* o : app.get_options()) text += format.make_option(o, /*is_positional=*/false);
+    return text;
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Named "pgseed" whatever the path it was started by: the usage lines (and the man page
+  // made of them) show the command as it is typed.
   CLI::App app{
       "pgseed: bootstrap a local replica of a PostgreSQL database (SQLite or RocksDB) and keep "
-      "it current with logical replication."};
+      "it current with logical replication.",
+      "pgseed"};
   app.require_subcommand(1);
   app.fallthrough();  // global options also after the subcommand
+  // --help shows every option's default (the value bound before parsing), subcommands too.
+  app.option_defaults()->always_capture_default();
   app.set_version_flag("-V,--version", std::string("pgseed ") + PGSEED_VERSION);
   app.footer(
       "STORE is sqlite:PATH, rocksdb:PATH or a bare PATH (SQLite); PGSEED_STORE is the default.\n"
@@ -131,7 +175,7 @@ int main(int argc, char** argv) {
       ->excludes(opt_tables);
   cmd_sync->add_option("--slot", sync.slot,
                        "Replication slot name (default: generated, pgseed_<host>_<hex>)");
-  cmd_sync->add_option("-j,--jobs", sync.jobs, "Copy connections (default: number of cores)")
+  cmd_sync->add_option("-j,--jobs", sync.jobs, "Copy connections (0: as many as cores)")
       ->check(CLI::Range(0, 256));
   std::string split_size;
   auto* opt_split = cmd_sync->add_option("--split-tables-larger-than", split_size,
@@ -153,6 +197,11 @@ int main(int argc, char** argv) {
   cmd_sync->add_flag("--reseed", sync.reseed,
                      "The store's slot is gone or invalidated: create it anew and copy every "
                      "table again (old rows stay readable until each new copy is in place)");
+  add_help_footer(cmd_sync, app,
+                  "  pgseed sync --source 'host=db1 dbname=shop user=replica' --store shop.db --tables orders,customers\n"
+                  "  pgseed sync --store shop.db --follow     (later runs: resume, keep streaming)\n"
+                  "  PGSEED_SOURCE=postgresql://replica@db1/shop pgseed sync --store rocksdb:/var/lib/pgseed/shop \\\n"
+                  "      --publication shop_pub -j 4 --follow\n");
 
   // resync
   std::string resync_tables;
@@ -165,6 +214,8 @@ int main(int argc, char** argv) {
   cmd_resync->add_option("--table", resync_tables,
                          "The tables, comma-separated, as SQL names them (public.\"Order Items\")")
       ->required();
+  add_help_footer(cmd_resync, app,
+                  "  pgseed resync --source shop --store shop.db --table 'public.orders,public.\"Order Items\"'\n");
 
   // dump
   pgseed::cli::DumpOptions dump;
@@ -174,6 +225,9 @@ int main(int argc, char** argv) {
   cmd_dump->add_option("--table", dump.table, "Only this table (schema.table)");
   cmd_dump->add_option("--format", dump.format, "csv or jsonl")
       ->check(CLI::IsMember({"csv", "jsonl"}));
+  add_help_footer(cmd_dump, app,
+                  "  pgseed dump --store shop.db --table public.orders > orders.csv\n"
+                  "  pgseed dump --store rocksdb:/var/lib/pgseed/shop --format jsonl | jq .\n");
 
   // status
   pgseed::cli::StatusOptions status;
@@ -196,6 +250,10 @@ int main(int argc, char** argv) {
   cmd_status->add_option("--crit-lag", status.crit_lag, "--check: critical at this lag in seconds (default 3600)");
   cmd_status->add_option("--max-retained", status.max_retained_mb,
                          "Warn when the slot retains more WAL than this many MB (default 1024)");
+  add_help_footer(cmd_status, app,
+                  "  pgseed status --store shop.db --source shop --format json\n"
+                  "  pgseed status --store shop.db --source shop --check --warn-lag 60 --crit-lag 600\n"
+                  "  pgseed status --store shop.db --source shop --format prometheus > /var/lib/node_exporter/pgseed.prom\n");
 
   // verify
   pgseed::cli::VerifyOptions verify;
@@ -203,6 +261,7 @@ int main(int argc, char** argv) {
       "verify", "Compare every table of the store with the source; exit 0 only when equal (9 otherwise)");
   add_source(cmd_verify, verify.source, "Source CONNINFO (default: libpq's defaults and PG* variables)");
   add_store(cmd_verify, verify.store)->required();
+  add_help_footer(cmd_verify, app, "  pgseed verify --source 'host=db1 dbname=shop' --store shop.db\n");
 
   // drop
   pgseed::cli::DropOptions drop;
@@ -219,11 +278,34 @@ int main(int argc, char** argv) {
                        "refused while it is in use")
       ->excludes(opt_drop_store);
   cmd_drop->add_flag("--delete-store", drop.delete_store, "Also delete the store");
+  add_help_footer(cmd_drop, app,
+                  "  pgseed drop --source shop --store shop.db --delete-store\n"
+                  "  pgseed drop --source shop --slot pgseed_web1_3fa2c1d0   (a slot whose store is gone)\n");
+
+  // The top-level help's examples (set last: subcommands copy the footer text, not this).
+  app.footer([] {
+    return std::string(
+        "Examples:\n"
+        "  pgseed sync --source 'host=db1 dbname=shop user=replica' --store shop.db --tables orders,customers\n"
+        "  pgseed sync --store shop.db --follow\n"
+        "  pgseed status --store shop.db --source 'host=db1 dbname=shop' --check\n"
+        "  pgseed sync --help     (each command's options, defaults and examples)\n");
+  });
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A mistyped command or option first: CLI11 may report something else before it
+    // (a required option missing), which would send the user the wrong way.
+    if (auto u = pgseed::cli::find_unknown_word(usage_names(app),
+                                                std::vector<std::string>(argv + 1, argv + argc))) {
+      std::fprintf(stderr, "pgseed: error: %s\nRun with --help for more information.\n",
+                   pgseed::cli::describe(*u).c_str());
+      return 2;
+    }
+    app.exit(e);
+    return 2;
   }
   if (check) status.format = "nagios";
 
@@ -241,7 +323,16 @@ int main(int argc, char** argv) {
         sync.split_tables_larger_than =
             pgseed::parse_byte_size(split_size, "--split-tables-larger-than");
       sync.log = sink;
-      sync.on_progress = pgseed::cli::make_progress_renderer(common, sink);
+      // Progress goes to the terminal or log, and, run by systemd, to its notify socket.
+      auto render = pgseed::cli::make_progress_renderer(common, sink);
+      auto notifier = std::make_shared<pgseed::cli::ServiceNotifier>();
+      if (notifier->active())
+        sync.on_progress = [render, notifier](const pgseed::Progress& p) {
+          if (render) render(p);
+          notifier->progress(p);
+        };
+      else
+        sync.on_progress = render;
       // Signals go to the watcher thread only: blocked here, before any thread starts.
       sigset_t set = stop_signals();
       pthread_sigmask(SIG_BLOCK, &set, nullptr);
@@ -250,6 +341,7 @@ int main(int argc, char** argv) {
         std::lock_guard lock(g_signals.mu);
         g_signals.sync = &s;
         g_signals.log = sink;
+        g_signals.notifier = notifier.get();
       }
       std::thread(watch_signals).detach();
       bool complete = false;
@@ -258,10 +350,12 @@ int main(int argc, char** argv) {
       } catch (...) {
         std::lock_guard lock(g_signals.mu);
         g_signals.sync = nullptr;
+        g_signals.notifier = nullptr;
         throw;
       }
       std::lock_guard lock(g_signals.mu);
       g_signals.sync = nullptr;
+      g_signals.notifier = nullptr;
       // Stopped by a signal: a follow run that had its replica ends well (0); an initial
       // copy (nothing kept) or a one-shot run that did not get to its end does not.
       if (g_signals.first != 0 && (!complete || !sync.follow)) return 128 + g_signals.first;

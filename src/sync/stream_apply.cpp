@@ -105,6 +105,7 @@ void StreamApply::run() {
 void StreamApply::session(bool one_shot) {
   state_ = store_.state();
   last_commit_time_.reset();
+  oldest_undurable_commit_time_.reset();
   durable_lsn_ = state_.applied_lsn;
   reported_lsn_ = Lsn();
   in_source_txn_ = store_txn_open_ = false;
@@ -196,6 +197,13 @@ void StreamApply::session(bool one_shot) {
         p.applied_lsn = durable_lsn_;
         if (wal_end_seen.valid())
           p.lag_bytes = wal_end_seen > durable_lsn_ ? int64_t(wal_end_seen.value - durable_lsn_.value) : 0;
+        p.lag_seconds = 0;
+        if (oldest_undurable_commit_time_) {
+          double committed = double(kPgEpochUnixSeconds) + double(*oldest_undurable_commit_time_) / 1e6;
+          double wall = std::chrono::duration<double>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+          p.lag_seconds = std::max(0.0, wall - committed);
+        }
         options_.on_progress(p);
         last_progress = now;
         txns_at_last_progress = applied_txns_;
@@ -392,6 +400,7 @@ void StreamApply::commit_store() {
   }
   store_txn_open_ = false;
   durable_lsn_ = state_.applied_lsn;
+  oldest_undurable_commit_time_.reset();
   if (options_.on_commit)
     for (const auto& t : undelivered_) options_.on_commit(t);
   undelivered_.clear();
@@ -413,6 +422,7 @@ void StreamApply::on_begin(const Begin& b) {
   txn_lsn_ = b.final_lsn;
   skip_txn_ = b.final_lsn < state_.applied_lsn;  // already stored (see the rules above)
   if (skip_txn_) return;
+  if (!oldest_undurable_commit_time_) oldest_undurable_commit_time_ = b.commit_time;
   open_store_txn();
   if (options_.on_commit) {  // collected only for a callback
     current_ = AppliedTransaction{};

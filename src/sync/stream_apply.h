@@ -99,6 +99,9 @@ class StreamApply {
   bool skip_txn_ = false;
   Lsn txn_lsn_;             // commit LSN of the source transaction in hand
   std::optional<int64_t> last_commit_time_;  // of the last applied txn, not yet in state_
+  // Commit time of the oldest transaction received since the last durable store commit:
+  // what Progress::lag_seconds is measured from (none: everything received is durable).
+  std::optional<int64_t> oldest_undurable_commit_time_;
   size_t txns_in_batch_ = 0;
   size_t changes_in_batch_ = 0;
   std::chrono::steady_clock::time_point batch_started_;

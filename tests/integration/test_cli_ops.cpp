@@ -1,14 +1,19 @@
 // The CLI as the people who run it see it (issue 13): safe defaults, status for machines
 // (json, prometheus, --check), signals and exit codes, JSON fatal lines, libpq conventions
-// (PG* variables, a bare dbname, PGSEED_STORE), drop --slot.
+// (PG* variables, a bare dbname, PGSEED_STORE), drop --slot; running as a systemd service
+// (sd_notify), help and "did you mean".
 #include <libpq-fe.h>
 #include <poll.h>
 #include <pty.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -533,6 +538,146 @@ TEST(CliOps, SyncConfiguredThroughEnvironment) {
     EXPECT_NE(r.out.find("\"rows\":2"), std::string::npos) << r.out;
   }
   expect_table_equal(src, store, "public.a");
+}
+
+// A unix datagram socket standing in for systemd's notify socket (NOTIFY_SOCKET).
+class NotifySocket {
+ public:
+  NotifySocket() {
+    static int counter = 0;
+    path_ = "/tmp/pgseed-notify-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".sock";
+    std::filesystem::remove(path_);
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      ADD_FAILURE() << "cannot bind " << path_;
+  }
+  ~NotifySocket() {
+    if (fd_ >= 0) close(fd_);
+    std::filesystem::remove(path_);
+  }
+  const std::string& path() const { return path_; }
+  // Reads datagrams until one has a line for which `want` is true; returns that line.
+  // The deadline only bounds a failure: the test goes on as soon as the line arrives.
+  std::string wait_for(const std::function<bool(const std::string&)>& want, int seconds = 60) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < until) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 1000) <= 0) continue;
+      char buf[4096];
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      std::string datagram(buf, size_t(n));
+      received_ += datagram + "\n";
+      for (const auto& l : lines_of(datagram))
+        if (want(l)) return l;
+    }
+    return {};
+  }
+  const std::string& received() const { return received_; }
+
+ private:
+  std::string path_, received_;
+  int fd_ = -1;
+};
+
+// Environment variables set for the children started while it lives.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::initializer_list<std::pair<std::string, std::string>> vars) {
+    for (const auto& [k, v] : vars) setenv(k.c_str(), v.c_str(), 1), names_.push_back(k);
+  }
+  ~ScopedEnv() {
+    for (const auto& n : names_) unsetenv(n.c_str());
+  }
+
+ private:
+  std::vector<std::string> names_;
+};
+
+// Run by systemd (Type=notify): READY=1 once the copy is done and streaming runs, STATUS=
+// with the phase, position and lag (following the source's changes), WATCHDOG=1 when
+// WatchdogSec= is set, STOPPING=1 at SIGTERM; exit 0.
+TEST(CliOps, SystemdNotifyReadyStatusWatchdog) {
+#ifndef PGSEED_HAVE_SYSTEMD
+  GTEST_SKIP() << "pgseed was built without libsystemd (sd_notify compiled out)";
+#else
+  TestDatabase src;
+  src.db().exec("CREATE TABLE a (id int PRIMARY KEY, v text);"
+                "INSERT INTO a SELECT i, 'x' FROM generate_series(1, 1000) i;");
+  std::string store = temp_store("sqlite");
+  NotifySocket sock;
+  std::string log = temp_log_path();
+  int pid;
+  {
+    ScopedEnv env({{"NOTIFY_SOCKET", sock.path()}, {"WATCHDOG_USEC", "30000000"}});
+    pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--tables", "a", "--follow"}, log);
+  }
+  EXPECT_EQ(sock.wait_for([](const std::string& l) { return l == "READY=1"; }), "READY=1")
+      << sock.received() << slurp(log);
+  // READY means the copy is in the store.
+  EXPECT_EQ(store_status(store).phase, "streaming");
+  std::string status = sock.wait_for([](const std::string& l) { return l.rfind("STATUS=streaming at ", 0) == 0; });
+  EXPECT_NE(status.find(", lag "), std::string::npos) << sock.received();
+  EXPECT_NE(sock.wait_for([](const std::string& l) { return l == "WATCHDOG=1"; }), "") << sock.received();
+
+  // The status follows the stream.
+  src.db().exec("INSERT INTO a VALUES (0, 'new')");
+  status = sock.wait_for([](const std::string& l) {
+    return l.rfind("STATUS=streaming at ", 0) == 0 && l.find(", 1 transactions") != std::string::npos;
+  });
+  EXPECT_NE(status, "") << sock.received() << slurp(log);
+
+  kill(pid, SIGTERM);
+  EXPECT_EQ(sock.wait_for([](const std::string& l) { return l == "STOPPING=1"; }), "STOPPING=1")
+      << sock.received();
+  EXPECT_EQ(wait_pid(pid), 0) << slurp(log);
+  expect_table_equal(src, store, "public.a");
+#endif
+}
+
+// Every command's --help shows its options with their defaults, an example and the
+// global options; the man page is made of these (help2man).
+TEST(CliOps, HelpShowsGlobalOptionsDefaultsAndExamples) {
+  for (const char* cmd : {"sync", "resync", "dump", "status", "verify", "drop"}) {
+    RunResult r = run_pgseed({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("Examples:\n  pgseed " + std::string(cmd) + " "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Global options"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("--log-format"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Exit codes:"), std::string::npos) << r.out;
+  }
+  RunResult r = run_pgseed({"status", "--help"});
+  EXPECT_NE(r.out.find("--format TEXT:{text,json,prometheus,nagios}=text"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--warn-lag FLOAT=300"), std::string::npos) << r.out;
+  r = run_pgseed({"sync", "--help"});
+  EXPECT_NE(r.out.find("--schema-check-interval SECONDS:FLOAT in [0 - 86400]=30"), std::string::npos) << r.out;
+}
+
+// A mistyped command or option: one line naming it and what was meant, exit 2 (usage),
+// even where the parser would first have missed a required option.
+TEST(CliOps, TyposGetDidYouMean) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string line;
+  };
+  std::vector<Case> cases = {
+      {{"sycn", "--store", "x"}, "pgseed: error: unknown command 'sycn'; did you mean 'sync'?"},
+      {{"stats"}, "pgseed: error: unknown command 'stats'; did you mean 'status'?"},
+      {{"sync", "--folow"}, "pgseed: error: unknown option '--folow' for sync; did you mean '--follow'?"},
+      {{"status", "--store", "x", "--fromat", "json"},
+       "pgseed: error: unknown option '--fromat' for status; did you mean '--format'?"},
+      {{"--quite", "dump", "--store", "x"}, "pgseed: error: unknown option '--quite'; did you mean '--quiet'?"},
+      {{"frobnicate"}, "pgseed: error: unknown command 'frobnicate'"},
+  };
+  for (const auto& c : cases) {
+    RunResult r = run_pgseed(c.args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    ASSERT_FALSE(lines_of(r.err).empty()) << c.line;
+    EXPECT_EQ(lines_of(r.err).front(), c.line) << r.err;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, CliOpsTest, ::testing::Values("sqlite", "rocksdb"));

@@ -11,4 +11,9 @@ cmake -S "$src_dir/consumer" -B "$tmp/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >
 cmake --build "$tmp/build" -j2 >/dev/null
 "$tmp/build/consumer"
 test -x "$tmp/prefix/bin/pgseed"
+# The systemd unit, pointing at the installed binary; the man page when help2man made it.
+grep -q "^ExecStart=.*/bin/pgseed sync --follow" "$tmp/prefix/lib/systemd/system/pgseed@.service"
+if [ -f "$build_dir/pgseed.1" ]; then
+  test -f "$tmp/prefix/share/man/man1/pgseed.1"
+fi
 echo "install test: ok"
