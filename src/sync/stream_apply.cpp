@@ -45,6 +45,9 @@ namespace {
 constexpr size_t kMaxTxnsPerBatch = 5000;                 // source txns per store txn
 constexpr size_t kMaxChangesPerBatch = 100000;
 constexpr auto kMaxBatchAge = std::chrono::milliseconds(50);
+// While messages keep coming (a large transaction, slow applies), the walsender still hears
+// from us this often, so that wal_sender_timeout (60 s by default) never ends the stream.
+constexpr auto kStatusInterval = std::chrono::seconds(5);
 // Group commit: a drained stream commits the store transaction in hand only once it is
 // this old, so a busy source costs one fsync per ~10 ms rather than one per transaction
 // (the latency this adds is what a --follow reader sees; well under the 100 ms target).
@@ -223,7 +226,14 @@ void StreamApply::session(bool one_shot) {
           server_end = k.wal_end;
           server_end_moved = std::chrono::steady_clock::now();
         }
-        if (k.reply_requested) send_status(false);
+        if (k.reply_requested) {
+          send_status(false);
+          last_status = std::chrono::steady_clock::now();
+        }
+      }
+      if (std::chrono::steady_clock::now() - last_status > kStatusInterval) {
+        send_status(false);
+        last_status = std::chrono::steady_clock::now();
       }
       if (!in_source_txn_ && !pending_sync_.empty()) sync_pending_tables();
       if (store_txn_open_ && !in_source_txn_ &&
