@@ -45,9 +45,6 @@ namespace {
 constexpr size_t kMaxTxnsPerBatch = 5000;                 // source txns per store txn
 constexpr size_t kMaxChangesPerBatch = 100000;
 constexpr auto kMaxBatchAge = std::chrono::milliseconds(50);
-// While messages keep coming (a large transaction, slow applies), the walsender still hears
-// from us this often, so that wal_sender_timeout (60 s by default) never ends the stream.
-constexpr auto kStatusInterval = std::chrono::seconds(5);
 // Group commit: a drained stream commits the store transaction in hand only once it is
 // this old, so a busy source costs one fsync per ~10 ms rather than one per transaction
 // (the latency this adds is what a --follow reader sees; well under the 100 ms target).
@@ -68,6 +65,9 @@ constexpr auto kLongCatchUpCommitDelay = std::chrono::milliseconds(2000);
 constexpr size_t kOverlapMinChanges = 2000;
 constexpr size_t kMaxBacklogBytes = size_t(6) << 20;
 constexpr size_t kMaxCallbackChanges = 100000;           // per transaction, for on_commit
+// The walsender hears from us at least this often, idle or not (also while messages keep
+// coming: a large transaction, slow applies), so that wal_sender_timeout (60 s by default)
+// never ends the stream.
 constexpr auto kStatusInterval = std::chrono::seconds(10);
 }  // namespace
 
