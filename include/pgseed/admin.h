@@ -77,7 +77,11 @@ struct VerifyReport {
 // written: it takes a snapshot of the source at a WAL position P (a temporary slot's
 // exported snapshot), catches the store up to exactly P through the store's slot, and
 // compares row hashes. Needs the store not to be in use by a running sync.
-VerifyReport verify(const std::string& source, const std::string& store, const LogSink& log = {});
+// A hot standby (16+) as `source`: the temporary slot waits for the primary's
+// running-xacts record, which `primary` (its conninfo, optional) is asked for, as
+// SyncOptions::primary says.
+VerifyReport verify(const std::string& source, const std::string& store, const LogSink& log = {},
+                    const std::string& primary = {});
 
 // Drops the store's slot and the publication pgseed created; refuses an active slot.
 // With `delete_store`, removes the store too.

@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "api/replica_state.h"
 #include "sync/logger.h"
+#include "sync/slot_creation.h"
 #include "sync/source_identity.h"
 #include "sync/stream_apply.h"
 
@@ -277,7 +278,8 @@ TableComparison compare_table(Store& store, pg::Connection& conn, const std::str
 
 }  // namespace
 
-VerifyReport verify(const std::string& source, const std::string& store_uri, const LogSink& sink) {
+VerifyReport verify(const std::string& source, const std::string& store_uri, const LogSink& sink,
+                    const std::string& primary) {
   Logger log(sink);
   auto store = Store::open(store_uri, /*must_exist=*/true);
   StoreState st = store->state();
@@ -293,7 +295,7 @@ VerifyReport verify(const std::string& source, const std::string& store_uri, con
   {
     pg::ReplicationConnection repl = pg::ReplicationConnection::open(source);
     std::string name = "pgseed_verify_" + std::to_string(getpid());
-    pg::CreatedSlot slot = repl.create_slot(name, {.temporary = true});
+    pg::CreatedSlot slot = create_source_slot(repl, name, {.temporary = true}, {.primary = primary}, log);
     point = slot.consistent_point;
     snap_conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     snap_conn.exec("SET TRANSACTION SNAPSHOT " + snap_conn.quote_literal(slot.snapshot_name),
@@ -305,6 +307,7 @@ VerifyReport verify(const std::string& source, const std::string& store_uri, con
     SyncOptions o;
     o.source = source;
     o.store = store_uri;
+    o.primary = primary;
     o.log = sink;
     std::atomic<bool> stop{false};
     try {
@@ -346,7 +349,10 @@ void drop(const std::string& source, const std::string& store_uri, bool delete_s
       log.warn("slot " + st.slot + " does not exist on the source");
     }
   }
-  if (st.created_publication && pg::publication_exists(conn, st.publication)) {
+  if (st.created_publication && pg::publication_exists(conn, st.publication) && pg::in_recovery(conn)) {
+    log.warn("publication " + st.publication + " cannot be dropped on a hot standby: drop it on "
+             "the primary (DROP PUBLICATION " + quote_ident(st.publication) + ")");
+  } else if (st.created_publication && pg::publication_exists(conn, st.publication)) {
     conn.exec("DROP PUBLICATION " + quote_ident(st.publication), "dropping the publication");
     log.info("dropped publication " + st.publication);
   }

@@ -515,7 +515,7 @@ int run_status(const StatusOptions& o, const LogSink&) {
 }
 
 int run_verify(const VerifyOptions& o, const LogSink& log) {
-  VerifyReport rep = verify(o.source, o.store, log);
+  VerifyReport rep = verify(o.source, o.store, log, o.primary);
   for (const auto& t : rep.tables) {
     std::printf("%-40s %s", t.table.c_str(), t.equal() ? "equal" : "DIFFERENT");
     std::printf(" (%llu rows", (unsigned long long)t.source_rows);

@@ -116,6 +116,15 @@ int main(int argc, char** argv) {
       "written at the start is applied.");
   add_source(cmd_sync, sync.source, "Source CONNINFO (default: libpq's defaults and PG* variables)");
   add_store(cmd_sync, sync.store)->required();
+  auto add_primary = [](CLI::App* cmd, std::string& into) {
+    return cmd->add_option("--primary", into,
+                           "The source is a hot standby (PostgreSQL 16+): its primary's CONNINFO, "
+                           "asked for a running-xacts record (SELECT pg_log_standby_snapshot(), "
+                           "superuser or a grant) whenever a slot is created on the standby, "
+                           "instead of waiting until the primary logs one by itself")
+        ->type_name("CONNINFO");
+  };
+  add_primary(cmd_sync, sync.primary);
   auto* opt_pub = cmd_sync->add_option("--publication", sync.publication,
                        "Publication to replicate (created for --tables if missing)");
   auto* opt_tables = cmd_sync->add_option("--tables", tables,
@@ -162,6 +171,7 @@ int main(int argc, char** argv) {
                 "up like a one-shot sync");
   add_source(cmd_resync, sync.source, "Source CONNINFO (default: PGSEED_SOURCE, else libpq's defaults)");
   add_store(cmd_resync, sync.store)->required();
+  add_primary(cmd_resync, sync.primary);
   cmd_resync->add_option("--table", resync_tables,
                          "The tables, comma-separated, as SQL names them (public.\"Order Items\")")
       ->required();
@@ -203,6 +213,7 @@ int main(int argc, char** argv) {
       "verify", "Compare every table of the store with the source; exit 0 only when equal (9 otherwise)");
   add_source(cmd_verify, verify.source, "Source CONNINFO (default: libpq's defaults and PG* variables)");
   add_store(cmd_verify, verify.store)->required();
+  add_primary(cmd_verify, verify.primary);
 
   // drop
   pgseed::cli::DropOptions drop;
@@ -233,6 +244,8 @@ int main(int argc, char** argv) {
       std::string pw = pgseed::cli::prompt_password();
       for (std::string* s : {&sync.source, &status.source, &verify.source, &drop.source})
         *s = pgseed::cli::with_password(*s, pw);
+      for (std::string* s : {&sync.primary, &verify.primary})  // given: the same password
+        if (!s->empty()) *s = pgseed::cli::with_password(*s, pw);
     }
     if (*cmd_sync || *cmd_resync) {
       if (!tables.empty()) sync.tables = pgseed::parse_table_list(tables);

@@ -356,6 +356,12 @@ std::string current_wal_lsn_sql() {
   return "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)";
 }
 
+std::string current_wal_flush_lsn_sql() {
+  return "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_flush_lsn() END)";
+}
+
+bool in_recovery(Connection& conn) { return conn.query_value("SELECT pg_is_in_recovery()") == "t"; }
+
 PublicationInfo publication_info(Connection& conn, const std::string& publication) {
   PublicationInfo info;
   Result r = conn.exec_params(

@@ -128,7 +128,13 @@ struct SlotRetention {
 };
 std::vector<SlotRetention> inactive_pgseed_slots(Connection& conn, const std::string& except);
 
-// The server's current WAL position as text (the replay position on a standby).
+// SQL for the server's current WAL position (the replay position on a standby).
 std::string current_wal_lsn_sql();
+// SQL for the WAL position the server has flushed (the replay position on a standby: a
+// walsender there decodes up to what was replayed).
+std::string current_wal_flush_lsn_sql();
+
+// Whether the server is a hot standby (pg_is_in_recovery()).
+bool in_recovery(Connection& conn);
 
 }  // namespace pgseed::pg

@@ -18,6 +18,7 @@
 #include "pgseed/lsn.h"
 #include "store/store.h"
 #include "sync/logger.h"
+#include "sync/slot_creation.h"
 
 namespace pgseed {
 
@@ -48,7 +49,10 @@ bool catalog_differs(const TableDef& stored, const TableDef& catalog, bool with_
 
 class TableSync {
  public:
-  TableSync(const std::string& conninfo, const Logger& log) : conninfo_(conninfo), log_(log) {}
+  // `slots`: how the temporary slots of the snapshots are made (a standby's primary, the
+  // stop flag: a stop while a slot is awaited throws CopyInterrupted, nothing written).
+  TableSync(const std::string& conninfo, const Logger& log, SlotCreationContext slots = {})
+      : conninfo_(conninfo), log_(log), slots_(std::move(slots)) {}
 
   // Brings the tables with source OIDs `oids` in line with the source, as of a fresh
   // snapshot P (a temporary slot's exported snapshot) in one store transaction that also
@@ -72,6 +76,7 @@ class TableSync {
 
   std::string conninfo_;
   const Logger& log_;
+  SlotCreationContext slots_;
   unsigned serial_ = 0;
 };
 
