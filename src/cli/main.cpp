@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
                        "Publication to replicate (created for --tables if missing)");
   auto* opt_tables = cmd_sync->add_option("--tables", tables,
                        "Tables to replicate, comma-separated, as SQL names them "
-                       "(public.\"Order Items\"); a publication is created for them. Later runs: "
+                       "(public.\"Order Items\"); a publication is created for them (not on a hot "
+                       "standby: create it on the primary and pass --publication). Later runs: "
                        "tables added to the list are added to pgseed's publication and copied; "
                        "any other change is refused");
   cmd_sync->add_flag("--all-tables", sync.all_tables,
