@@ -86,6 +86,12 @@ struct SyncOptions {
   // DELETE on every table without a replica identity while it exists (for every client).
   bool all_tables = false;
   std::string slot;         // default: the store's, or a generated pgseed_<host>_<random>
+  // PostgreSQL 17+, a primary: the slot is a failover slot (created with FAILOVER; an
+  // existing store's slot is switched with ALTER_REPLICATION_SLOT before streaming), so
+  // that standbys with sync_replication_slots = on keep a copy of it that a promotion
+  // keeps. Without it a later run leaves the slot as it is. Error kSourceState before 17,
+  // kConfiguration on a standby.
+  bool failover = false;
   int jobs = 0;             // copy connections; 0 = number of cores
   // A regular table whose heap (pg_relation_size) is larger than this many bytes is copied
   // in parts, ranges of heap blocks read by several copy connections at once under the same

@@ -88,6 +88,22 @@ void read_source(StatusReport& rep, Store& store, const StoreState& st, const st
     // replay_lag reads NULL although it may lag: then the approximation below.
     streaming_now = slot->streaming;
     walsender_lag = slot->replay_lag_seconds;
+    rep.slot_failover = slot->failover;
+    rep.source_is_standby = pg::in_recovery(conn);
+    rep.slot_synced = slot->synced;
+    rep.slot_sync_ready = slot->synced && !slot->temporary;
+    if (rep.slot_failover && !rep.source_is_standby) {
+      rep.synchronized_standby_slots = conn.query_value("SHOW synchronized_standby_slots");
+      if (rep.synchronized_standby_slots.empty())
+        warn(rep, "failover_unguarded", "slot " + st.slot + " is a failover slot, but "
+             "synchronized_standby_slots is empty on the source: pgseed may receive changes a "
+             "standby has not, and after a promotion of that standby the store would hold "
+             "transactions the new primary never had; name the standbys' physical slots there", false);
+    }
+    if (rep.slot_synced && !rep.slot_sync_ready)
+      warn(rep, "slot_sync_not_ready", "the standby's copy of slot " + st.slot + " is not ready "
+           "for a promotion yet (temporary until the primary's slot has moved past a running-xacts "
+           "record the standby has)", false);
     if (rep.slot_invalid)
       warn(rep, "slot_invalidated", "slot " + st.slot + " was invalidated (max_slot_wal_keep_size): the "
            "replica cannot catch up; drop it and re-sync into a new store", true);

@@ -141,6 +141,10 @@ int main(int argc, char** argv) {
       ->excludes(opt_tables);
   cmd_sync->add_option("--slot", sync.slot,
                        "Replication slot name (default: generated, pgseed_<host>_<hex>)");
+  cmd_sync->add_flag("--failover", sync.failover,
+                     "PostgreSQL 17+, on a primary: make the slot a failover slot (created with "
+                     "FAILOVER; an existing store's slot is switched), which standbys with "
+                     "sync_replication_slots = on keep a copy of for a promotion");
   cmd_sync->add_option("-j,--jobs", sync.jobs, "Copy connections (default: number of cores)")
       ->check(CLI::Range(0, 256));
   std::string split_size;

@@ -54,6 +54,12 @@ struct SlotStatus {
   // reports); its row is visible to its own role and to pg_read_all_stats only.
   bool streaming = false;
   double replay_lag_seconds = 0;
+  // PostgreSQL 17+ (false before): made with FAILOVER (kept in sync on standbys that have
+  // sync_replication_slots = on), and, on such a standby, a copy synchronized from the
+  // primary (which a promotion keeps; `temporary` is true until it is safe to use).
+  bool failover = false;
+  bool synced = false;
+  bool temporary = false;
 };
 // `slot`'s status (lag measured from `applied`), or nullopt when it does not exist.
 std::optional<SlotStatus> slot_status(Connection& conn, const std::string& slot, Lsn applied);

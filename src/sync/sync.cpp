@@ -385,7 +385,8 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
     }
     warn_tables_without_identity(conn, publication, log);
 
-    pg::CreatedSlot created = create_source_slot(repl, slot, {.snapshot = pg::SnapshotAction::kExport},
+    pg::CreatedSlot created = create_source_slot(repl, slot,
+                                                 {.snapshot = pg::SnapshotAction::kExport, .failover = o.failover},
                                                  {.primary = o.primary, .stop = &stop}, log);
     slot_created = true;
     log.info("created slot " + slot + " at " + created.consistent_point.str());
@@ -489,7 +490,7 @@ void reseed(Store& store, pg::Connection& conn, const SyncOptions& o, const Logg
   }
   if (pg::slot_exists(conn, st.slot)) pg::drop_slot(conn, st.slot);
   pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
-  Lsn point = create_source_slot(repl, st.slot, {.snapshot = pg::SnapshotAction::kNothing},
+  Lsn point = create_source_slot(repl, st.slot, {.snapshot = pg::SnapshotAction::kNothing, .failover = o.failover},
                                  {.primary = o.primary, .stop = &stop}, log)
                   .consistent_point;
   st.consistent_point = point;
@@ -501,6 +502,30 @@ void reseed(Store& store, pg::Connection& conn, const SyncOptions& o, const Logg
   }
   log.info("reseeding: created slot " + st.slot + " at " + point.str() +
            "; every table is copied again (old rows readable until then)");
+}
+
+// --failover: the source can have failover slots (17+, a primary); checked before anything
+// is created.
+void check_failover_source(pg::Connection& conn) {
+  if (conn.server_version() < 170000)
+    throw Error(ErrorCategory::kSourceState,
+                "--failover: failover slots need PostgreSQL 17 or later; the source runs " +
+                    std::to_string(conn.server_version() / 10000));
+  if (pg::in_recovery(conn))
+    throw Error(ErrorCategory::kConfiguration,
+                "--failover: the source is a hot standby; a failover slot is made on the primary "
+                "(its standbys with sync_replication_slots = on keep a copy of it)");
+}
+
+// --failover on a store whose slot exists: the slot becomes a failover slot (once; the
+// stream has not started, so the slot is free to be altered).
+void ensure_failover_slot(pg::Connection& conn, const SyncOptions& o, const std::string& slot,
+                          const Logger& log) {
+  auto s = pg::slot_status(conn, slot, Lsn());
+  if (!s || s->failover) return;
+  pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
+  repl.alter_slot_failover(slot, true);
+  log.info("slot " + slot + " is a failover slot now");
 }
 
 // A store file this run created goes again when the first run does not complete.
@@ -544,6 +569,7 @@ bool Sync::run() {
                   "for tables without a replica identity)");
     pg::Connection conn = pg::Connection::open(options_.source);
     pg::check_source(conn);
+    if (options_.failover) check_failover_source(conn);
     if (st.phase != StoreState::Phase::kEmpty) {
       pg::ReplicationConnection repl = pg::ReplicationConnection::open(options_.source);
       check_identity(st, repl.identify_system(), options_, options_.store);
@@ -560,6 +586,7 @@ bool Sync::run() {
       if (!options_.resync_tables.empty()) mark_for_copy(*store, options_.resync_tables, log);
       if (options_.reseed) reseed(*store, conn, options_, log, stop_);
     }
+    if (options_.failover) ensure_failover_slot(conn, options_, store->state().slot, log);
   } catch (const CopyInterrupted&) {
     // stop() during the initial copy: the tables it finished are kept with the slot (the
     // next run copies the others); with none finished, nothing is kept (the slot and a

@@ -112,6 +112,7 @@ class StandbyDatabase {
     }, 30, 100);
     Db(pair_.primary).try_exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
   }
+  const std::string& name() const { return name_; }
   std::string primary_conninfo() const { return pair_.primary + " dbname=" + name_; }
   std::string standby_conninfo() const { return pair_.standby + " dbname=" + name_; }
   Db& primary() { return *primary_; }
@@ -186,7 +187,7 @@ TEST_P(StandbyStoreTest, FirstSyncAndFollowWhilePrimaryIsWritten) {
   });
 
   std::string store = temp_store(GetParam());
-  std::string slot = "sb_follow";
+  std::string slot = "follow_" + db.name();  // slot names are the cluster's, not the database's
   std::string log = temp_log_path();
   int pid = spawn_pgseed({"sync", "--source", db.standby_conninfo(), "--store", store,
                           "--publication", "pub", "--slot", slot, "--follow",
