@@ -37,6 +37,17 @@ struct StatusReport {
   std::string confirmed_flush_lsn, restart_lsn, wal_status;  // empty when unknown
   int64_t lag_bytes = -1;       // the source's WAL position minus the applied LSN; -1 unknown
   int64_t retained_bytes = -1;  // WAL the slot keeps on the source; -1 unknown
+  // Failover slots (PostgreSQL 17+; all false/empty before):
+  bool slot_failover = false;   // the slot was made with FAILOVER (sync --failover)
+  bool source_is_standby = false;
+  // The source is a standby whose slot of the store's name is a copy synchronized from
+  // the primary (sync_replication_slots = on), and `slot_sync_ready` once it is no longer
+  // temporary: a promotion of that standby keeps the slot, and sync can continue there.
+  bool slot_synced = false;
+  bool slot_sync_ready = false;
+  // The primary's synchronized_standby_slots: the physical slots of the standbys that must
+  // have received WAL before a failover slot's consumer sees it (empty: none waited for).
+  std::string synchronized_standby_slots;
   // Replay lag: 0 when caught up (lag_bytes == 0: the applied LSN has reached the
   // server's position); else the time since the last applied commit (an approximation
   // of the age of the oldest unapplied commit, from above); -1 when unknown (no source,
@@ -77,7 +88,11 @@ struct VerifyReport {
 // written: it takes a snapshot of the source at a WAL position P (a temporary slot's
 // exported snapshot), catches the store up to exactly P through the store's slot, and
 // compares row hashes. Needs the store not to be in use by a running sync.
-VerifyReport verify(const std::string& source, const std::string& store, const LogSink& log = {});
+// A hot standby (16+) as `source`: the temporary slot waits for the primary's
+// running-xacts record, which `primary` (its conninfo, optional) is asked for, as
+// SyncOptions::primary says.
+VerifyReport verify(const std::string& source, const std::string& store, const LogSink& log = {},
+                    const std::string& primary = {});
 
 // Drops the store's slot and the publication pgseed created; refuses an active slot.
 // With `delete_store`, removes the store too.

@@ -73,6 +73,13 @@ struct SyncOptions {
   // and PG* variables alone, as psql does.
   std::string source;
   std::string store;        // "sqlite:PATH", "rocksdb:PATH" or PATH
+  // When `source` is a hot standby (PostgreSQL 16+): its primary's conninfo, optional. A
+  // slot made on a standby is ready only once the primary has logged a running-xacts
+  // record and the standby has replayed it; with `primary`, pgseed asks the primary for
+  // one (SELECT pg_log_standby_snapshot(), which needs a superuser or a grant of EXECUTE)
+  // instead of waiting for the primary to log one by itself (about every 15 s while it is
+  // written; an idle primary may log none for long). Nothing else is done on the primary.
+  std::string primary;
   std::string publication;  // use this publication (created for `tables` if missing)
   // Names as SQL writes them: public."Order Items". On a later run, a list that differs
   // from the store's publication is refused (Error kConfiguration), except that tables
@@ -84,6 +91,12 @@ struct SyncOptions {
   // DELETE on every table without a replica identity while it exists (for every client).
   bool all_tables = false;
   std::string slot;         // default: the store's, or a generated pgseed_<host>_<random>
+  // PostgreSQL 17+, a primary: the slot is a failover slot (created with FAILOVER; an
+  // existing store's slot is switched with ALTER_REPLICATION_SLOT before streaming), so
+  // that standbys with sync_replication_slots = on keep a copy of it that a promotion
+  // keeps. Without it a later run leaves the slot as it is. Error kSourceState before 17,
+  // kConfiguration on a standby.
+  bool failover = false;
   int jobs = 0;             // copy connections; 0 = number of cores
   // A regular table whose heap (pg_relation_size) is larger than this many bytes is copied
   // in parts, ranges of heap blocks read by several copy connections at once under the same
@@ -129,7 +142,12 @@ class Sync {
   ~Sync();
 
   // First run: creates the slot (and a publication if needed), copies the tables under
-  // the slot's exported snapshot, then streams. Later runs resume from the store's
+  // the slot's exported snapshot, then streams. The source may be a hot standby
+  // (PostgreSQL 16+) whose primary publishes what is replicated: a publication that
+  // would have to be created or changed there is refused (Error kConfiguration) with the
+  // statement to run on the primary; creating a slot there waits for the primary (see
+  // SyncOptions::primary), and stop() ends that wait (run() then returns false, nothing
+  // left behind). Later runs resume from the store's
   // applied LSN. One-shot (follow = false): returns once everything the server had
   // written when the sync started is stored. Follow: returns after stop().
   // Throws pgseed::Error; the store is then left at its last durable commit, and a

@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "api/replica_state.h"
 #include "sync/logger.h"
+#include "sync/slot_creation.h"
 #include "sync/source_identity.h"
 #include "sync/stream_apply.h"
 
@@ -87,6 +88,22 @@ void read_source(StatusReport& rep, Store& store, const StoreState& st, const st
     // replay_lag reads NULL although it may lag: then the approximation below.
     streaming_now = slot->streaming;
     walsender_lag = slot->replay_lag_seconds;
+    rep.slot_failover = slot->failover;
+    rep.source_is_standby = pg::in_recovery(conn);
+    rep.slot_synced = slot->synced;
+    rep.slot_sync_ready = slot->synced && !slot->temporary;
+    if (rep.slot_failover && !rep.source_is_standby) {
+      rep.synchronized_standby_slots = conn.query_value("SHOW synchronized_standby_slots");
+      if (rep.synchronized_standby_slots.empty())
+        warn(rep, "failover_unguarded", "slot " + st.slot + " is a failover slot, but "
+             "synchronized_standby_slots is empty on the source: pgseed may receive changes a "
+             "standby has not, and after a promotion of that standby the store would hold "
+             "transactions the new primary never had; name the standbys' physical slots there", false);
+    }
+    if (rep.slot_synced && !rep.slot_sync_ready)
+      warn(rep, "slot_sync_not_ready", "the standby's copy of slot " + st.slot + " is not ready "
+           "for a promotion yet (temporary until the primary's slot has moved past a running-xacts "
+           "record the standby has)", false);
     if (rep.slot_invalid)
       warn(rep, "slot_invalidated", "slot " + st.slot + " was invalidated (max_slot_wal_keep_size): the "
            "replica cannot catch up; drop it and re-sync into a new store", true);
@@ -277,7 +294,8 @@ TableComparison compare_table(Store& store, pg::Connection& conn, const std::str
 
 }  // namespace
 
-VerifyReport verify(const std::string& source, const std::string& store_uri, const LogSink& sink) {
+VerifyReport verify(const std::string& source, const std::string& store_uri, const LogSink& sink,
+                    const std::string& primary) {
   Logger log(sink);
   auto store = Store::open(store_uri, /*must_exist=*/true);
   StoreState st = store->state();
@@ -293,7 +311,7 @@ VerifyReport verify(const std::string& source, const std::string& store_uri, con
   {
     pg::ReplicationConnection repl = pg::ReplicationConnection::open(source);
     std::string name = "pgseed_verify_" + std::to_string(getpid());
-    pg::CreatedSlot slot = repl.create_slot(name, {.temporary = true});
+    pg::CreatedSlot slot = create_source_slot(repl, name, {.temporary = true}, {.primary = primary}, log);
     point = slot.consistent_point;
     snap_conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     snap_conn.exec("SET TRANSACTION SNAPSHOT " + snap_conn.quote_literal(slot.snapshot_name),
@@ -305,6 +323,7 @@ VerifyReport verify(const std::string& source, const std::string& store_uri, con
     SyncOptions o;
     o.source = source;
     o.store = store_uri;
+    o.primary = primary;
     o.log = sink;
     std::atomic<bool> stop{false};
     try {
@@ -346,7 +365,10 @@ void drop(const std::string& source, const std::string& store_uri, bool delete_s
       log.warn("slot " + st.slot + " does not exist on the source");
     }
   }
-  if (st.created_publication && pg::publication_exists(conn, st.publication)) {
+  if (st.created_publication && pg::publication_exists(conn, st.publication) && pg::in_recovery(conn)) {
+    log.warn("publication " + st.publication + " cannot be dropped on a hot standby: drop it on "
+             "the primary (DROP PUBLICATION " + quote_ident(st.publication) + ")");
+  } else if (st.created_publication && pg::publication_exists(conn, st.publication)) {
     conn.exec("DROP PUBLICATION " + quote_ident(st.publication), "dropping the publication");
     log.info("dropped publication " + st.publication);
   }

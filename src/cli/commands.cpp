@@ -347,6 +347,11 @@ std::string status_json(const StatusOptions& o, const StatusReport* rep, const s
            ",\"restart_lsn\":" + json_or_null(rep->restart_lsn) +
            ",\"wal_status\":" + json_or_null(rep->wal_status) +
            ",\"retained_bytes\":" + (rep->retained_bytes >= 0 ? std::to_string(rep->retained_bytes) : "null") +
+           ",\"standby\":" + b(rep->source_is_standby) +
+           ",\"failover\":" + (slot ? b(rep->slot_failover) : "null") +
+           ",\"synced\":" + (slot ? b(rep->slot_synced) : "null") +
+           ",\"sync_ready\":" + (slot ? b(rep->slot_sync_ready) : "null") +
+           ",\"synchronized_standby_slots\":" + json_or_null(rep->synchronized_standby_slots) +
            "}";
   }
   out += ",\"healthy\":" + std::string(rep && rep->healthy ? "true" : "false") + ",\"warnings\":[";
@@ -509,6 +514,15 @@ int run_status(const StatusOptions& o, const LogSink&) {
                 "WAL status:       %s\nretained WAL:     %lld bytes\n",
                 r->slot_active ? "yes" : "no", r->confirmed_flush_lsn.c_str(),
                 r->restart_lsn.c_str(), r->wal_status.c_str(), (long long)r->retained_bytes);
+  if (r->slot_exists && r->slot_failover && !r->source_is_standby)
+    std::printf("failover slot:    yes (synchronized_standby_slots: %s)\n",
+                r->synchronized_standby_slots.empty() ? "none" : r->synchronized_standby_slots.c_str());
+  else if (r->slot_exists && !r->source_is_standby)
+    std::printf("failover slot:    no\n");
+  if (r->slot_exists && r->source_is_standby)
+    std::printf("synced:           %s\n", !r->slot_synced ? "no (a slot of the standby's own)"
+                                          : r->slot_sync_ready ? "yes, ready for a promotion"
+                                                               : "yes, not ready for a promotion yet");
   std::printf("tables:\n");
   for (const auto& [name, n] : r->tables)
     std::printf("  %-40s %llu rows\n", name.c_str(), (unsigned long long)n);
@@ -518,7 +532,7 @@ int run_status(const StatusOptions& o, const LogSink&) {
 }
 
 int run_verify(const VerifyOptions& o, const LogSink& log) {
-  VerifyReport rep = verify(o.source, o.store, log);
+  VerifyReport rep = verify(o.source, o.store, log, o.primary);
   for (const auto& t : rep.tables) {
     std::printf("%-40s %s", t.table.c_str(), t.equal() ? "equal" : "DIFFERENT");
     std::printf(" (%llu rows", (unsigned long long)t.source_rows);

@@ -58,6 +58,7 @@ int run_status(const StatusOptions& o, const LogSink& log);
 
 struct VerifyOptions {
   std::string source, store;
+  std::string primary;  // the standby source's primary (pg_log_standby_snapshot), or empty
 };
 int run_verify(const VerifyOptions& o, const LogSink& log);
 

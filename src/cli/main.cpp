@@ -160,11 +160,21 @@ int main(int argc, char** argv) {
       "written at the start is applied.");
   add_source(cmd_sync, sync.source, "Source CONNINFO (default: libpq's defaults and PG* variables)");
   add_store(cmd_sync, sync.store)->required();
+  auto add_primary = [](CLI::App* cmd, std::string& into) {
+    return cmd->add_option("--primary", into,
+                           "The source is a hot standby (PostgreSQL 16+): its primary's CONNINFO, "
+                           "asked for a running-xacts record (SELECT pg_log_standby_snapshot(), "
+                           "superuser or a grant) whenever a slot is created on the standby, "
+                           "instead of waiting until the primary logs one by itself")
+        ->type_name("CONNINFO");
+  };
+  add_primary(cmd_sync, sync.primary);
   auto* opt_pub = cmd_sync->add_option("--publication", sync.publication,
                        "Publication to replicate (created for --tables if missing)");
   auto* opt_tables = cmd_sync->add_option("--tables", tables,
                        "Tables to replicate, comma-separated, as SQL names them "
-                       "(public.\"Order Items\"); a publication is created for them. Later runs: "
+                       "(public.\"Order Items\"); a publication is created for them (not on a hot "
+                       "standby: create it on the primary and pass --publication). Later runs: "
                        "tables added to the list are added to pgseed's publication and copied; "
                        "any other change is refused");
   cmd_sync->add_flag("--all-tables", sync.all_tables,
@@ -175,6 +185,10 @@ int main(int argc, char** argv) {
       ->excludes(opt_tables);
   cmd_sync->add_option("--slot", sync.slot,
                        "Replication slot name (default: generated, pgseed_<host>_<hex>)");
+  cmd_sync->add_flag("--failover", sync.failover,
+                     "PostgreSQL 17+, on a primary: make the slot a failover slot (created with "
+                     "FAILOVER; an existing store's slot is switched), which standbys with "
+                     "sync_replication_slots = on keep a copy of for a promotion");
   cmd_sync->add_option("-j,--jobs", sync.jobs, "Copy connections (0: as many as cores)")
       ->check(CLI::Range(0, 256));
   std::string split_size;
@@ -211,6 +225,7 @@ int main(int argc, char** argv) {
                 "up like a one-shot sync");
   add_source(cmd_resync, sync.source, "Source CONNINFO (default: PGSEED_SOURCE, else libpq's defaults)");
   add_store(cmd_resync, sync.store)->required();
+  add_primary(cmd_resync, sync.primary);
   cmd_resync->add_option("--table", resync_tables,
                          "The tables, comma-separated, as SQL names them (public.\"Order Items\")")
       ->required();
@@ -261,6 +276,7 @@ int main(int argc, char** argv) {
       "verify", "Compare every table of the store with the source; exit 0 only when equal (9 otherwise)");
   add_source(cmd_verify, verify.source, "Source CONNINFO (default: libpq's defaults and PG* variables)");
   add_store(cmd_verify, verify.store)->required();
+  add_primary(cmd_verify, verify.primary);
   add_help_footer(cmd_verify, app, "  pgseed verify --source 'host=db1 dbname=shop' --store shop.db\n");
 
   // drop
@@ -315,6 +331,8 @@ int main(int argc, char** argv) {
       std::string pw = pgseed::cli::prompt_password();
       for (std::string* s : {&sync.source, &status.source, &verify.source, &drop.source})
         *s = pgseed::cli::with_password(*s, pw);
+      for (std::string* s : {&sync.primary, &verify.primary})  // given: the same password
+        if (!s->empty()) *s = pgseed::cli::with_password(*s, pw);
     }
     if (*cmd_sync || *cmd_resync) {
       if (!tables.empty()) sync.tables = pgseed::parse_table_list(tables);

@@ -62,13 +62,16 @@ bool slot_exists(Connection& conn, const std::string& slot, bool* active) {
 
 std::optional<SlotStatus> slot_status(Connection& conn, const std::string& slot, Lsn applied) {
   std::string now = current_wal_lsn_sql();
+  const bool v17 = conn.server_version() >= 170000;
   Result r = conn.exec_params(
       "SELECT s.active::text, coalesce(s.confirmed_flush_lsn::text, ''), "
       "  coalesce(s.restart_lsn::text, ''), coalesce(s.wal_status, ''), "
       "  greatest(pg_wal_lsn_diff(" + now + ", $2::pg_lsn), 0)::bigint, "
       "  coalesce(pg_wal_lsn_diff(" + now + ", s.restart_lsn)::bigint, -1), "
       "  s.slot_type, coalesce(s.plugin, ''), (r.state IS NOT NULL)::text, "
-      "  coalesce(extract(epoch FROM r.replay_lag)::float8, 0)::text "
+      "  coalesce(extract(epoch FROM r.replay_lag)::float8, 0)::text, " +
+          std::string(v17 ? "s.failover::text, s.synced::text, " : "'false', 'false', ") +
+          "s.temporary::text "
       "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid "
       "WHERE s.slot_name = $1",
       {slot, applied.str()}, "reading the slot");
@@ -84,6 +87,9 @@ std::optional<SlotStatus> slot_status(Connection& conn, const std::string& slot,
   s.plugin = PQgetvalue(r.get(), 0, 7);
   s.streaming = s.active && std::string_view(PQgetvalue(r.get(), 0, 8)) == "true";
   s.replay_lag_seconds = std::atof(PQgetvalue(r.get(), 0, 9));
+  s.failover = std::string_view(PQgetvalue(r.get(), 0, 10)) == "true";
+  s.synced = std::string_view(PQgetvalue(r.get(), 0, 11)) == "true";
+  s.temporary = std::string_view(PQgetvalue(r.get(), 0, 12)) == "true";
   return s;
 }
 
@@ -355,6 +361,12 @@ std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range)
 std::string current_wal_lsn_sql() {
   return "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)";
 }
+
+std::string current_wal_flush_lsn_sql() {
+  return "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_flush_lsn() END)";
+}
+
+bool in_recovery(Connection& conn) { return conn.query_value("SELECT pg_is_in_recovery()") == "t"; }
 
 PublicationInfo publication_info(Connection& conn, const std::string& publication) {
   PublicationInfo info;

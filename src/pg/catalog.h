@@ -54,6 +54,12 @@ struct SlotStatus {
   // reports); its row is visible to its own role and to pg_read_all_stats only.
   bool streaming = false;
   double replay_lag_seconds = 0;
+  // PostgreSQL 17+ (false before): made with FAILOVER (kept in sync on standbys that have
+  // sync_replication_slots = on), and, on such a standby, a copy synchronized from the
+  // primary (which a promotion keeps; `temporary` is true until it is safe to use).
+  bool failover = false;
+  bool synced = false;
+  bool temporary = false;
 };
 // `slot`'s status (lag measured from `applied`), or nullopt when it does not exist.
 std::optional<SlotStatus> slot_status(Connection& conn, const std::string& slot, Lsn applied);
@@ -128,7 +134,13 @@ struct SlotRetention {
 };
 std::vector<SlotRetention> inactive_pgseed_slots(Connection& conn, const std::string& except);
 
-// The server's current WAL position as text (the replay position on a standby).
+// SQL for the server's current WAL position (the replay position on a standby).
 std::string current_wal_lsn_sql();
+// SQL for the WAL position the server has flushed (the replay position on a standby: a
+// walsender there decodes up to what was replayed).
+std::string current_wal_flush_lsn_sql();
+
+// Whether the server is a hot standby (pg_is_in_recovery()).
+bool in_recovery(Connection& conn);
 
 }  // namespace pgseed::pg

@@ -3,6 +3,8 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <memory>
+
 #include "decode/replication_frame.h"
 #include "pg/identifiers.h"
 #include "pg/server_error.h"
@@ -64,20 +66,66 @@ SystemIdentity ReplicationConnection::identify_system() {
   return id;
 }
 
-CreatedSlot ReplicationConnection::create_slot(const std::string& name, const SlotOptions& o) {
+CreatedSlot ReplicationConnection::create_slot(const std::string& name, const SlotOptions& o,
+                                               const SlotCreationWait& wait) {
   if (o.failover && conn_.server_version() < 170000)
     throw Error(ErrorCategory::kSourceState, "failover slots need PostgreSQL 17 or later");
   std::string cmd = "CREATE_REPLICATION_SLOT " + quote_ident(name) +
                     (o.temporary ? " TEMPORARY" : "") + " LOGICAL " + quote_ident(o.plugin) +
                     " (SNAPSHOT " + snapshot_action(o.snapshot) +
                     (o.failover ? ", FAILOVER true" : "") + ")";
-  Result r = conn_.exec(cmd, ("creating replication slot " + name).c_str());
+  const std::string what = "creating replication slot " + name;
+  PGconn* conn = conn_.get();
+  // Sent asynchronously, so that a stop can cancel it and `while_waiting` runs meanwhile.
+  // The cancel handle is taken before: PQcancel then never touches the connection.
+  std::unique_ptr<PGcancel, void (*)(PGcancel*)> cancel(PQgetCancel(conn), PQfreeCancel);
+  if (!cancel) throw Error(ErrorCategory::kConnection, "cannot make a cancel request for the connection");
+  if (PQsendQuery(conn, cmd.c_str()) != 1) throw lost(conn, what);
+  bool cancelled = false;
+  auto next_call = std::chrono::steady_clock::now();
+  for (;;) {
+    if (PQconsumeInput(conn) == 0) throw lost(conn, what);
+    if (PQisBusy(conn) == 0) break;
+    if (!cancelled && wait.stop && wait.stop->load()) {
+      char err[256];
+      PQcancel(cancel.get(), err, sizeof err);  // when it fails, the answer comes as it would
+      cancelled = true;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (!cancelled && wait.while_waiting && now >= next_call) {
+      wait.while_waiting();
+      next_call = now + std::chrono::seconds(1);
+    }
+    pollfd pfd{PQsocket(conn), POLLIN, 0};
+    poll(&pfd, 1, 100);
+  }
+  Result r(PQgetResult(conn));
+  while (Result more{PQgetResult(conn)}) {
+  }
+  const bool created = PQresultStatus(r.get()) == PGRES_TUPLES_OK;
+  const Error cancelled_error(ErrorCategory::kConnection, what + ": cancelled", "57014");
+  if (!created) {
+    Error e = error_from_result(r.get(), conn, what);
+    throw cancelled ? cancelled_error : e;
+  }
+  if (cancelled) {
+    // The slot was made before the cancel arrived: it goes again (a temporary one would go
+    // with the connection anyway).
+    conn_.exec("DROP_REPLICATION_SLOT " + quote_ident(name), ("dropping replication slot " + name).c_str());
+    throw cancelled_error;
+  }
   expect_row(r, 3, "CREATE_REPLICATION_SLOT");
   CreatedSlot s;
   s.slot_name = value(r, 0);
   s.consistent_point = Lsn::parse(value(r, 1));
   s.snapshot_name = value(r, 2);
   return s;
+}
+
+bool ReplicationConnection::in_recovery() {
+  Result r = conn_.exec("SELECT pg_is_in_recovery()", "checking whether the source is a standby");
+  expect_row(r, 1, "pg_is_in_recovery()");
+  return value(r, 0) == "t";
 }
 
 void ReplicationConnection::alter_slot_failover(const std::string& name, bool failover) {

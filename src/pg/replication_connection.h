@@ -3,8 +3,10 @@
 // libpqwalreceiver interface. Every libpq call of slot creation and streaming is here.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,21 @@ struct CreatedSlot {
   std::string snapshot_name;  // empty unless SnapshotAction::kExport
 };
 
+// How create_slot waits for the server's answer. On a hot standby (PostgreSQL 16+) the
+// answer can take long: the slot is consistent only once the primary has logged a
+// running-xacts record and the standby has replayed it.
+struct SlotCreationWait {
+  // Raised (by any thread): the creation is cancelled (PQcancel) and create_slot throws
+  // Error with SQLSTATE 57014; a slot that the server finished creating before the cancel
+  // arrived is dropped first, so that none is left either way.
+  const std::atomic<bool>* stop = nullptr;
+  // Called right after the command is sent, then about once a second while the server has
+  // not answered (e.g. to ask the primary for a running-xacts record, or to answer another
+  // connection's keepalives). It must not use this connection. What it throws ends the
+  // wait (the connection is then unusable and is to be closed: its slot goes with it).
+  std::function<void()> while_waiting;
+};
+
 // pgoutput's options for START_REPLICATION.
 struct LogicalOptions {
   uint32_t proto_version = 1;
@@ -63,8 +80,13 @@ class ReplicationConnection {
   SystemIdentity identify_system();
 
   // Creates a logical slot. Throws Error (55006/42710 when it exists, ...); on error no
-  // slot was created.
-  CreatedSlot create_slot(const std::string& name, const SlotOptions& options);
+  // slot was created (see SlotCreationWait for a cancelled creation).
+  CreatedSlot create_slot(const std::string& name, const SlotOptions& options,
+                          const SlotCreationWait& wait = {});
+
+  // Whether the server is a hot standby (pg_is_in_recovery(); a plain query, which a
+  // replication=database connection takes between replication commands).
+  bool in_recovery();
 
   // ALTER_REPLICATION_SLOT name (FAILOVER b); PostgreSQL 17+ (throws kSourceState before).
   void alter_slot_failover(const std::string& name, bool failover);

@@ -16,6 +16,7 @@
 #include "pg/catalog.h"
 #include "pg/identifiers.h"
 #include "pgseed/error.h"
+#include "store/store_txn.h"
 #include "sync/failpoint.h"
 #include "sync/initial_copy.h"
 
@@ -120,7 +121,7 @@ void StreamApply::session(bool one_shot) {
 
   catalog_.emplace(pg::Connection::open(options_.source));
   // One-shot mode stops at the server's WAL position as of now.
-  Lsn target = Lsn::parse(catalog_->query_value("SELECT pg_current_wal_lsn()::text"));
+  Lsn target = Lsn::parse(catalog_->query_value("SELECT " + pg::current_wal_lsn_sql() + "::text"));
   if (stop_before_.valid()) target = stop_before_;
   reached_stop_before_ = false;
 
@@ -280,7 +281,7 @@ void StreamApply::session(bool one_shot) {
           std::chrono::steady_clock::now() - server_end_moved > std::chrono::seconds(5) &&
           std::chrono::steady_clock::now() - last_flush_check > std::chrono::seconds(1)) {
         last_flush_check = std::chrono::steady_clock::now();
-        Lsn flushed = Lsn::parse(catalog_->query_value("SELECT pg_current_wal_flush_lsn()::text"));
+        Lsn flushed = Lsn::parse(catalog_->query_value("SELECT " + pg::current_wal_flush_lsn_sql() + "::text"));
         if (server_end >= flushed) stopping = true;
       }
       if (stopping || stop_) continue;
@@ -533,8 +534,26 @@ void StreamApply::sync_pending_tables() {
   pending_sync_.clear();
   if (oids.empty()) return;
   commit_store();  // the copy's own store transaction follows
-  if (!table_sync_) table_sync_.emplace(options_.source, log_);
-  auto outcome = table_sync_->sync(store_, state_, oids, [this] { send_status(false); });
+  if (!table_sync_)
+    table_sync_.emplace(options_.source, log_, SlotCreationContext{.primary = options_.primary, .stop = &stop_});
+  TableSync::Outcome outcome;
+  try {
+    outcome = table_sync_->sync(store_, state_, oids, [this] { send_status(false); });
+  } catch (const CopyInterrupted&) {
+    // Stopped while a standby's slot for the snapshot was awaited: nothing was copied. The
+    // stored ones among these tables wait for their copy durably (the next session's start
+    // makes it); the others the next session finds in the publication again.
+    StoreTxn txn(store_);
+    for (uint32_t oid : oids)
+      if (auto it = tables_.find(oid); it != tables_.end()) {
+        TableDef t = it->second;
+        t.snapshot_lsn = TableDef::kAwaitingCopy;
+        store_.set_sync_state(t);
+      }
+    txn.commit();
+    log_.info("stopped while waiting for a snapshot; the next sync copies the tables it was for");
+    return;
+  }
   failpoint("after-table-sync");  // the tables are durable at their copy point, the stream is not past it
   for (const auto& name : outcome.copied)
     log_.info("table " + name + " copied at " + outcome.point.str());

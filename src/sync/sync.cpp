@@ -19,6 +19,7 @@
 #include "store/store_txn.h"
 #include "sync/initial_copy.h"
 #include "sync/logger.h"
+#include "sync/slot_creation.h"
 #include "sync/source_identity.h"
 #include "sync/stream_apply.h"
 #include "sync/table_sync.h"
@@ -141,6 +142,12 @@ void reconcile_tables(pg::Connection& conn, const StoreState& st, const SyncOpti
                 "store " + store + " replicates " + join(left_out) + ", which --tables leaves out; " +
                     "pgseed does not remove tables from a replica: name them too, or sync into a new store");
   if (added.empty()) return;
+  if (pg::in_recovery(conn))
+    throw Error(ErrorCategory::kConfiguration,
+                "the source is a hot standby, where publication " + st.publication +
+                    " cannot be changed: add the tables on the primary (ALTER PUBLICATION " +
+                    quote_ident(st.publication) + " ADD TABLE " + join(added) +
+                    "), then sync again once the standby has replayed it");
   conn.exec("ALTER PUBLICATION " + quote_ident(st.publication) + " ADD TABLE " + join(added),
             ("adding tables to publication " + st.publication).c_str());
   log.info("added " + join(added) + " to publication " + st.publication + "; copying before streaming");
@@ -213,7 +220,8 @@ void copy_under_new_snapshots(Store& store, const std::string& publication, bool
       pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
       char name[64];
       std::snprintf(name, sizeof name, "pgseed_tmp_%d_copy%d", int(getpid()), attempt);
-      pg::CreatedSlot snap = repl.create_slot(name, {.temporary = true});
+      pg::CreatedSlot snap = create_source_slot(repl, name, {.temporary = true},
+                                                {.primary = o.primary, .stop = &stop}, log);
       if (copy_missing_tables(store, std::move(repl), snap, publication, /*check_ddl=*/true, o,
                               log, stop, tally))
         return;
@@ -312,10 +320,15 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
                   "publication " + publication + " exists; its tables are what is replicated, "
                   "so --tables cannot be combined with it");
   } else {
-    if (!o.publication.empty() && o.tables.empty())
+    const bool standby = pg::in_recovery(conn);
+    if (!o.publication.empty() && (o.tables.empty() || standby))
       throw Error(ErrorCategory::kConfiguration,
-                  "publication " + publication + " does not exist on the source; create it "
-                  "(CREATE PUBLICATION " + quote_ident(publication) + " FOR TABLE ...) or pass --tables");
+                  "publication " + publication + " does not exist on the source" +
+                      (standby ? ", a hot standby, where it cannot be created: create it on the primary"
+                               : "; create it") +
+                      " (CREATE PUBLICATION " + quote_ident(publication) + " FOR TABLE ...)" +
+                      (standby ? ", then sync again once the standby has replayed it"
+                               : " or pass --tables"));
     create_publication_sql = "CREATE PUBLICATION " + quote_ident(publication);
     if (o.tables.empty()) {
       create_publication_sql += " FOR ALL TABLES";
@@ -326,6 +339,13 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
         create_publication_sql += (i ? ", " : "") + quote_ident(n.schema) + "." + quote_ident(n.name);
       }
     }
+    // A standby replays its primary's catalog and cannot write one of its own: the
+    // publication is the primary's to create (the stream reads it from the WAL there).
+    if (standby)
+      throw Error(ErrorCategory::kConfiguration,
+                  "the source is a hot standby, where no publication can be created: create it "
+                  "on the primary (" + create_publication_sql + "), then sync again with "
+                  "--publication " + publication + " once the standby has replayed it");
   }
 
   // From here on, a failure removes what this run created (unless it keeps finished tables).
@@ -364,7 +384,9 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
     }
     warn_tables_without_identity(conn, publication, log);
 
-    pg::CreatedSlot created = repl.create_slot(slot, {.snapshot = pg::SnapshotAction::kExport});
+    pg::CreatedSlot created = create_source_slot(repl, slot,
+                                                 {.snapshot = pg::SnapshotAction::kExport, .failover = o.failover},
+                                                 {.primary = o.primary, .stop = &stop}, log);
     slot_created = true;
     log.info("created slot " + slot + " at " + created.consistent_point.str());
 
@@ -454,7 +476,8 @@ void mark_for_copy(Store& store, const std::vector<std::string>& names, const Lo
 //    holds, and drops it again;
 // 3. the store's position becomes the new slot's consistent point: nothing before it can
 //    be streamed, and each table's copy, made later, holds everything before its own point.
-void reseed(Store& store, pg::Connection& conn, const SyncOptions& o, const Logger& log) {
+void reseed(Store& store, pg::Connection& conn, const SyncOptions& o, const Logger& log,
+            const std::atomic<bool>& stop) {
   StoreState st = store.state();
   {
     StoreTxn txn(store);
@@ -466,7 +489,9 @@ void reseed(Store& store, pg::Connection& conn, const SyncOptions& o, const Logg
   }
   if (pg::slot_exists(conn, st.slot)) pg::drop_slot(conn, st.slot);
   pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
-  Lsn point = repl.create_slot(st.slot, {.snapshot = pg::SnapshotAction::kNothing}).consistent_point;
+  Lsn point = create_source_slot(repl, st.slot, {.snapshot = pg::SnapshotAction::kNothing, .failover = o.failover},
+                                 {.primary = o.primary, .stop = &stop}, log)
+                  .consistent_point;
   st.consistent_point = point;
   st.applied_lsn = point;
   {
@@ -476,6 +501,30 @@ void reseed(Store& store, pg::Connection& conn, const SyncOptions& o, const Logg
   }
   log.info("reseeding: created slot " + st.slot + " at " + point.str() +
            "; every table is copied again (old rows readable until then)");
+}
+
+// --failover: the source can have failover slots (17+, a primary); checked before anything
+// is created.
+void check_failover_source(pg::Connection& conn) {
+  if (conn.server_version() < 170000)
+    throw Error(ErrorCategory::kSourceState,
+                "--failover: failover slots need PostgreSQL 17 or later; the source runs " +
+                    std::to_string(conn.server_version() / 10000));
+  if (pg::in_recovery(conn))
+    throw Error(ErrorCategory::kConfiguration,
+                "--failover: the source is a hot standby; a failover slot is made on the primary "
+                "(its standbys with sync_replication_slots = on keep a copy of it)");
+}
+
+// --failover on a store whose slot exists: the slot becomes a failover slot (once; the
+// stream has not started, so the slot is free to be altered).
+void ensure_failover_slot(pg::Connection& conn, const SyncOptions& o, const std::string& slot,
+                          const Logger& log) {
+  auto s = pg::slot_status(conn, slot, Lsn());
+  if (!s || s->failover) return;
+  pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
+  repl.alter_slot_failover(slot, true);
+  log.info("slot " + slot + " is a failover slot now");
 }
 
 // A store file this run created goes again when the first run does not complete.
@@ -519,6 +568,7 @@ bool Sync::run() {
                   "for tables without a replica identity)");
     pg::Connection conn = pg::Connection::open(options_.source);
     pg::check_source(conn);
+    if (options_.failover) check_failover_source(conn);
     if (st.phase != StoreState::Phase::kEmpty) {
       pg::ReplicationConnection repl = pg::ReplicationConnection::open(options_.source);
       check_identity(st, repl.identify_system(), options_, options_.store);
@@ -533,8 +583,9 @@ bool Sync::run() {
       initial_sync(*store, conn, options_, log, stop_, copy_kept);
     } else {
       if (!options_.resync_tables.empty()) mark_for_copy(*store, options_.resync_tables, log);
-      if (options_.reseed) reseed(*store, conn, options_, log);
+      if (options_.reseed) reseed(*store, conn, options_, log, stop_);
     }
+    if (options_.failover) ensure_failover_slot(conn, options_, store->state().slot, log);
   } catch (const CopyInterrupted&) {
     // stop() during the initial copy: the tables it finished are kept with the slot (the
     // next run copies the others); with none finished, nothing is kept (the slot and a

@@ -79,7 +79,9 @@ std::optional<TableSync::Outcome> TableSync::try_sync(Store& store, const StoreS
   char name[64];
   std::snprintf(name, sizeof name, "pgseed_tmp_%d_%u", int(getpid()), ++serial_);
   pg::ReplicationConnection repl = pg::ReplicationConnection::open(conninfo_);
-  pg::CreatedSlot slot = repl.create_slot(name, {.temporary = true});
+  SlotCreationContext slots = slots_;
+  slots.tick = tick;  // the caller's stream is answered while a standby's slot is awaited
+  pg::CreatedSlot slot = create_source_slot(repl, name, {.temporary = true}, slots, log_);
   out.point = slot.consistent_point;
   InitialCopy copy(conninfo_, 1, log_);
   copy.import_snapshot(slot.snapshot_name);

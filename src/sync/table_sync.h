@@ -18,6 +18,7 @@
 #include "pgseed/lsn.h"
 #include "store/store.h"
 #include "sync/logger.h"
+#include "sync/slot_creation.h"
 
 namespace pgseed {
 
@@ -53,7 +54,10 @@ std::vector<pg::PublishedTable*> in_creation_order(std::vector<pg::PublishedTabl
 
 class TableSync {
  public:
-  TableSync(const std::string& conninfo, const Logger& log) : conninfo_(conninfo), log_(log) {}
+  // `slots`: how the temporary slots of the snapshots are made (a standby's primary, the
+  // stop flag: a stop while a slot is awaited throws CopyInterrupted, nothing written).
+  TableSync(const std::string& conninfo, const Logger& log, SlotCreationContext slots = {})
+      : conninfo_(conninfo), log_(log), slots_(std::move(slots)) {}
 
   // Brings the tables with source OIDs `oids` in line with the source, as of a fresh
   // snapshot P (a temporary slot's exported snapshot) in one store transaction that also
@@ -77,6 +81,7 @@ class TableSync {
 
   std::string conninfo_;
   const Logger& log_;
+  SlotCreationContext slots_;
   unsigned serial_ = 0;
 };
 

@@ -378,13 +378,17 @@ TEST(CliOps, SecondSigintAbortsAtOnce) {
   std::string store = temp_store("sqlite");
   std::string log = temp_log_path();
   // An open transaction with an xid: creating the slot waits for it to end (the snapshot
-  // builder needs a consistent point), so the clean stop the first SIGINT asks for cannot
-  // be over before the second arrives.
+  // builder needs a consistent point). The first SIGINT cancels that wait, and the clean
+  // stop then drops the publication the run created; the same open transaction has
+  // changed the publication's catalog row, so that the drop waits for it: the clean stop
+  // cannot be over before the second SIGINT arrives.
   Db holder(src.conninfo());
   holder.exec("BEGIN; INSERT INTO big VALUES (0, 'uncommitted')");
   int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--tables", "big"}, log);
   ASSERT_TRUE(wait_until([&] { return slurp(log).find("created publication") != std::string::npos; }, 30, 10))
       << slurp(log);
+  std::string pub = src.db().value("SELECT quote_ident(pubname) FROM pg_publication");
+  holder.exec("ALTER PUBLICATION " + pub + " SET (publish = 'insert, update, delete, truncate')");
   kill(pid, SIGINT);
   ASSERT_TRUE(wait_until([&] { return slurp(log).find("received SIGINT") != std::string::npos; }, 10, 5))
       << slurp(log);

@@ -1,0 +1,297 @@
+// A hot standby (PostgreSQL 16+) as the source: first sync and --follow while the primary
+// is written, verify and status against the standby, --primary, a stop while the slot
+// creation waits for the primary, and a publication that would have to be made on the
+// standby.
+//
+// The tests share one primary + standby (tests/scripts/standby_pair.sh, a ctest fixture:
+// PGSEED_STANDBY_DIR); run without it, a test starts a pair of its own. Each test makes a
+// database of its own on the primary. They wait on events (the standby's replay position,
+// a slot's confirmed position, a log line), never on the clock; the time limits are
+// generous guards.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "harness.h"
+#include "stream_support.h"
+
+namespace pgseed::test {
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string first_line_of(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// The major version of the server the run is for (scripts/test.sh's).
+int server_major() {
+  Db db(server_conninfo());
+  return std::atoi(db.value("SHOW server_version_num").c_str()) / 10000;
+}
+
+// The primary and standby the tests use: the fixture's (PGSEED_STANDBY_DIR), or, without
+// one, a pair of this process's own, stopped when the process exits.
+struct Pair {
+  std::string primary, standby;  // conninfo (dbname=postgres)
+};
+
+class OwnPair {
+ public:
+  explicit OwnPair(int major) {
+    const char* scripts = std::getenv("PGSEED_SCRIPTS_DIR");
+    if (!scripts) return;
+    script_ = std::string(scripts) + "/../tests/scripts/standby_pair.sh";
+    dir_ = "/tmp/pgseed-sbown-" + std::to_string(getpid());
+    std::string cmd = "PGSEED_PG_VERSION=" + std::to_string(major) + " " + script_ + " start " +
+                      dir_ + " >/dev/null 2>&1";
+    started_ = std::system(cmd.c_str()) == 0;
+  }
+  ~OwnPair() {
+    if (!dir_.empty()) std::system((script_ + " stop " + dir_ + " >/dev/null 2>&1").c_str());
+  }
+  const std::string& dir() const { return dir_; }
+  bool started() const { return started_; }
+
+ private:
+  std::string script_, dir_;
+  bool started_ = false;
+};
+
+std::optional<Pair> pair_in(const std::string& dir) {
+  Pair p{first_line_of(dir + "/p/conninfo"), first_line_of(dir + "/s/conninfo")};
+  if (p.primary.empty() || p.standby.empty()) return std::nullopt;
+  return p;
+}
+
+Pair the_pair(int major) {
+  if (const char* dir = std::getenv("PGSEED_STANDBY_DIR"))
+    if (auto p = pair_in(dir)) return *p;
+  static OwnPair own(major);
+  if (!own.started()) ADD_FAILURE() << "could not start a primary and a standby (PGSEED_SCRIPTS_DIR set?)";
+  if (auto p = pair_in(own.dir())) return *p;
+  return {};
+}
+
+// A database of the test's own on the pair's primary, replayed by the standby; dropped at
+// the end with the slots made in it on the standby.
+class StandbyDatabase {
+ public:
+  explicit StandbyDatabase(const Pair& pair) : pair_(pair) {
+    static std::atomic<int> n{0};
+    name_ = "sb_" + std::to_string(getpid()) + "_" + std::to_string(n++);
+    Db(pair_.primary).exec("CREATE DATABASE " + name_);
+    primary_ = std::make_unique<Db>(primary_conninfo());
+  }
+  ~StandbyDatabase() {
+    primary_.reset();
+    Db standby(pair_.standby);
+    standby.try_exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE "
+                     "database = '" + name_ + "' AND active_pid IS NOT NULL");
+    wait_until([&] {
+      return standby.try_exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                              "WHERE database = '" + name_ + "'").empty();
+    }, 30, 100);
+    Db(pair_.primary).try_exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  }
+  const std::string& name() const { return name_; }
+  std::string primary_conninfo() const { return pair_.primary + " dbname=" + name_; }
+  std::string standby_conninfo() const { return pair_.standby + " dbname=" + name_; }
+  Db& primary() { return *primary_; }
+
+  // Waits until the standby has replayed everything the primary has written so far.
+  void wait_replayed() {
+    std::string lsn = primary_->value("SELECT pg_current_wal_lsn()");
+    Db standby(pair_.standby);
+    ASSERT_TRUE(wait_until([&] {
+      return standby.value("SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn") == "t";
+    }, 30, 20)) << "the standby did not replay " << lsn;
+  }
+
+  // Slots of this database on the standby.
+  int standby_slots() {
+    return std::atoi(Db(pair_.standby).value("SELECT count(*) FROM pg_replication_slots WHERE "
+                                             "database = '" + name_ + "'").c_str());
+  }
+
+ private:
+  Pair pair_;
+  std::string name_;
+  std::unique_ptr<Db> primary_;
+};
+
+// `pgseed dump --table T` against the primary's COPY of T.
+void expect_equal_to_primary(Db& primary, const std::string& store, const std::string& table) {
+  RunResult r = run_pgseed({"dump", "--store", store, "--table", table, "--format", "csv"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> got = sorted_csv_records(r.out);
+  std::vector<std::string> want = primary.csv_records("SELECT * FROM " + table);
+  EXPECT_EQ(got.size(), want.size()) << table;
+  EXPECT_TRUE(got == want) << table << " differs from the primary's";
+}
+
+std::string store_file(const std::string& store) { return store.substr(store.find(':') + 1); }
+
+class StandbySource : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    major_ = server_major();
+    if (major_ < 16)
+      GTEST_SKIP() << "a hot standby as source needs PostgreSQL 16 or later (logical decoding "
+                      "on a standby); this run is on " << major_;
+    pair_ = the_pair(major_);
+    ASSERT_FALSE(pair_.primary.empty());
+  }
+  int major_ = 0;
+  Pair pair_;
+};
+
+class StandbyStoreTest : public StandbySource, public ::testing::WithParamInterface<std::string> {};
+
+// First sync and --follow from the standby while the primary is written (a keyed and a
+// key-less table), then verify and status against the standby: the store ends equal to
+// the primary.
+TEST_P(StandbyStoreTest, FirstSyncAndFollowWhilePrimaryIsWritten) {
+  StandbyDatabase db(pair_);
+  db.primary().exec(kWorkloadSchema);
+  db.primary().exec("CREATE PUBLICATION pub FOR TABLE acct, events");
+  db.wait_replayed();
+
+  std::atomic<bool> writing{true};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    Db w(db.primary_conninfo());
+    std::mt19937 rng(12);
+    for (int i = 0; writing; ++i) {
+      w.exec(workload_txn(i, rng));
+      ++written;
+    }
+  });
+
+  std::string store = temp_store(GetParam());
+  std::string slot = "follow_" + db.name();  // slot names are the cluster's, not the database's
+  std::string log = temp_log_path();
+  int pid = spawn_pgseed({"sync", "--source", db.standby_conninfo(), "--store", store,
+                          "--publication", "pub", "--slot", slot, "--follow",
+                          "--primary", db.primary_conninfo()}, log);
+  bool streaming = wait_until([&] { return slurp(log).find("streaming from") != std::string::npos; }, 30);
+  // Changes made while it follows, not only before.
+  int at_start = written;
+  bool wrote = wait_until([&] { return written >= at_start + 150; }, 30);
+  writing = false;
+  writer.join();
+  ASSERT_TRUE(streaming && wrote) << slurp(log);
+
+  std::string end = db.primary().value("SELECT pg_current_wal_lsn()");
+  db.wait_replayed();
+  Db standby(db.standby_conninfo());
+  EXPECT_TRUE(wait_confirmed(standby, slot, end)) << slurp(log);
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_pid(pid), 0) << slurp(log);
+  EXPECT_EQ(slurp(log).find("waiting for the primary"), std::string::npos) << slurp(log);
+
+  expect_equal_to_primary(db.primary(), store, "public.acct");
+  expect_equal_to_primary(db.primary(), store, "public.events");
+
+  RunResult v = run_pgseed({"verify", "--source", db.standby_conninfo(), "--store", store,
+                            "--primary", db.primary_conninfo()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("all tables equal"), std::string::npos) << v.out;
+
+  RunResult s = run_pgseed({"status", "--source", db.standby_conninfo(), "--store", store,
+                            "--format", "json"});
+  EXPECT_EQ(s.exit_code, 0) << s.out << s.err;
+  EXPECT_EQ(json_field(s.out, "error"), "null") << s.out;
+  EXPECT_EQ(json_field(s.out, "healthy"), "true") << s.out;
+  EXPECT_EQ(json_field(s.out, "slot_exists"), "true") << s.out;
+}
+
+// With --primary, pgseed asks the primary for the running-xacts record itself: a first
+// sync from the standby of an idle primary does not wait for the primary to log one.
+TEST_P(StandbyStoreTest, PrimaryOptionMakesFirstSyncNotWait) {
+  StandbyDatabase db(pair_);
+  db.primary().exec("CREATE TABLE t (id int PRIMARY KEY, v text);"
+                    "INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 500) i;"
+                    "CREATE PUBLICATION pub FOR TABLE t");
+  db.wait_replayed();
+  std::string store = temp_store(GetParam());
+  auto start = std::chrono::steady_clock::now();
+  RunResult r = run_pgseed({"sync", "--source", db.standby_conninfo(), "--store", store,
+                            "--publication", "pub", "--primary", db.primary_conninfo()});
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("waiting for the primary"), std::string::npos) << r.err;
+  EXPECT_LT(seconds, 10) << r.err;  // a generous guard; an idle primary may log nothing for minutes
+  expect_equal_to_primary(db.primary(), store, "public.t");
+  EXPECT_EQ(db.standby_slots(), 1);
+}
+
+// A first sync from the standby of an idle primary says that it waits for the primary;
+// SIGTERM then ends it promptly, with nothing left: no slot on the standby, no store.
+TEST_F(StandbySource, InterruptWhileWaitingForThePrimary) {
+  StandbyDatabase db(pair_);
+  db.primary().exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);"
+                    "CREATE PUBLICATION pub FOR TABLE t");
+  db.wait_replayed();
+  std::string store = temp_store("sqlite");
+  std::string log = temp_log_path();
+  int pid = spawn_pgseed({"sync", "--source", db.standby_conninfo(), "--store", store,
+                          "--publication", "pub"}, log);
+  ASSERT_TRUE(wait_until([&] { return slurp(log).find("waiting for the primary") != std::string::npos; }, 30, 5))
+      << slurp(log);
+  EXPECT_NE(slurp(log).find("or pass --primary"), std::string::npos) << slurp(log);
+  auto start = std::chrono::steady_clock::now();
+  kill(pid, SIGTERM);
+  int code = wait_pid(pid);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(code, 143) << slurp(log);
+  EXPECT_LT(seconds, 10) << slurp(log);
+  EXPECT_NE(slurp(log).find("nothing was kept"), std::string::npos) << slurp(log);
+  EXPECT_EQ(db.standby_slots(), 0);
+  EXPECT_FALSE(std::filesystem::exists(store_file(store)));
+}
+
+// A publication cannot be made on a standby: one clear line saying to create it on the
+// primary (exit 5, configuration), and nothing left behind.
+TEST_F(StandbySource, MissingPublicationIsRefused) {
+  StandbyDatabase db(pair_);
+  db.primary().exec("CREATE TABLE t (id int PRIMARY KEY)");
+  db.wait_replayed();
+  std::string store = temp_store("sqlite");
+  RunResult r = run_pgseed({"sync", "--source", db.standby_conninfo(), "--store", store, "--tables", "t"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("CREATE PUBLICATION"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("on the primary"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+
+  r = run_pgseed({"sync", "--source", db.standby_conninfo(), "--store", store, "--publication", "nope"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("CREATE PUBLICATION nope"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("on the primary"), std::string::npos) << r.err;
+
+  EXPECT_EQ(db.standby_slots(), 0);
+  EXPECT_FALSE(std::filesystem::exists(store_file(store)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Standby, StandbyStoreTest, ::testing::Values("sqlite", "rocksdb"));
+
+}  // namespace
+}  // namespace pgseed::test
