@@ -13,9 +13,10 @@
 //
 // In the SQLite file, a table of schema public keeps its name ("products"); one of another
 // schema is named "schema.table" (quote it: "sales.orders"). Integers are INTEGER, floats
-// REAL; numeric, dates, json, ... are TEXT in PostgreSQL's text form. SQLite turns such a
-// numeric text into a REAL in arithmetic, so sums of money are floating point: format them
-// (printf('%.2f', ...)) or CAST as you need.
+// and numeric(p,s) up to 15 digits REAL (compared and sorted as numbers; sums of money are
+// floating point: format them with printf('%.2f', ...)); timestamptz is TEXT in UTC without
+// "+00" (date(), datetime() and '2026-01-01' comparisons work); other numerics, json, ...
+// are TEXT in PostgreSQL's text form.
 #include <sqlite3.h>
 
 #include <cstdio>

@@ -30,11 +30,15 @@ std::string replica_value(const std::string& path, const std::string& sql) {
 
 }  // namespace
 
-// The replica is an ordinary SQLite file: tables of schema public keep their names, values
-// are in PostgreSQL's text form (numeric(12,2) keeps its two decimals).
+// The replica is an ordinary SQLite file: tables of schema public keep their names;
+// numeric(12,2) is a REAL there (SQL compares it as a number; format it with printf), and
+// pgseed's own reads (lookup below) give PostgreSQL's text, two decimals included.
 TEST_F(ReplicaTest, ReadsTheReplicaWithSqlite) {
   EXPECT_EQ(replica_value(store_path(), "SELECT owner FROM accounts WHERE id = 2"), "bob");
-  EXPECT_EQ(replica_value(store_path(), "SELECT balance FROM accounts WHERE id = 2"), "250.50");
+  EXPECT_EQ(replica_value(store_path(), "SELECT printf('%.2f', balance) FROM accounts WHERE id = 2"),
+            "250.50");
+  EXPECT_EQ(replica_value(store_path(), "SELECT count(*) FROM accounts WHERE balance > 100"),
+            source_query("SELECT count(*) FROM accounts WHERE balance > 100"));
   EXPECT_EQ(replica_value(store_path(), "SELECT count(*) FROM accounts"),
             source_query("SELECT count(*) FROM accounts"));
 }

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "pgseed/error.h"
+#include "store/sqlite_values.h"
 #include "store/value_codec.h"
 
 namespace pgseed {
@@ -25,7 +26,10 @@ constexpr const char* kNoColumns = "_pgseed_no_columns";
 
 namespace {
 
-constexpr const char* kFormat = "pgseed-sqlite-1";
+// The store's format (sqlite_values.h): this pgseed writes format 2; it reads format 1 as
+// it is and brings it to format 2 when it becomes the store's writer (claim_writer).
+constexpr const char* kFormat = "pgseed-sqlite-2";
+constexpr const char* kFormat1 = "pgseed-sqlite-1";
 
 std::string qi(std::string_view id) {  // SQLite identifier quoting
   std::string out = "\"";
@@ -102,11 +106,13 @@ int lock_writer(const std::string& path) {
   return fd;
 }
 
-// SQLite's declared type for a storage class. Chosen so that type affinity never alters
-// a bound value: floats get no declared type (BLOB affinity), because REAL affinity would
-// turn the text '-0' we store for -0 into 0.
-const char* declared_type(StorageClass s) {
-  switch (s) {
+// SQLite's declared type for a column. Chosen so that type affinity never alters a bound
+// value: floats get no declared type (BLOB affinity), because REAL affinity would turn the
+// text '-0' we store for -0 into 0. numeric(p<=15,s) is REAL, so that SQL compares its
+// values as numbers (the text 'NaN' has no number form and stays text).
+const char* declared_type(const ColumnDef& c) {
+  if (numeric_real_scale(c.base_type_oid, c.type_mod)) return "REAL";
+  switch (c.storage) {
     case StorageClass::kInteger:
     case StorageClass::kBool: return "INTEGER";
     case StorageClass::kReal: return "";
@@ -220,16 +226,18 @@ class SqliteStore final : public Store {
     return tables_;
   }
 
-  void claim_writer() override {
+  void claim_writer(const LogSink& log) override {
     if (read_only_) throw Error(ErrorCategory::kStore, "store " + path_ + " is read-only");
     if (lock_fd_ < 0) lock_fd_ = lock_writer(path_);
+    // Only the one writer rewrites an older format: no other pgseed writes meanwhile.
+    if (format_ < kSqliteFormatNative && !in_txn_ && !main_db_) upgrade_format(log);
   }
 
   // The transaction spills to the file through the bounded page cache.
   bool prefers_long_transactions() const override { return true; }
 
   void begin() override {
-    claim_writer();
+    claim_writer({});
     // Durable commits, except for the bulk of the initial copy: a crash there only loses
     // a copy that restarts from scratch anyway (the phase stays kCopying until a durable
     // commit ends it).
@@ -490,12 +498,14 @@ class SqliteStore final : public Store {
       return;
     }
     const StoreState main_state = state_;
+    const int main_format = format_;
     std::error_code ec;
     bool resume = std::filesystem::exists(bulk, ec) && open_aside(bulk, /*create=*/false);
     if (resume) {
       try {
         load();
-        resume = same_copy(state_, main_state);
+        // A copy an older pgseed began is in the older format: started again.
+        resume = same_copy(state_, main_state) && format_ == kSqliteFormatNative;
       } catch (const Error&) {  // not a copy this store can take up
         resume = false;
       }
@@ -503,6 +513,7 @@ class SqliteStore final : public Store {
     }
     if (!resume) {
       state_ = main_state;
+      format_ = main_format;
       tables_.clear();
       remove_bulk_copy(path_);
       open_aside(bulk, /*create=*/true);
@@ -824,7 +835,7 @@ class SqliteStore final : public Store {
       const auto& c = def.columns[i];
       if (i) sql += ", ";
       sql += qi(c.name);
-      if (*declared_type(c.storage)) sql += std::string(" ") + declared_type(c.storage);
+      if (*declared_type(c)) sql += std::string(" ") + declared_type(c);
       if (c.key_position > 0) {
         sql += " NOT NULL";
         keys.push_back({c.key_position, qi(c.name)});
@@ -908,17 +919,20 @@ class SqliteStore final : public Store {
         if (t == "t") return void(sqlite3_bind_int(st, idx, 1));
         if (t == "f") return void(sqlite3_bind_int(st, idx, 0));
         break;
-      case StorageClass::kReal:
-        // float4 texts need their own parse: text -> double -> float can round twice.
-        if (auto v = col.base_type_oid == kFloat4Oid ? parse_float4_exact(t) : parse_float_exact(t))
-          return void(sqlite3_bind_double(st, idx, *v));
-        break;  // NaN, ±Infinity, -0: kept as their text
       case StorageClass::kBytes: {
         scratch_ = decode_bytea_hex(t);
         sqlite3_bind_blob64(st, idx, scratch_.data(), scratch_.size(), SQLITE_TRANSIENT);
         return;
       }
-      case StorageClass::kText: break;
+      case StorageClass::kReal:
+      case StorageClass::kText: {
+        // In the file's format: a lookup in a format-1 store (read as it is) must bind
+        // what format 1 stored.
+        SqliteValue v = sqlite_value(col, t, format_);
+        if (v.is_real) return void(sqlite3_bind_double(st, idx, v.real));
+        t = v.text;
+        break;
+      }
     }
     // SQLITE_STATIC: the text outlives the statement's next step (it lives in the row
     // batch or the decoded message), and every parameter is bound again before each step.
@@ -932,12 +946,17 @@ class SqliteStore final : public Store {
       case SQLITE_INTEGER: {
         int64_t v = sqlite3_column_int64(st, i);
         if (col.storage == StorageClass::kBool) out += v ? "t" : "f";
+        else if (auto scale = numeric_real_scale(col.base_type_oid, col.type_mod))
+          append_scaled_numeric(out, double(v), *scale);
         else out += std::to_string(v);
         return true;
       }
       case SQLITE_FLOAT: {
         double v = sqlite3_column_double(st, i);
-        out += col.base_type_oid == 700 ? format_float4(float(v)) : format_float8(v);
+        if (auto scale = numeric_real_scale(col.base_type_oid, col.type_mod))
+          append_scaled_numeric(out, v, *scale);
+        else
+          out += col.base_type_oid == kFloat4Oid ? format_float4(float(v)) : format_float8(v);
         return true;
       }
       case SQLITE_BLOB: {
@@ -947,7 +966,10 @@ class SqliteStore final : public Store {
       }
       default: {
         const char* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
-        out.append(p ? p : "", size_t(sqlite3_column_bytes(st, i)));
+        std::string_view text(p ? p : "", size_t(sqlite3_column_bytes(st, i)));
+        out.append(text);
+        // Format 2 keeps a UTC timestamptz without its "+00"; format 1's "+00" form reads as is.
+        if (col.base_type_oid == kTimestamptzOid && lacks_utc_suffix(text)) out += "+00";
         return true;
       }
     }
@@ -981,6 +1003,91 @@ class SqliteStore final : public Store {
     exec("ALTER TABLE _pgseed_tables ADD COLUMN relfilenode INTEGER NOT NULL DEFAULT 0");
     exec("COMMIT");
     has_attnum_ = true;
+  }
+
+  // Format 1 -> 2 (sqlite_values.h), in one transaction: every value of a numeric(p<=15,s),
+  // timestamptz, float4 or float8 column becomes what format 2 binds for its text (each
+  // format-1 value is PostgreSQL's text, or a REAL already), by the same function bind()
+  // uses (so that key lookups find the rows). A table with such a numeric column is
+  // rebuilt under a reserved name (SQLite cannot change a column's declared type in place)
+  // and takes its recorded name back; the others are updated in place.
+  void upgrade_format(const LogSink& log) {
+    // The conversion function exists only for the upgrade's statements.
+    struct Unregister {
+      sqlite3* db;
+      ~Unregister() {
+        sqlite3_create_function_v2(db, "_pgseed_format2", 2, SQLITE_UTF8, nullptr, nullptr,
+                                   nullptr, nullptr, nullptr);
+      }
+    } unregister{db_.get()};
+    exec("BEGIN IMMEDIATE");
+    size_t rewritten = 0;
+    try {
+      load();  // as committed now, under the write lock
+      if (format_ == kSqliteFormatNative) return void(exec("COMMIT"));
+      format_ = kSqliteFormatNative;  // create_sql() and bind() from here on
+      // _pgseed_format2(value, column index): the format-2 value of a format-1 one.
+      struct Ctx {
+        const TableDef* def = nullptr;
+      } ctx;
+      auto fn = [](sqlite3_context* c, int, sqlite3_value** argv) {
+        const TableDef& def = *static_cast<Ctx*>(sqlite3_user_data(c))->def;
+        const ColumnDef& col = def.columns.at(size_t(sqlite3_value_int64(argv[1])));
+        if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) return sqlite3_result_value(c, argv[0]);
+        std::string_view text(reinterpret_cast<const char*>(sqlite3_value_text(argv[0])),
+                              size_t(sqlite3_value_bytes(argv[0])));
+        SqliteValue v = sqlite_value(col, text, kSqliteFormatNative);
+        if (v.is_real) return sqlite3_result_double(c, v.real);
+        sqlite3_result_text64(c, v.text.data(), v.text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+      };
+      if (sqlite3_create_function_v2(db_.get(), "_pgseed_format2", 2, SQLITE_UTF8, &ctx, fn,
+                                     nullptr, nullptr, nullptr) != SQLITE_OK)
+        fail("registering the format upgrade");
+      for (const TableDef& def : tables_) {
+        bool rebuild = false, changes = false;
+        std::string cols, sel, set;
+        for (size_t i = 0; i < def.columns.size(); ++i) {
+          const ColumnDef& c = def.columns[i];
+          bool numeric = numeric_real_scale(c.base_type_oid, c.type_mod).has_value();
+          bool convert = numeric || c.base_type_oid == kTimestamptzOid ||
+                         c.storage == StorageClass::kReal;
+          rebuild |= numeric;
+          changes |= convert;
+          std::string value =
+              convert ? "_pgseed_format2(" + qi(c.name) + ", " + std::to_string(i) + ")" : qi(c.name);
+          cols += (i ? ", " : "") + qi(c.name);
+          sel += (i ? ", " : "") + value;
+          if (convert) set += (set.empty() ? "" : ", ") + qi(c.name) + " = " + value;
+        }
+        if (!changes) continue;
+        ctx.def = &def;
+        if (rebuild) {
+          std::string tmp = "_pgseed_rebuild_" + std::to_string(def.id);
+          exec(create_sql(def, tmp));
+          exec("INSERT INTO " + qi(tmp) + " (" + cols + ") SELECT " + sel + " FROM " +
+               qi(def.sqlite_name));
+          exec("DROP TABLE " + qi(def.sqlite_name));
+          exec("ALTER TABLE " + qi(tmp) + " RENAME TO " + qi(def.sqlite_name));
+        } else {
+          exec("UPDATE " + qi(def.sqlite_name) + " SET " + set);
+        }
+        ++rewritten;
+      }
+      exec("UPDATE _pgseed_state SET value = '" + std::string(kFormat) + "' WHERE key = 'format'");
+      exec("COMMIT");
+    } catch (...) {
+      sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+      stmts_.clear();
+      load();  // format 1 again, as the file still is
+      throw;
+    }
+    stmts_.clear();
+    load();
+    if (log)
+      log(LogLevel::kInfo, "store " + path_ + ": upgraded from format " + kFormat1 + " to " +
+                               kFormat + " (numeric(p<=15,s) as REAL, timestamptz without +00, "
+                               "±Infinity as REAL); " + std::to_string(rewritten) + " of " +
+                               std::to_string(tables_.size()) + " tables rewritten");
   }
 
   static const char* storage_name(StorageClass s) {
@@ -1034,9 +1141,12 @@ class SqliteStore final : public Store {
         kv[reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0))] =
             reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 1));
     }
-    if (kv["format"] != kFormat)
+    if (kv["format"] == kFormat) format_ = kSqliteFormatNative;
+    else if (kv["format"] == kFormat1) format_ = kSqliteFormatText;
+    else
       throw Error(ErrorCategory::kStore, "store " + path_ + " has format '" + kv["format"] +
-                                             "', this pgseed reads '" + kFormat + "'");
+                                             "', this pgseed reads '" + kFormat1 + "' and '" +
+                                             kFormat + "' (a newer pgseed wrote it?)");
     StoreState s;
     const std::string& phase = kv["phase"];
     s.phase = phase == "copying"     ? StoreState::Phase::kCopying
@@ -1090,6 +1200,7 @@ class SqliteStore final : public Store {
   Db main_db_;  // set while a bulk load writes db_ aside
   bool read_only_ = false;
   bool has_attnum_ = true;  // _pgseed_columns has attnum and type_mod
+  int format_ = kSqliteFormatNative;  // of the file db_ has open (set by load())
   bool bulk_settings_ = false;     // the pragmas last applied were the copy's
   bool settings_applied_ = false;
   int lock_fd_ = -1;

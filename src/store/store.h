@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "pgseed/log.h"
 #include "pgseed/lsn.h"
 #include "decode/row.h"
 #include "store/table_def.h"
@@ -45,8 +46,10 @@ class Store {
   static void remove(const std::string& uri);
 
   // Takes the one-writer lock now (begin() takes it too): a second writer of the same
-  // store is refused with Error(kStore) before it does anything.
-  virtual void claim_writer() {}
+  // store is refused with Error(kStore) before it does anything. A store in an older
+  // format this pgseed still reads is then brought to the current one, in one transaction,
+  // with one line to `log` (a failure leaves it as it was and throws Error(kStore)).
+  virtual void claim_writer(const LogSink& log = {}) { (void)log; }
 
   // True when a long write transaction costs no memory (the store spills it to its own
   // file as it goes), so that catching up may commit rarely; false when the transaction

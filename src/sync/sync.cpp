@@ -554,7 +554,7 @@ bool Sync::run() {
   std::unique_ptr<Store> store = Store::open(options_.store);
   // Claim the store first (its one-writer lock): a second sync on the same store must not
   // get as far as dropping the slot of a copy that is still running.
-  store->claim_writer();
+  store->claim_writer(options_.log);
   bool copy_kept = false;  // an interrupted initial copy keeps what it finished
   try {
     StoreState st = store->state();
