@@ -131,6 +131,12 @@ void StreamApply::session(bool one_shot) {
 
   pg::ReplicationConnection repl = pg::ReplicationConnection::open(options_.source);
   repl_ = &repl;
+  // repl_ never outlives `repl`: a session that fails leaves none behind for the next
+  // one's table syncs (whose keepalive tick sends status through it) to use.
+  struct Forget {
+    pg::ReplicationConnection*& p;
+    ~Forget() { p = nullptr; }
+  } forget_repl{repl_};
   try {
     repl.start_logical(state_.slot, state_.applied_lsn,
                        {.proto_version = 1, .publication_names = {state_.publication}});
