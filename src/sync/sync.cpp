@@ -210,30 +210,19 @@ bool copy_missing_tables(Store& store, pg::ReplicationConnection exporter,
 void copy_under_new_snapshots(Store& store, const std::string& publication, bool restart,
                               const SyncOptions& o, const Logger& log,
                               const std::atomic<bool>& stop, CopyTally& tally) {
-  constexpr int kAttempts = 10;
-  for (int attempt = 1;; ++attempt) {
+  retry_while_ddl_races(log, [&](int attempt) {
     if (restart || attempt > 1) {
       store.abort_bulk_load();
       store.begin_bulk_load();
     }
-    try {
-      pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
-      char name[64];
-      std::snprintf(name, sizeof name, "pgseed_tmp_%d_copy%d", int(getpid()), attempt);
-      pg::CreatedSlot snap = create_source_slot(repl, name, {.temporary = true},
-                                                {.primary = o.primary, .stop = &stop}, log);
-      if (copy_missing_tables(store, std::move(repl), snap, publication, /*check_ddl=*/true, o,
-                              log, stop, tally))
-        return;
-    } catch (const Error& e) {
-      if (!pg::changed_since_snapshot(e) || attempt >= kAttempts) throw;
-    }
-    if (attempt >= kAttempts)
-      throw Error(ErrorCategory::kSourceState,
-                  "tables keep changing while they are copied (" + std::to_string(kAttempts) +
-                      " snapshots in a row saw DDL on them); try again later");
-    log.info("a table changed on the source while it was being copied: copying it again");
-  }
+    pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
+    char name[64];
+    std::snprintf(name, sizeof name, "pgseed_tmp_%d_copy%d", int(getpid()), attempt);
+    pg::CreatedSlot snap = create_source_slot(repl, name, {.temporary = true},
+                                              {.primary = o.primary, .stop = &stop}, log);
+    return copy_missing_tables(store, std::move(repl), snap, publication, /*check_ddl=*/true, o,
+                               log, stop, tally);
+  });
 }
 
 // Whether the slot of an interrupted first copy can carry it on: it exists, is pgoutput's,

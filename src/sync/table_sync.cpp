@@ -47,25 +47,32 @@ std::vector<pg::PublishedTable*> in_creation_order(std::vector<pg::PublishedTabl
   return out;
 }
 
-TableSync::Outcome TableSync::sync(Store& store, const StoreState& state,
-                                   const std::vector<uint32_t>& oids,
-                                   const std::function<void()>& tick) {
-  // DDL that commits between the snapshot and the copy's lock on a table would make the
-  // copy wrong (a rewritten table is empty to an older snapshot) or fail (a renamed
-  // column): such a table is copied again under a newer snapshot.
+void retry_while_ddl_races(const Logger& log, const std::function<bool(int)>& attempt) {
   constexpr int kAttempts = 10;
-  for (int attempt = 1;; ++attempt) {
+  for (int n = 1;; ++n) {
     try {
-      if (auto out = try_sync(store, state, oids, tick)) return *out;
+      if (attempt(n)) return;
     } catch (const Error& e) {
-      if (!pg::changed_since_snapshot(e) || attempt >= kAttempts) throw;
+      if (!pg::changed_since_snapshot(e) || n >= kAttempts) throw;
     }
-    if (attempt >= kAttempts)
+    if (n >= kAttempts)
       throw Error(ErrorCategory::kSourceState,
                   "tables keep changing while they are copied (" + std::to_string(kAttempts) +
                       " snapshots in a row saw DDL on them); try again later");
-    log_.info("a table changed on the source while it was being copied: copying it again");
+    log.info("a table changed on the source while it was being copied: copying it again");
   }
+}
+
+TableSync::Outcome TableSync::sync(Store& store, const StoreState& state,
+                                   const std::vector<uint32_t>& oids,
+                                   const std::function<void()>& tick) {
+  Outcome out;
+  retry_while_ddl_races(log_, [&](int) {
+    std::optional<Outcome> o = try_sync(store, state, oids, tick);
+    if (o) out = std::move(*o);
+    return o.has_value();
+  });
+  return out;
 }
 
 std::optional<TableSync::Outcome> TableSync::try_sync(Store& store, const StoreState& state,

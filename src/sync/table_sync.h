@@ -52,6 +52,13 @@ bool catalog_differs(const TableDef& stored, const TableDef& catalog, bool with_
 // name (sqlite_store.h): so that depends on the names alone, not on sizes or OIDs.
 std::vector<pg::PublishedTable*> in_creation_order(std::vector<pg::PublishedTable>& tables);
 
+// Runs `attempt(n)` (n = 1, 2, ...) until it returns true. DDL that commits between a
+// copy's snapshot and its lock on a table would make the copy wrong (a rewritten table is
+// empty to an older snapshot) or fail (a renamed column): an attempt that saw it (false, or
+// an Error that pg::changed_since_snapshot recognises) is made again under a newer
+// snapshot, up to 10 times; then one clear error.
+void retry_while_ddl_races(const Logger& log, const std::function<bool(int)>& attempt);
+
 class TableSync {
  public:
   // `slots`: how the temporary slots of the snapshots are made (a standby's primary, the
