@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <atomic>
 #include <thread>
 #include <chrono>
@@ -161,18 +162,17 @@ std::vector<std::string> Db::csv_records(const std::string& query) {
   return sorted_csv_records(data);
 }
 
-TestDatabase::TestDatabase() {
-  std::string server = server_conninfo();
+TestDatabase::TestDatabase(std::string server) : server_(std::move(server)) {
   name_ = "t_" + unique_suffix();
-  Db admin(server);
+  Db admin(server_);
   admin.exec("CREATE DATABASE " + name_);
-  conninfo_ = server + " dbname=" + name_;
+  conninfo_ = server_ + " dbname=" + name_;
   db_ = std::make_unique<Db>(conninfo_);
 }
 
 TestDatabase::~TestDatabase() {
   db_.reset();
-  Db admin(server_conninfo());
+  Db admin(server_);
   // Slots of this database (pgseed's and leftovers) go first, then the database.
   for (int i = 0; i < 50; ++i) {
     std::string err = admin.try_exec(
@@ -208,19 +208,30 @@ std::string temp_store(const std::string& kind) {
   return kind == "rocksdb" ? "rocksdb:" + path : "sqlite:" + path + ".db";
 }
 
+void expect_records_equal(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                          const std::string& table) {
+  EXPECT_EQ(got.size(), want.size()) << "row count differs for " << table;
+  if (got == want) return;
+  // Both sorted: show what only one side has (a few of each), not thousands of lines.
+  std::vector<std::string> only_store, only_source;
+  std::set_difference(got.begin(), got.end(), want.begin(), want.end(), std::back_inserter(only_store));
+  std::set_difference(want.begin(), want.end(), got.begin(), got.end(), std::back_inserter(only_source));
+  auto some = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < 5; ++i) s += "\n    '" + v[i] + "'";
+    if (v.size() > 5) s += "\n    ... " + std::to_string(v.size() - 5) + " more";
+    return v.empty() ? std::string(" none") : s;
+  };
+  ADD_FAILURE() << "table " << table << " differs:\n  only in the store (" << only_store.size()
+                << "):" << some(only_store) << "\n  only in the source (" << only_source.size()
+                << "):" << some(only_source);
+}
+
 void expect_dump_equals(TestDatabase& src, const std::string& store, const std::string& table,
                         const std::string& query) {
   RunResult r = run_pgseed({"dump", "--store", store, "--table", table, "--format", "csv"});
   ASSERT_EQ(r.exit_code, 0) << "dump of " << table << " failed: " << r.err;
-  std::vector<std::string> got = sorted_csv_records(r.out);
-  std::vector<std::string> want = src.db().csv_records(query);
-  EXPECT_EQ(got.size(), want.size()) << "row count differs for " << table;
-  // Show the first difference, not thousands of lines.
-  auto [a, b] = std::mismatch(got.begin(), got.end(), want.begin(), want.end());
-  if (a != got.end() || b != want.end())
-    ADD_FAILURE() << "table " << table << " differs: store has "
-                  << (a != got.end() ? "'" + *a + "'" : "nothing") << " where the source has "
-                  << (b != want.end() ? "'" + *b + "'" : "nothing");
+  expect_records_equal(sorted_csv_records(r.out), src.db().csv_records(query), table);
 }
 
 void expect_table_equal(TestDatabase& src, const std::string& store, const std::string& table,

@@ -59,13 +59,16 @@ class Db {
 // in it) on destruction.
 class TestDatabase {
  public:
-  TestDatabase();
+  TestDatabase() : TestDatabase(server_conninfo()) {}
+  // On another server than the test server (its superuser conninfo).
+  explicit TestDatabase(std::string server);
   ~TestDatabase();
   const std::string& name() const { return name_; }
   const std::string& conninfo() const { return conninfo_; }
   Db& db() { return *db_; }
 
  private:
+  std::string server_;
   std::string name_;
   std::string conninfo_;
   std::unique_ptr<Db> db_;
@@ -84,6 +87,9 @@ void expect_table_equal(TestDatabase& src, const std::string& store, const std::
 
 // Expects `pgseed dump --table T --format csv` to equal the COPY csv of `query` on the
 // source (multisets of records): for column lists, row filters, ONLY.
+// Two sorted lists of CSV records are equal; if not, says which records only one side has.
+void expect_records_equal(const std::vector<std::string>& got, const std::vector<std::string>& want,
+                          const std::string& table);
 void expect_dump_equals(TestDatabase& src, const std::string& store, const std::string& table,
                         const std::string& query);
 

@@ -142,10 +142,7 @@ class StandbyDatabase {
 void expect_equal_to_primary(Db& primary, const std::string& store, const std::string& table) {
   RunResult r = run_pgseed({"dump", "--store", store, "--table", table, "--format", "csv"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::vector<std::string> got = sorted_csv_records(r.out);
-  std::vector<std::string> want = primary.csv_records("SELECT * FROM " + table);
-  EXPECT_EQ(got.size(), want.size()) << table;
-  EXPECT_TRUE(got == want) << table << " differs from the primary's";
+  expect_records_equal(sorted_csv_records(r.out), primary.csv_records("SELECT * FROM " + table), table);
 }
 
 std::string store_file(const std::string& store) { return store.substr(store.find(':') + 1); }
@@ -210,6 +207,7 @@ TEST_P(StandbyStoreTest, FirstSyncAndFollowWhilePrimaryIsWritten) {
 
   expect_equal_to_primary(db.primary(), store, "public.acct");
   expect_equal_to_primary(db.primary(), store, "public.events");
+  if (HasFailure()) ADD_FAILURE() << "the follower's log:\n" << slurp(log);
 
   RunResult v = run_pgseed({"verify", "--source", db.standby_conninfo(), "--store", store,
                             "--primary", db.primary_conninfo()});
