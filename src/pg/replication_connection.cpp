@@ -128,6 +128,13 @@ bool ReplicationConnection::in_recovery() {
   return value(r, 0) == "t";
 }
 
+std::string ReplicationConnection::setting(const std::string& name) {
+  Result r = conn_.exec("SELECT current_setting(" + conn_.quote_literal(name) + ")",
+                        ("reading setting " + name).c_str());
+  expect_row(r, 1, "current_setting()");
+  return value(r, 0);
+}
+
 void ReplicationConnection::alter_slot_failover(const std::string& name, bool failover) {
   if (conn_.server_version() < 170000)
     throw Error(ErrorCategory::kSourceState, "failover slots need PostgreSQL 17 or later");

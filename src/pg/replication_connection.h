@@ -87,6 +87,8 @@ class ReplicationConnection {
   // Whether the server is a hot standby (pg_is_in_recovery(); a plain query, which a
   // replication=database connection takes between replication commands).
   bool in_recovery();
+  // current_setting(name) (a plain query, as in_recovery()).
+  std::string setting(const std::string& name);
 
   // ALTER_REPLICATION_SLOT name (FAILOVER b); PostgreSQL 17+ (throws kSourceState before).
   void alter_slot_failover(const std::string& name, bool failover);

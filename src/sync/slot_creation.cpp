@@ -12,6 +12,16 @@ pg::CreatedSlot create_source_slot(pg::ReplicationConnection& repl, const std::s
                                    const pg::SlotOptions& options, const SlotCreationContext& ctx,
                                    const Logger& log) {
   const bool standby = repl.in_recovery();
+  // Without hot_standby_feedback the primary knows nothing of what the standby's slot and
+  // the copy's snapshot need: it may vacuum away rows still visible to that snapshot (the
+  // copy would silently miss them) and catalog rows the slot needs (PostgreSQL then
+  // invalidates the slot). A replica that cannot be trusted is not begun.
+  if (standby && repl.setting("hot_standby_feedback") != "on")
+    throw Error(ErrorCategory::kConfiguration,
+                "the source is a hot standby with hot_standby_feedback = off: the primary may "
+                "remove rows that the copy's snapshot and slot " + name + " still need; set "
+                "hot_standby_feedback = on on the standby (with primary_slot_name, so that it "
+                "holds across reconnections) and reload it");
   std::optional<pg::Connection> primary;
   bool asking = false;  // the primary takes pg_log_standby_snapshot()
   if (standby && !ctx.primary.empty()) {

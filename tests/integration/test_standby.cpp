@@ -52,6 +52,7 @@ int server_major() {
 // one, a pair of this process's own, stopped when the process exits.
 struct Pair {
   std::string primary, standby;  // conninfo (dbname=postgres)
+  std::string dir;               // DIR/p and DIR/s: scripts/pg.sh's directories
 };
 
 class OwnPair {
@@ -77,7 +78,7 @@ class OwnPair {
 };
 
 std::optional<Pair> pair_in(const std::string& dir) {
-  Pair p{first_line_of(dir + "/p/conninfo"), first_line_of(dir + "/s/conninfo")};
+  Pair p{first_line_of(dir + "/p/conninfo"), first_line_of(dir + "/s/conninfo"), dir};
   if (p.primary.empty() || p.standby.empty()) return std::nullopt;
   return p;
 }
@@ -264,6 +265,36 @@ TEST_F(StandbySource, InterruptWhileWaitingForThePrimary) {
   EXPECT_LT(seconds, 10) << slurp(log);
   EXPECT_NE(slurp(log).find("nothing was kept"), std::string::npos) << slurp(log);
   EXPECT_EQ(db.standby_slots(), 0);
+  EXPECT_FALSE(std::filesystem::exists(store_file(store)));
+}
+
+// Without hot_standby_feedback the primary knows nothing of what a standby's slot and its
+// exported snapshot need: it may vacuum away rows the copy must still see. Such a standby
+// is refused with one line (exit 5, configuration) saying what to set, nothing left behind.
+TEST_F(StandbySource, StandbyWithoutFeedbackIsRefused) {
+  StandbyDatabase db(pair_);
+  db.primary().exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);"
+                    "CREATE PUBLICATION pub FOR TABLE t");
+  const char* scripts = std::getenv("PGSEED_SCRIPTS_DIR");
+  ASSERT_TRUE(scripts && !pair_.dir.empty());
+  // A second standby of the pair's primary, made after the database: without feedback.
+  std::string pg = std::string(scripts) + "/pg.sh";
+  std::string dir = "/tmp/pgseed-nofb-" + std::to_string(getpid());
+  struct Server {
+    std::string pg, dir;
+    ~Server() { std::system((pg + " stop " + dir + " >/dev/null 2>&1").c_str()); }
+  } server{pg, dir};
+  ASSERT_EQ(std::system(("PG_EXTRA_OPTS='-c hot_standby_feedback=off' " + pg + " standby " +
+                         pair_.dir + "/p " + dir + " >/dev/null 2>&1").c_str()), 0);
+  std::string conninfo = first_line_of(dir + "/conninfo") + " dbname=" + db.name();
+
+  std::string store = temp_store("sqlite");
+  RunResult r = run_pgseed({"sync", "--source", conninfo, "--store", store, "--publication", "pub",
+                            "--primary", db.primary_conninfo()});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("hot_standby_feedback = on"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(Db(conninfo).value("SELECT count(*) FROM pg_replication_slots"), "0");
   EXPECT_FALSE(std::filesystem::exists(store_file(store)));
 }
 
