@@ -1,17 +1,30 @@
-// Failpoints: named places where a test can have the process killed at an exact moment
-// (PGSEED_FAILPOINT=name in the environment), instead of racing a kill -9 against a clock.
-// The process dies by SIGKILL, as kill -9 would kill it: no destructor, no flush.
+// Failpoints: named places where a test acts at an exact moment instead of racing a clock.
+//   - Other processes: PGSEED_FAILPOINT=name (or name@N: at the Nth pass) in the
+//     environment kills the process there by SIGKILL, as kill -9 would: no destructor, no
+//     flush.
+//   - This process (the library's tests): set_failpoint_handler(f) has f(name) called at
+//     every pass through every failpoint, on the thread that passes it (e.g. to call
+//     Sync::stop() right after the first batch of a copy is stored).
 #pragma once
 
 #include <signal.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 namespace pgseed {
 
-// PGSEED_FAILPOINT=name kills at the first pass through `name`; name@N at the Nth.
+// Set before the code under test starts its threads, cleared after they ended (it is not
+// synchronised otherwise).
+inline std::function<void(const char*)>& failpoint_handler() {
+  static std::function<void(const char*)> handler;
+  return handler;
+}
+inline void set_failpoint_handler(std::function<void(const char*)> f) { failpoint_handler() = std::move(f); }
+
 inline void failpoint(const char* name) {
+  if (const auto& h = failpoint_handler()) h(name);
   static const char* armed = std::getenv("PGSEED_FAILPOINT");
   if (!armed) return;
   static const char* at = std::strchr(armed, '@');

@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include "pgseed/replica.h"
+#include "sync/failpoint.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 #include <atomic>
 #include <thread>
@@ -269,15 +271,18 @@ static void pg_script(const std::string& verb) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 
-StoppedCopy stop_mid_copy(SyncOptions options, uint64_t total_rows) {
+StoppedCopy stop_mid_copy(SyncOptions options) {
   StoppedCopy out;
-  std::atomic<bool> copying{false};
-  auto inner = options.on_progress;
-  options.on_progress = [&, inner](const Progress& p) {
-    if (inner) inner(p);
-    if (p.phase == Progress::Phase::kCopy && p.rows > 0 && p.rows < total_rows) copying = true;
-  };
   Sync sync(options);
+  // Stopped on the copy's own thread right after its first batch of rows is stored: at
+  // that moment, not whenever a progress report or a poll happens to come.
+  std::atomic<bool> stopped{false};
+  std::chrono::steady_clock::time_point stopped_at;
+  set_failpoint_handler([&](const char* name) {
+    if (std::strcmp(name, "copy-batch-stored") != 0 || stopped.exchange(true)) return;
+    stopped_at = std::chrono::steady_clock::now();
+    sync.stop();
+  });
   std::thread runner([&] {
     try {
       sync.run();
@@ -285,14 +290,11 @@ StoppedCopy stop_mid_copy(SyncOptions options, uint64_t total_rows) {
       out.error = std::current_exception();
     }
   });
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!copying && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  out.stopped_mid_copy = copying;
-  auto t0 = std::chrono::steady_clock::now();
-  sync.stop();  // (also when the copy was not seen: run() must return either way)
   runner.join();
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  set_failpoint_handler(nullptr);
+  out.stopped_mid_copy = stopped;
+  if (stopped)
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
   return out;
 }
 

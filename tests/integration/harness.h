@@ -101,15 +101,15 @@ std::vector<std::string> with_default_selection(std::vector<std::string> args, c
 // --publication: with --all-tables).
 void sync_ok(TestDatabase& src, const std::string& store, const std::vector<std::string>& extra = {});
 
-// Runs a Sync with `options` on a thread of its own and calls stop() as soon as a copy
-// progress report from the middle of the copy arrives (0 < rows < total_rows, not the
-// report at its end), then waits for run() to return.
+// Runs a Sync with `options` on a thread of its own and calls stop() on the copy's thread
+// right after the copy stored its first batch of rows (the failpoint copy-batch-stored),
+// then waits for run() to return.
 struct StoppedCopy {
-  bool stopped_mid_copy = false;  // such a report came within 30 s (else nothing was stopped)
+  bool stopped_mid_copy = false;  // the copy stored a batch (and was stopped there)
   double seconds = 0;             // from stop() until run() returned
   std::exception_ptr error;       // what run() threw
 };
-StoppedCopy stop_mid_copy(SyncOptions options, uint64_t total_rows);
+StoppedCopy stop_mid_copy(SyncOptions options);
 
 // scripts/pg.sh crash / restart of the test server.
 void crash_server();

@@ -76,11 +76,12 @@ TEST(SqliteBulkLoad, KilledMidCopyLeavesAReadableCopyingStore) {
   make_source(src);
   std::string store = temp_store("sqlite");
   std::string path = path_of(store);
+  // Killed (SIGKILL, by itself) right after the first batch of rows was stored.
+  setenv("PGSEED_FAILPOINT", "copy-batch-stored", 1);
   int pid = spawn_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store), path + ".log");
-  ASSERT_TRUE(wait_for_file(path + "-pgseed-copy", pid)) << "no bulk copy file appeared";
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // rows are being written
-  kill(pid, SIGKILL);
-  wait_pid(pid);
+  unsetenv("PGSEED_FAILPOINT");
+  ASSERT_EQ(wait_pid(pid), 128 + SIGKILL);
+  ASSERT_TRUE(std::filesystem::exists(path + "-pgseed-copy")) << "no bulk copy file";
 
   EXPECT_EQ(sqlite_value(path, "SELECT value FROM _pgseed_state WHERE key = 'phase'"), "copying");
   std::string slot = sqlite_value(path, "SELECT value FROM _pgseed_state WHERE key = 'slot'");
