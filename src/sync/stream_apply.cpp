@@ -19,6 +19,8 @@
 #include "store/store_txn.h"
 #include "sync/failpoint.h"
 #include "sync/initial_copy.h"
+#include "sync/source_identity.h"
+#include "sync/timeline_guard.h"
 
 namespace pgseed {
 
@@ -137,6 +139,12 @@ void StreamApply::session(bool one_shot) {
     pg::ReplicationConnection*& p;
     ~Forget() { p = nullptr; }
   } forget_repl{repl_};
+  // With a multi-host conninfo a reconnect may reach another server than the last session
+  // did (a standby promoted since): it must be the same cluster and database (a promoted
+  // standby keeps the system identifier), on a timeline the store can follow.
+  pg::SystemIdentity id = repl.identify_system();
+  require_same_source(state_, id, options_.store);
+  follow_timeline(repl, id.timeline);
   try {
     repl.start_logical(state_.slot, state_.applied_lsn,
                        {.proto_version = 1, .publication_names = {state_.publication}});
@@ -154,6 +162,15 @@ void StreamApply::session(bool one_shot) {
                   "the server invalidated it (it retained more WAL than max_slot_wal_keep_size "
                   "allows), the replica cannot catch up: run pgseed drop, then sync into a new "
                   "store", e.sqlstate());
+    if (e.sqlstate() == "42704" && promoted_to_ != 0)
+      throw Error(ErrorCategory::kSourceState,
+                  "replication slot " + state_.slot + " does not exist on the new primary "
+                  "(timeline " + std::to_string(promoted_to_) + "): it was not a synchronized "
+                  "failover slot on the promoted standby (that needs sync --failover, "
+                  "sync_replication_slots = on on the standby, and the slot synced and not "
+                  "temporary there before the promotion); the store, at " +
+                  state_.applied_lsn.str() + ", cannot catch up: copy every table again with "
+                  "pgseed sync --reseed (or sync into a new store)", "42704");
     if (e.sqlstate() == "42704")
       throw Error(ErrorCategory::kSourceState,
                   "replication slot " + state_.slot + " no longer exists on the source; the "
@@ -321,6 +338,22 @@ void StreamApply::session(bool one_shot) {
   repl_ = nullptr;
   log_.info("applied " + std::to_string(applied_txns_) + " transactions; store at " +
             state_.applied_lsn.str());
+}
+
+void StreamApply::follow_timeline(pg::ReplicationConnection& repl, uint32_t tli) {
+  if (timeline_ == 0 || tli == timeline_) {
+    timeline_ = tli;
+    return;
+  }
+  std::vector<pg::TimelineSwitch> history;
+  if (tli > timeline_) history = repl.timeline_history(tli);
+  // state_ is what the store holds durably (read at the session's start).
+  TimelineVerdict v = check_timeline_change(timeline_, tli, history, state_.applied_lsn);
+  if (!v.follow) throw Error(ErrorCategory::kSourceState, v.message);
+  log_.info("the source is on timeline " + std::to_string(tli) + " now (was " +
+            std::to_string(timeline_) + ", which ended at " + v.switchpoint.str() +
+            "): a standby was promoted; continuing from " + state_.applied_lsn.str());
+  timeline_ = promoted_to_ = tli;
 }
 
 void StreamApply::handle(const PgOutputMessage& msg) {
