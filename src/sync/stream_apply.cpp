@@ -341,19 +341,23 @@ void StreamApply::session(bool one_shot) {
 }
 
 void StreamApply::follow_timeline(pg::ReplicationConnection& repl, uint32_t tli) {
-  if (timeline_ == 0 || tli == timeline_) {
-    timeline_ = tli;
+  // The timeline the store's applied LSN was reached on: the last session's of this run,
+  // else the one the store recorded with it (0: not known, a store of an older pgseed,
+  // taken to be the source's). The store records the new one with its next commit.
+  uint32_t was = timeline_ != 0 ? timeline_ : state_.timeline;
+  if (was == 0 || tli == was) {
+    timeline_ = state_.timeline = tli;
     return;
   }
   std::vector<pg::TimelineSwitch> history;
-  if (tli > timeline_) history = repl.timeline_history(tli);
+  if (tli > was) history = repl.timeline_history(tli);
   // state_ is what the store holds durably (read at the session's start).
-  TimelineVerdict v = check_timeline_change(timeline_, tli, history, state_.applied_lsn);
+  TimelineVerdict v = check_timeline_change(was, tli, history, state_.applied_lsn);
   if (!v.follow) throw Error(ErrorCategory::kSourceState, v.message);
   log_.info("the source is on timeline " + std::to_string(tli) + " now (was " +
-            std::to_string(timeline_) + ", which ended at " + v.switchpoint.str() +
+            std::to_string(was) + ", which ended at " + v.switchpoint.str() +
             "): a standby was promoted; continuing from " + state_.applied_lsn.str());
-  timeline_ = promoted_to_ = tli;
+  timeline_ = promoted_to_ = state_.timeline = tli;
 }
 
 void StreamApply::handle(const PgOutputMessage& msg) {

@@ -65,8 +65,9 @@ class StreamApply {
   void note_change(const TableDef& def, char kind, std::span<const Datum> row);
 
   // Checks the timeline of the server this session reached (IDENTIFY_SYSTEM's) against the
-  // one the run streamed from so far (sync/timeline_guard.h): logs a promotion once, throws
-  // Error(kSourceState, not transient) when the store cannot follow it without diverging.
+  // one the store's applied LSN was reached on (this run's last session's, else the store's
+  // record; sync/timeline_guard.h): logs a promotion once, throws Error(kSourceState, not
+  // transient) when the store cannot follow it without diverging. Sets state_.timeline.
   void follow_timeline(pg::ReplicationConnection& repl, uint32_t tli);
 
   void load_tables();

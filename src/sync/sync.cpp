@@ -355,6 +355,7 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
     st.phase = StoreState::Phase::kCopying;
     st.system_id = id.system_id;
     st.database = id.database;
+    st.timeline = id.timeline;
     st.slot = slot;
     st.publication = publication;
     st.created_publication = created_publication || !create_publication_sql.empty();
@@ -478,6 +479,9 @@ void reseed(Store& store, pg::Connection& conn, const SyncOptions& o, const Logg
   }
   if (pg::slot_exists(conn, st.slot)) pg::drop_slot(conn, st.slot);
   pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
+  // The new slot's point is on the source's timeline now (also after a promotion that
+  // left the store on a lost one: that is what a reseed repairs).
+  st.timeline = repl.identify_system().timeline;
   Lsn point = create_source_slot(repl, st.slot, {.snapshot = pg::SnapshotAction::kNothing, .failover = o.failover},
                                  {.primary = o.primary, .stop = &stop}, log)
                   .consistent_point;

@@ -339,6 +339,15 @@ TEST_P(FailoverPromotion, SlotThatDidNotSurviveIsSaid) {
   EXPECT_EQ(count_of(out, "is on timeline"), 1u) << out;
   EXPECT_NE(out.find("does not exist on the new primary"), std::string::npos) << out;
   EXPECT_NE(out.find("--reseed"), std::string::npos) << out;
+
+  // What the line says to do brings the store in line with the new primary.
+  Db np(pair.standby());
+  np.exec("INSERT INTO t VALUES (3)");
+  RunResult r = run_pgseed({"sync", "--source", pair.both(), "--store", store, "--reseed"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_equal_to(np, store, "public.t");
+  RunResult v = run_pgseed({"verify", "--source", pair.both(), "--store", store});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
 // Without synchronized_standby_slots the follower can get ahead of the standby: changes it
@@ -388,9 +397,23 @@ TEST_P(FailoverPromotion, StoreAheadOfTheNewPrimaryStops) {
   EXPECT_EQ(code, 6) << out;
   EXPECT_NE(out.find("never received"), std::string::npos) << out;
   EXPECT_EQ(out.find("is on timeline"), std::string::npos) << out;  // not followed
-  // The store was left as it was: row 2 is in it, not on the new primary.
   Db np(pair.standby());
-  EXPECT_EQ(np.value("SELECT count(*) FROM t"), "1");
+  EXPECT_EQ(np.value("SELECT count(*) FROM t"), "1");  // row 2 is in the store only
+
+  // A restart (pgseed@.service restarts on exit 6) is refused the same way: the store
+  // records the timeline its position is on.
+  np.exec("INSERT INTO t VALUES (3)");
+  RunResult r = run_pgseed({"sync", "--source", pair.both(), "--store", store});
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_NE(r.err.find("never received"), std::string::npos) << r.err;
+  EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
+
+  // What the line says to do brings the store in line with the new primary (row 2 gone).
+  r = run_pgseed({"sync", "--source", pair.both(), "--store", store, "--reseed"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_equal_to(np, store, "public.t");
+  RunResult v = run_pgseed({"verify", "--source", pair.both(), "--store", store});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
 INSTANTIATE_TEST_SUITE_P(Failover, FailoverPromotion, ::testing::Values("sqlite", "rocksdb"));
