@@ -145,6 +145,17 @@ void StreamApply::session(bool one_shot) {
   pg::SystemIdentity id = repl.identify_system();
   require_same_source(state_, id, options_.store);
   follow_timeline(repl, id.timeline);
+  // A standby's synchronized copy of the slot cannot be streamed from before a promotion
+  // (PostgreSQL refuses it): a --source with several hosts and no
+  // target_session_attrs=read-write reached the standby while the primary was down. Worth
+  // waiting for (the promotion), not a reason to give up: transient.
+  if (pg::in_recovery(*catalog_))
+    if (auto s = pg::slot_status(*catalog_, state_.slot, state_.applied_lsn); s && s->synced)
+      throw Error(ErrorCategory::kSourceState,
+                  "the source is a standby whose slot " + state_.slot + " is a copy synchronized "
+                  "from its primary, usable once the standby is promoted (add "
+                  "target_session_attrs=read-write to --source, so that libpq picks the primary)",
+                  "", /*transient=*/true);
   try {
     repl.start_logical(state_.slot, state_.applied_lsn,
                        {.proto_version = 1, .publication_names = {state_.publication}});
