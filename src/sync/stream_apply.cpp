@@ -121,30 +121,17 @@ void StreamApply::session(bool one_shot) {
   undelivered_.clear();
   load_tables();
 
-  catalog_.emplace(pg::Connection::open(options_.source));
-  // One-shot mode stops at the server's WAL position as of now.
-  Lsn target = Lsn::parse(catalog_->query_value("SELECT " + pg::current_wal_lsn_sql() + "::text"));
-  if (stop_before_.valid()) target = stop_before_;
-  reached_stop_before_ = false;
-
-  // What changed in the publication while no sync ran: bring those tables in line first.
-  reconcile_with_catalog(/*with_filenodes=*/false);
-  sync_pending_tables();
-
+  // The replication connection first, and the checks before anything is written: with a
+  // multi-host conninfo a reconnect may reach another server than the last session did (a
+  // standby promoted since). It must be the same cluster and database (a promoted standby
+  // keeps the system identifier), on a timeline the store can follow. The connection stays
+  // idle (no command, so no wal_sender_timeout) while the tables below are synced.
   pg::ReplicationConnection repl = pg::ReplicationConnection::open(options_.source);
-  repl_ = &repl;
-  // repl_ never outlives `repl`: a session that fails leaves none behind for the next
-  // one's table syncs (whose keepalive tick sends status through it) to use.
-  struct Forget {
-    pg::ReplicationConnection*& p;
-    ~Forget() { p = nullptr; }
-  } forget_repl{repl_};
-  // With a multi-host conninfo a reconnect may reach another server than the last session
-  // did (a standby promoted since): it must be the same cluster and database (a promoted
-  // standby keeps the system identifier), on a timeline the store can follow.
   pg::SystemIdentity id = repl.identify_system();
   require_same_source(state_, id, options_.store);
   follow_timeline(repl, id.timeline);
+
+  catalog_.emplace(pg::Connection::open(options_.source));
   // A standby's synchronized copy of the slot cannot be streamed from before a promotion
   // (PostgreSQL refuses it): a --source with several hosts and no
   // target_session_attrs=read-write reached the standby while the primary was down. Worth
@@ -156,6 +143,23 @@ void StreamApply::session(bool one_shot) {
                   "from its primary, usable once the standby is promoted (add "
                   "target_session_attrs=read-write to --source, so that libpq picks the primary)",
                   "", /*transient=*/true);
+  // One-shot mode stops at the server's WAL position as of now.
+  Lsn target = Lsn::parse(catalog_->query_value("SELECT " + pg::current_wal_lsn_sql() + "::text"));
+  if (stop_before_.valid()) target = stop_before_;
+  reached_stop_before_ = false;
+
+  // What changed in the publication while no sync ran: bring those tables in line first
+  // (their keepalive tick finds no repl_ yet: nothing is streamed to answer for).
+  reconcile_with_catalog(/*with_filenodes=*/false);
+  sync_pending_tables();
+
+  repl_ = &repl;
+  // repl_ never outlives `repl`: a session that fails leaves none behind for the next
+  // one's table syncs (whose keepalive tick sends status through it) to use.
+  struct Forget {
+    pg::ReplicationConnection*& p;
+    ~Forget() { p = nullptr; }
+  } forget_repl{repl_};
   try {
     repl.start_logical(state_.slot, state_.applied_lsn,
                        {.proto_version = 1, .publication_names = {state_.publication}});
