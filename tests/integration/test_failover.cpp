@@ -305,6 +305,49 @@ TEST_P(FailoverPromotion, FollowRidesThroughAPromotionUnderAWriter) {
   EXPECT_NE(v.out.find("all tables equal"), std::string::npos) << v.out;
 }
 
+// A promotion while no pgseed runs: the next sync finds the source on a new timeline, checks
+// it against the timeline the store recorded, and follows (one-shot, the same line).
+TEST_P(FailoverPromotion, SyncAfterAPromotionWhileStoppedFollows) {
+  FailoverPair pair(major_);
+  ASSERT_TRUE(pair.started());
+  {
+    Db p(pair.primary());
+    p.exec(kWorkloadSchema);
+    p.exec("CREATE PUBLICATION pub FOR TABLE acct, events");
+  }
+  std::string store = temp_store(GetParam());
+  std::string slot = "fo_later_" + GetParam();
+  std::string log = temp_log_path();
+  int pid = spawn_pgseed({"sync", "--source", pair.both(), "--store", store, "--publication", "pub",
+                          "--slot", slot, "--failover", "--follow"}, log);
+  ASSERT_TRUE(wait_until([&] { return slurp(log).find("streaming from") != std::string::npos; }, 60))
+      << slurp(log);
+  {
+    Db p(pair.primary());
+    std::mt19937 rng(5);
+    for (int i = 0; i < 60; ++i) p.exec(workload_txn(i, rng));
+    ASSERT_TRUE(wait_confirmed(p, slot, p.value("SELECT pg_current_wal_lsn()"))) << slurp(log);
+  }
+  ASSERT_TRUE(pair.wait_slot_synced(slot));
+  kill(pid, SIGTERM);
+  ASSERT_EQ(wait_pid(pid), 0) << slurp(log);
+
+  ASSERT_TRUE(pair.pg("crash", "p"));
+  ASSERT_TRUE(pair.pg("promote", "s"));
+  Db np(pair.standby());
+  std::mt19937 rng(6);
+  for (int i = 60; i < 120; ++i) np.exec(workload_txn(i, rng));  // keys of their own
+  RunResult r = run_pgseed({"sync", "--source", pair.both(), "--store", store});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count_of(r.err, "is on timeline 2 now (was 1"), 1u) << r.err;
+  expect_equal_to(np, store, "public.acct");
+  expect_equal_to(np, store, "public.events");
+  // The store recorded timeline 2 with its position: the next sync has nothing to say.
+  r = run_pgseed({"sync", "--source", pair.both(), "--store", store});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("is on timeline"), std::string::npos) << r.err;
+}
+
 // A slot made without --failover is not copied to the standby: after the promotion the
 // follower says so in one line, with what to do, and exits non-zero (not a silent wait).
 TEST_P(FailoverPromotion, SlotThatDidNotSurviveIsSaid) {
