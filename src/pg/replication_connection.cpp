@@ -83,9 +83,9 @@ std::vector<TimelineSwitch> parse_timeline_history(std::string_view content) {
     while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
     std::string_view lsn = rest.substr(0, rest.find_first_of(" \t\r"));
     TimelineSwitch sw;
-    sw.tli = parse_uint32(std::string(line.substr(0, a)), "a timeline history's timeline");
+    sw.tli = parse_uint32(line.substr(0, a), "a timeline history's timeline");
     try {
-      sw.switchpoint = Lsn::parse(std::string(lsn));
+      sw.switchpoint = Lsn::parse(lsn);
     } catch (const Error&) {
       throw Error(ErrorCategory::kDecode, "malformed timeline history line: " + std::string(line));
     }
