@@ -9,11 +9,16 @@
 #   scripts/pg.sh restart DIR   start again on the same port, wait until ready
 #   scripts/pg.sh status DIR    exit 0 when running
 #   scripts/pg.sh psql DIR ...  psql on the cluster (extra arguments passed on)
-#   scripts/pg.sh standby PRIMARY_DIR DIR
+#   scripts/pg.sh standby [--sync-slots] PRIMARY_DIR DIR
 #                               a hot standby of the running cluster in PRIMARY_DIR, made in
 #                               DIR and started (prints its conninfo); streams from the
 #                               primary through a physical slot (DIR/primary_slot_name) that
 #                               `stop DIR` drops again. Then start/stop/... DIR as any cluster.
+#                               --sync-slots (17+): the standby keeps copies of the primary's
+#                               failover slots (sync_replication_slots = on), and the primary
+#                               names the standby's physical slot in synchronized_standby_slots
+#                               (its logical walsenders send nothing the standby has not
+#                               received; `stop DIR` takes it out again)
 #   scripts/pg.sh promote DIR   promote a standby, wait until it accepts writes
 #
 # Environment: PGSEED_PG_VERSION  major version of a new cluster: 15 (default: Debian's) or
@@ -36,11 +41,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CLIENT_BIN=/usr/lib/postgresql/15/bin
 
 die() { echo "pg.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,35s/^# \{0,1\}//p' "$0"; exit 2; }
+usage() { sed -n '2,40s/^# \{0,1\}//p' "$0"; exit 2; }
 
 (($# >= 2)) || usage
 cmd=$1
+sync_slots=0
 if [ "$cmd" = standby ]; then
+  if [ "${2:-}" = --sync-slots ]; then sync_slots=1; shift; fi
   (($# == 3)) || usage
   primary=$2
   case "$primary" in /*) ;; *) primary="$PWD/$primary" ;; esac
@@ -205,6 +212,7 @@ make_standby() {
   pport=$(cat "$primary/port")
   "$CLIENT_BIN/pg_isready" -q -d "$pconn" || die "the primary in $primary is not running"
   [ ! -e "$data" ] || die "$data exists; remove it or pick another DIR"
+  ((sync_slots == 0 || major >= 17)) || die "--sync-slots needs PostgreSQL 17 or later (the primary runs $major)"
   make_dir
 
   # One physical slot per standby DIR (a checksum of its path: a valid, unique slot name),
@@ -267,6 +275,10 @@ make_standby() {
     printf '%s\n' "$(cat "$dir/tablespace_map.out")" >"$data/tablespace_map"
   fi
   rm -f "$dir/backup_label.out" "$dir/tablespace_map.out"
+  # The primary's synchronized_standby_slots (ALTER SYSTEM, copied with the data directory)
+  # names slots of the primary: a promoted standby has none of them, and its logical
+  # walsenders would wait for them for ever.
+  as_pg sed -i '/^synchronized_standby_slots/d' "$data/postgresql.auto.conf"
   : >"$data/standby.signal"
   # dbname: PostgreSQL 17's slot synchronisation (sync_replication_slots) needs one.
   # hot_standby_feedback: the primary keeps rows the standby's queries (and logical slots on
@@ -280,12 +292,41 @@ primary_slot_name = '$slot'
 hot_standby = on
 hot_standby_feedback = on
 EOF
+  if ((sync_slots)); then
+    # PostgreSQL 17's slot synchronisation: a slot worker copies the primary's failover
+    # slots (through primary_conninfo's dbname and the physical slot above).
+    echo "sync_replication_slots = on" >>"$data/postgresql.conf"
+  fi
   chmod 0600 "$data/backup_label" "$data/standby.signal"
   if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$data/backup_label" "$data/standby.signal"; fi
   if [ -f "$data/tablespace_map" ] && [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$data/tablespace_map"; fi
   # Settings such as max_connections must be at least the primary's on a standby.
   if [ -z "${PG_EXTRA_OPTS+set}" ] && [ -f "$primary/extra_opts" ]; then cp "$primary/extra_opts" "$dir/extra_opts"; fi
   start_new
+  if ((sync_slots)); then
+    # Added to the primary's list: its logical walsenders then wait for this standby to
+    # have received the WAL they decode, so that no consumer of a failover slot gets ahead
+    # of the standby that would be promoted.
+    local list
+    list=$(q "$pconn" -c "SHOW synchronized_standby_slots")
+    list=${list:+$list,}$slot
+    q "$pconn" -c "ALTER SYSTEM SET synchronized_standby_slots = '$list'" -c "SELECT pg_reload_conf()" >/dev/null ||
+      die "could not set synchronized_standby_slots on the primary"
+  fi
+}
+
+# Takes slot $2 out of synchronized_standby_slots on the primary $1 (a slot that no longer
+# exists there would make its logical walsenders wait for ever).
+unlist_standby_slot() {
+  local pconn=$1 slot=$2 list rest
+  list=$(q "$pconn" -c "SHOW synchronized_standby_slots" 2>/dev/null) || return 0
+  case ",$list," in *",$slot,"*) ;; *) return 0 ;; esac
+  rest=$(printf '%s\n' "$list" | tr ',' '\n' | grep -vx "$slot" | paste -sd, -) || true
+  if [ -z "$rest" ]; then
+    q "$pconn" -c "ALTER SYSTEM RESET synchronized_standby_slots" -c "SELECT pg_reload_conf()" >/dev/null
+  else
+    q "$pconn" -c "ALTER SYSTEM SET synchronized_standby_slots = '$rest'" -c "SELECT pg_reload_conf()" >/dev/null
+  fi || echo "pg.sh: could not take $slot out of synchronized_standby_slots on the primary" >&2
 }
 
 # When DIR is a standby made by `standby`: drops its physical slot on the primary (if that
@@ -295,6 +336,8 @@ drop_standby_slot() {
   local slot pconn
   slot=$(cat "$dir/primary_slot_name")
   pconn=$(cat "$(cat "$dir/primary_dir")/conninfo" 2>/dev/null) || return 0
+  "$CLIENT_BIN/pg_isready" -q -d "$pconn" || return 0
+  unlist_standby_slot "$pconn" "$slot"
   [ "$(q "$pconn" -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'" 2>/dev/null)" = 1 ] || return 0
   # WAIT: the primary's walsender may not have noticed yet that the standby stopped.
   timeout 60 "$CLIENT_BIN/psql" -X -q "$pconn replication=database" \

@@ -188,7 +188,9 @@ int main(int argc, char** argv) {
   cmd_sync->add_flag("--failover", sync.failover,
                      "PostgreSQL 17+, on a primary: make the slot a failover slot (created with "
                      "FAILOVER; an existing store's slot is switched), which standbys with "
-                     "sync_replication_slots = on keep a copy of for a promotion");
+                     "sync_replication_slots = on keep a copy of for a promotion; --follow with "
+                     "every host in --source and target_session_attrs=read-write then follows "
+                     "the promoted standby");
   cmd_sync->add_option("-j,--jobs", sync.jobs, "Copy connections (0: as many as cores)")
       ->check(CLI::Range(0, 256));
   std::string split_size;
@@ -199,7 +201,7 @@ int main(int argc, char** argv) {
       ->type_name("SIZE");
   cmd_sync->add_flag("--follow", sync.follow,
                      "Keep streaming until SIGINT/SIGTERM/SIGHUP (then exit 0); reconnect when "
-                     "the connection drops");
+                     "the connection drops (also to a promoted standby: see --failover)");
   cmd_sync->add_option("--schema-check-interval", sync.schema_check_interval_seconds,
                        "With --follow: compare the store's tables with the source's catalog "
                        "every SECONDS, so that DDL no row change followed reaches the store "

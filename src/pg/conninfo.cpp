@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string_view>
@@ -50,6 +51,27 @@ bool append_redacted(const std::string& conninfo, std::string& out, int depth) {
 }
 
 }  // namespace
+
+HostChoice host_choice(const std::string& conninfo) {
+  HostChoice c;
+  char* err = nullptr;
+  std::unique_ptr<PQconninfoOption, ConninfoOptionsDeleter> opts(
+      PQconninfoParse(conninfo.c_str(), &err));
+  if (err) PQfreemem(err);
+  if (!opts) return c;
+  for (auto* o = opts.get(); o->keyword; ++o) {
+    if (!o->val || !*o->val) continue;
+    std::string_view k = o->keyword, v = o->val;
+    if (k == "host" || k == "hostaddr") {
+      int n = 1;
+      for (char ch : v) n += ch == ',';
+      c.hosts = std::max(c.hosts, n);
+    } else if (k == "target_session_attrs") {
+      c.writable_only = v == "read-write" || v == "primary";
+    }
+  }
+  return c;
+}
 
 std::string redact_conninfo(const std::string& conninfo) {
   std::string out;

@@ -10,4 +10,12 @@ namespace pgseed::pg {
 // password or ?password= parameter). Unparsable input gives "(unparsable conninfo)".
 std::string redact_conninfo(const std::string& conninfo);
 
+// How libpq picks among the hosts of `conninfo` (host=a,b or postgresql://a,b/...).
+struct HostChoice {
+  int hosts = 1;               // how many hosts (or hostaddrs) it names (at least 1)
+  bool writable_only = false;  // target_session_attrs=read-write or primary
+};
+// Unparsable input gives the default (one host): Connection::open says why it fails.
+HostChoice host_choice(const std::string& conninfo);
+
 }  // namespace pgseed::pg

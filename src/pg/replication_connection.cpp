@@ -66,6 +66,44 @@ SystemIdentity ReplicationConnection::identify_system() {
   return id;
 }
 
+std::vector<TimelineSwitch> parse_timeline_history(std::string_view content) {
+  std::vector<TimelineSwitch> out;
+  while (!content.empty()) {
+    size_t nl = content.find('\n');
+    std::string_view line = content.substr(0, nl);
+    content = nl == std::string_view::npos ? std::string_view() : content.substr(nl + 1);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty() || line.front() == '#' || line == "\r") continue;
+    // "parentTLI<ws>switchpoint<ws>reason": whitespace-separated, as xlogreader's
+    // readTimeLineHistory reads it.
+    size_t a = line.find_first_of(" \t");
+    if (a == std::string_view::npos)
+      throw Error(ErrorCategory::kDecode, "malformed timeline history line: " + std::string(line));
+    std::string_view rest = line.substr(a);
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
+    std::string_view lsn = rest.substr(0, rest.find_first_of(" \t\r"));
+    TimelineSwitch sw;
+    sw.tli = parse_uint32(line.substr(0, a), "a timeline history's timeline");
+    try {
+      sw.switchpoint = Lsn::parse(lsn);
+    } catch (const Error&) {
+      throw Error(ErrorCategory::kDecode, "malformed timeline history line: " + std::string(line));
+    }
+    if (!out.empty() && sw.tli <= out.back().tli)
+      throw Error(ErrorCategory::kDecode, "timeline history is not in increasing order");
+    out.push_back(sw);
+  }
+  return out;
+}
+
+std::vector<TimelineSwitch> ReplicationConnection::timeline_history(uint32_t tli) {
+  Result r = conn_.exec("TIMELINE_HISTORY " + std::to_string(tli), "TIMELINE_HISTORY");
+  expect_row(r, 2, "TIMELINE_HISTORY");
+  // The file's bytes as they are (typed bytea, sent raw: libpqwalreceiver reads it so too).
+  return parse_timeline_history(
+      std::string_view(PQgetvalue(r.get(), 0, 1), size_t(PQgetlength(r.get(), 0, 1))));
+}
+
 CreatedSlot ReplicationConnection::create_slot(const std::string& name, const SlotOptions& o,
                                                const SlotCreationWait& wait) {
   if (o.failover && conn_.server_version() < 170000)

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pg/connection.h"
@@ -23,6 +24,17 @@ struct SystemIdentity {
   Lsn xlogpos;            // the current WAL flush position
   std::string database;   // the database the connection is to
 };
+
+// One line of a timeline history file: timeline `tli` ended at `switchpoint`, where its
+// child (the next line's, or the history's own timeline) began.
+struct TimelineSwitch {
+  uint32_t tli = 0;
+  Lsn switchpoint;
+};
+
+// Parses a timeline history file (PostgreSQL's TLI.history: "parentTLI\tswitchpoint\treason"
+// lines, '#' comments, blank lines). Throws Error(kDecode) on a malformed line.
+std::vector<TimelineSwitch> parse_timeline_history(std::string_view content);
 
 // What CREATE_REPLICATION_SLOT does with the snapshot at the slot's consistent point.
 enum class SnapshotAction {
@@ -78,6 +90,9 @@ class ReplicationConnection {
   ReplicationConnection& operator=(ReplicationConnection&&) noexcept = default;
 
   SystemIdentity identify_system();
+
+  // TIMELINE_HISTORY tli: how the server's timeline `tli` (> 1) came about, oldest first.
+  std::vector<TimelineSwitch> timeline_history(uint32_t tli);
 
   // Creates a logical slot. Throws Error (55006/42710 when it exists, ...); on error no
   // slot was created (see SlotCreationWait for a cancelled creation).

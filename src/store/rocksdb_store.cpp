@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -315,6 +316,9 @@ std::string encode_state(const StoreState& s) {
   put_be(out, s.consistent_point.value, 8);
   put_be(out, s.applied_lsn.value, 8);
   put_str(out, s.last_commit_time);
+  // Appended since format 1's first release (a state without it reads as timeline 0,
+  // unknown).
+  append_varint(out, s.timeline);
   return out;
 }
 
@@ -333,6 +337,11 @@ StoreState decode_state(std::string_view v) {
   s.consistent_point = Lsn(r.read_u64("consistent point"));
   s.applied_lsn = Lsn(r.read_u64("applied lsn"));
   s.last_commit_time = get_str(r, "last commit time");
+  if (r.remaining() > 0) {
+    uint64_t tli = read_varint(r, "timeline");
+    if (tli > UINT32_MAX) throw Error(ErrorCategory::kDecode, "timeline out of range");
+    s.timeline = static_cast<uint32_t>(tli);
+  }
   r.expect_end("store state");
   return s;
 }

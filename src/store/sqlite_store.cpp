@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <initializer_list>
@@ -291,6 +293,7 @@ class SqliteStore final : public Store {
     put("consistent_point", s.consistent_point.str());
     put("applied_lsn", s.applied_lsn.str());
     put("last_commit_time", s.last_commit_time);
+    put("timeline", std::to_string(s.timeline));
     pending_state_ = s;
   }
 
@@ -1160,6 +1163,8 @@ class SqliteStore final : public Store {
     if (!kv["consistent_point"].empty()) s.consistent_point = Lsn::parse(kv["consistent_point"]);
     if (!kv["applied_lsn"].empty()) s.applied_lsn = Lsn::parse(kv["applied_lsn"]);
     s.last_commit_time = kv["last_commit_time"];
+    // Absent in a store written by a pgseed before it: 0, unknown.
+    if (!kv["timeline"].empty()) s.timeline = uint32_t(std::strtoul(kv["timeline"].c_str(), nullptr, 10));
     state_ = s;
 
     tables_.clear();

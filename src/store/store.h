@@ -28,6 +28,10 @@ struct StoreState {
   Lsn consistent_point;         // where the slot's exported snapshot stands
   Lsn applied_lsn;              // commit LSN of the last source transaction stored
   std::string last_commit_time; // of that transaction, ISO 8601 UTC; empty if none
+  // The source's timeline when applied_lsn was stored (0: not known, a store written by a
+  // pgseed before it): a follower that finds the source on another timeline checks that
+  // applied_lsn is on that timeline's history too (sync/timeline_guard.h).
+  uint32_t timeline = 0;
 };
 
 const char* phase_name(StoreState::Phase p);

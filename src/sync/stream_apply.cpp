@@ -19,6 +19,8 @@
 #include "store/store_txn.h"
 #include "sync/failpoint.h"
 #include "sync/initial_copy.h"
+#include "sync/source_identity.h"
+#include "sync/timeline_guard.h"
 
 namespace pgseed {
 
@@ -119,17 +121,38 @@ void StreamApply::session(bool one_shot) {
   undelivered_.clear();
   load_tables();
 
+  // The replication connection first, and the checks before anything is written: with a
+  // multi-host conninfo a reconnect may reach another server than the last session did (a
+  // standby promoted since). It must be the same cluster and database (a promoted standby
+  // keeps the system identifier), on a timeline the store can follow. The connection stays
+  // idle (no command, so no wal_sender_timeout) while the tables below are synced.
+  pg::ReplicationConnection repl = pg::ReplicationConnection::open(options_.source);
+  pg::SystemIdentity id = repl.identify_system();
+  require_same_source(state_, id, options_.store);
+  follow_timeline(repl, id.timeline);
+
   catalog_.emplace(pg::Connection::open(options_.source));
+  // A standby's synchronized copy of the slot cannot be streamed from before a promotion
+  // (PostgreSQL refuses it): a --source with several hosts and no
+  // target_session_attrs=read-write reached the standby while the primary was down. Worth
+  // waiting for (the promotion), not a reason to give up: transient.
+  if (pg::in_recovery(*catalog_))
+    if (auto s = pg::slot_status(*catalog_, state_.slot, state_.applied_lsn); s && s->synced)
+      throw Error(ErrorCategory::kSourceState,
+                  "the source is a standby whose slot " + state_.slot + " is a copy synchronized "
+                  "from its primary, usable once the standby is promoted (add "
+                  "target_session_attrs=read-write to --source, so that libpq picks the primary)",
+                  "", /*transient=*/true);
   // One-shot mode stops at the server's WAL position as of now.
   Lsn target = Lsn::parse(catalog_->query_value("SELECT " + pg::current_wal_lsn_sql() + "::text"));
   if (stop_before_.valid()) target = stop_before_;
   reached_stop_before_ = false;
 
-  // What changed in the publication while no sync ran: bring those tables in line first.
+  // What changed in the publication while no sync ran: bring those tables in line first
+  // (their keepalive tick finds no repl_ yet: nothing is streamed to answer for).
   reconcile_with_catalog(/*with_filenodes=*/false);
   sync_pending_tables();
 
-  pg::ReplicationConnection repl = pg::ReplicationConnection::open(options_.source);
   repl_ = &repl;
   // repl_ never outlives `repl`: a session that fails leaves none behind for the next
   // one's table syncs (whose keepalive tick sends status through it) to use.
@@ -154,6 +177,15 @@ void StreamApply::session(bool one_shot) {
                   "the server invalidated it (it retained more WAL than max_slot_wal_keep_size "
                   "allows), the replica cannot catch up: run pgseed drop, then sync into a new "
                   "store", e.sqlstate());
+    if (e.sqlstate() == "42704" && promoted_to_ != 0)
+      throw Error(ErrorCategory::kSourceState,
+                  "replication slot " + state_.slot + " does not exist on the new primary "
+                  "(timeline " + std::to_string(promoted_to_) + "): it was not a synchronized "
+                  "failover slot on the promoted standby (that needs sync --failover, "
+                  "sync_replication_slots = on on the standby, and the slot synced and not "
+                  "temporary there before the promotion); the store, at " +
+                  state_.applied_lsn.str() + ", cannot catch up: copy every table again with "
+                  "pgseed sync --reseed (or sync into a new store)", "42704");
     if (e.sqlstate() == "42704")
       throw Error(ErrorCategory::kSourceState,
                   "replication slot " + state_.slot + " no longer exists on the source; the "
@@ -321,6 +353,26 @@ void StreamApply::session(bool one_shot) {
   repl_ = nullptr;
   log_.info("applied " + std::to_string(applied_txns_) + " transactions; store at " +
             state_.applied_lsn.str());
+}
+
+void StreamApply::follow_timeline(pg::ReplicationConnection& repl, uint32_t tli) {
+  // The timeline the store's applied LSN was reached on: the last session's of this run,
+  // else the one the store recorded with it (0: not known, a store of an older pgseed,
+  // taken to be the source's). The store records the new one with its next commit.
+  uint32_t was = timeline_ != 0 ? timeline_ : state_.timeline;
+  if (was == 0 || tli == was) {
+    timeline_ = state_.timeline = tli;
+    return;
+  }
+  std::vector<pg::TimelineSwitch> history;
+  if (tli > was) history = repl.timeline_history(tli);
+  // state_ is what the store holds durably (read at the session's start).
+  TimelineVerdict v = check_timeline_change(was, tli, history, state_.applied_lsn);
+  if (!v.follow) throw Error(ErrorCategory::kSourceState, v.message);
+  log_.info("the source is on timeline " + std::to_string(tli) + " now (was " +
+            std::to_string(was) + ", which ended at " + v.switchpoint.str() +
+            "): a standby was promoted; continuing from " + state_.applied_lsn.str());
+  timeline_ = promoted_to_ = state_.timeline = tli;
 }
 
 void StreamApply::handle(const PgOutputMessage& msg) {

@@ -64,6 +64,12 @@ class StreamApply {
   const TableDef* target(uint32_t relid, size_t tuple_columns);
   void note_change(const TableDef& def, char kind, std::span<const Datum> row);
 
+  // Checks the timeline of the server this session reached (IDENTIFY_SYSTEM's) against the
+  // one the store's applied LSN was reached on (this run's last session's, else the store's
+  // record; sync/timeline_guard.h): logs a promotion once, throws Error(kSourceState, not
+  // transient) when the store cannot follow it without diverging. Sets state_.timeline.
+  void follow_timeline(pg::ReplicationConnection& repl, uint32_t tli);
+
   void load_tables();
   void open_store_txn();
   // Commits the open store transaction (with the state covering it) durably. While a
@@ -94,6 +100,8 @@ class StreamApply {
   Lsn reported_lsn_;        // the flush LSN last sent to the server
   bool streaming_ = false;        // this session's START_REPLICATION succeeded
   bool streamed_before_ = false;  // some session of this run streamed
+  uint32_t timeline_ = 0;         // the source's timeline as of the last session (0: none yet)
+  uint32_t promoted_to_ = 0;      // the timeline a promotion seen by this run led to (0: none)
   bool store_txn_open_ = false;
   bool in_source_txn_ = false;
   bool skip_txn_ = false;

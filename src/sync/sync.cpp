@@ -12,6 +12,7 @@
 
 #include "pg/catalog.h"
 #include "pg/connection.h"
+#include "pg/conninfo.h"
 #include "pg/identifiers.h"
 #include "pg/replication_connection.h"
 #include "pgseed/error.h"
@@ -81,6 +82,18 @@ void warn_inactive_slots(pg::Connection& conn, const std::string& own_slot, cons
   if (listed.empty()) return;
   log.warn("inactive pgseed slots retain WAL on the source: " + join(listed) +
            "; if their replicas are gone, drop them with: pgseed drop --slot NAME");
+}
+
+// A --source with several hosts is how a promotion is ridden through: libpq must then be
+// asked for the one that takes writes, or a reconnect after a failover may reach a standby
+// (or an old primary back as one) instead of the new primary. Not said when the source is
+// a standby on purpose.
+void warn_hosts_without_write_target(pg::Connection& conn, const SyncOptions& o, const Logger& log) {
+  pg::HostChoice c = pg::host_choice(pg::normalize_conninfo(o.source));
+  if (c.hosts < 2 || c.writable_only || !o.primary.empty() || pg::in_recovery(conn)) return;
+  log.warn("--source names " + std::to_string(c.hosts) + " hosts without "
+           "target_session_attrs=read-write: after a failover pgseed may connect to a standby "
+           "instead of the new primary (add target_session_attrs=read-write)");
 }
 
 // Refuses a store made from another cluster or database, or with other names.
@@ -355,6 +368,7 @@ void initial_sync(Store& store, pg::Connection& conn, const SyncOptions& o, cons
     st.phase = StoreState::Phase::kCopying;
     st.system_id = id.system_id;
     st.database = id.database;
+    st.timeline = id.timeline;
     st.slot = slot;
     st.publication = publication;
     st.created_publication = created_publication || !create_publication_sql.empty();
@@ -478,6 +492,9 @@ void reseed(Store& store, pg::Connection& conn, const SyncOptions& o, const Logg
   }
   if (pg::slot_exists(conn, st.slot)) pg::drop_slot(conn, st.slot);
   pg::ReplicationConnection repl = pg::ReplicationConnection::open(o.source);
+  // The new slot's point is on the source's timeline now (also after a promotion that
+  // left the store on a lost one: that is what a reseed repairs).
+  st.timeline = repl.identify_system().timeline;
   Lsn point = create_source_slot(repl, st.slot, {.snapshot = pg::SnapshotAction::kNothing, .failover = o.failover},
                                  {.primary = o.primary, .stop = &stop}, log)
                   .consistent_point;
@@ -564,6 +581,7 @@ bool Sync::run() {
       reconcile_tables(conn, st, options_, options_.store, log);
     }
     warn_inactive_slots(conn, !options_.slot.empty() ? options_.slot : st.slot, log);
+    warn_hosts_without_write_target(conn, options_, log);
     if (st.phase != StoreState::Phase::kStreaming) {
       if (options_.reseed || !options_.resync_tables.empty())
         throw Error(ErrorCategory::kConfiguration,

@@ -2,7 +2,9 @@
 # `scripts/pg.sh standby` makes a working hot standby (of the major PGSEED_PG_VERSION, default
 # 15): it accepts read-only queries, refuses writes, holds the rows the base backup copied and
 # receives a row written on the primary afterwards; `promote` makes it writable; `stop`
-# drops its physical slot on the primary.
+# drops its physical slot on the primary. On 17+, `standby --sync-slots` sets up slot
+# synchronisation on both sides and `stop` undoes the primary's part; before 17 it is
+# refused.
 #
 # Run by ctest (tests/CMakeLists.txt) as scripts.standby; needs no other server.
 set -euo pipefail
@@ -63,3 +65,27 @@ q "$S" -c "INSERT INTO t VALUES (3, 'on the promoted standby')" || fail "promote
 [ "$(q "$P" -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'")" = 0 ] ||
   fail "pg.sh stop left the standby's slot $slot on the primary"
 echo "standby of PostgreSQL $major: ok"
+
+standby2=$work/s2
+if ((major < 17)); then
+  err=$(PG_EXTRA_OPTS='' "$pg" standby --sync-slots "$primary" "$standby2" 2>&1) &&
+    fail "standby --sync-slots accepted PostgreSQL $major"
+  [[ $err == *"needs PostgreSQL 17"* ]] || fail "unexpected error for --sync-slots on $major: $err"
+  [ ! -e "$standby2" ] || fail "a refused standby --sync-slots left $standby2"
+  exit 0
+fi
+S2=$(PG_EXTRA_OPTS='' "$pg" standby --sync-slots "$primary" "$standby2")
+slot2=$(cat "$standby2/primary_slot_name")
+[ "$(q "$P" -c "SHOW synchronized_standby_slots")" = "$slot2" ] ||
+  fail "the primary's synchronized_standby_slots does not name $slot2"
+[ "$(q "$S2" -c "SHOW sync_replication_slots")" = on ] || fail "sync_replication_slots is not on"
+[ "$(q "$S2" -c "SHOW hot_standby_feedback")" = on ] || fail "hot_standby_feedback is not on"
+[ "$(q "$S2" -c "SHOW primary_slot_name")" = "$slot2" ] || fail "primary_slot_name is not $slot2"
+[[ $(q "$S2" -c "SHOW primary_conninfo") == *dbname=* ]] || fail "primary_conninfo has no dbname"
+# Not inherited: a promoted standby has no such slot to wait for.
+[ -z "$(q "$S2" -c "SHOW synchronized_standby_slots")" ] ||
+  fail "the standby inherited the primary's synchronized_standby_slots"
+"$pg" stop "$standby2"
+[ -z "$(q "$P" -c "SHOW synchronized_standby_slots")" ] ||
+  fail "pg.sh stop left $slot2 in the primary's synchronized_standby_slots"
+echo "standby --sync-slots of PostgreSQL $major: ok"

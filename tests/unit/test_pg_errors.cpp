@@ -88,6 +88,22 @@ TEST(RedactConninfo, RemovesUriPasswords) {
   }
 }
 
+TEST(HostChoice, CountsHostsAndTheWriteTarget) {
+  EXPECT_EQ(pg::host_choice("host=a dbname=d").hosts, 1);
+  EXPECT_EQ(pg::host_choice("dbname=d").hosts, 1);
+  pg::HostChoice c = pg::host_choice("host=a,b port=1,2 dbname=d");
+  EXPECT_EQ(c.hosts, 2);
+  EXPECT_FALSE(c.writable_only);
+  c = pg::host_choice("host=a,b,c dbname=d target_session_attrs=read-write");
+  EXPECT_EQ(c.hosts, 3);
+  EXPECT_TRUE(c.writable_only);
+  c = pg::host_choice("postgresql://h1:5432,h2:5433/db?target_session_attrs=primary");
+  EXPECT_EQ(c.hosts, 2);
+  EXPECT_TRUE(c.writable_only);
+  EXPECT_FALSE(pg::host_choice("host=a,b target_session_attrs=any").writable_only);
+  EXPECT_EQ(pg::host_choice("host='unterminated").hosts, 1);
+}
+
 TEST(RedactConninfo, RemovesPasswordsOfAUriGivenAsDbname) {
   for (const std::string c : {"dbname=postgresql://user:secret@host/db port=5",
                               "dbname='host=h password=secret' user=u"}) {

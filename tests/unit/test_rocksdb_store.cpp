@@ -150,6 +150,7 @@ TEST(RocksDbStore, CreateInsertScanInKeyOrderAndReopen) {
     st.consistent_point = Lsn(0x16B374D848);
     st.applied_lsn = Lsn(0x16B374D900);
     st.last_commit_time = "2024-01-02 03:04:05+00";
+    st.timeline = 3;
     s->write_state(st);
     EXPECT_EQ(s->state().phase, StoreState::Phase::kEmpty);  // not committed yet
     s->commit();
@@ -168,6 +169,7 @@ TEST(RocksDbStore, CreateInsertScanInKeyOrderAndReopen) {
   EXPECT_EQ(st.consistent_point, Lsn(0x16B374D848));
   EXPECT_EQ(st.applied_lsn, Lsn(0x16B374D900));
   EXPECT_EQ(st.last_commit_time, "2024-01-02 03:04:05+00");
+  EXPECT_EQ(st.timeline, 3u);
   auto tables = s->tables();
   ASSERT_EQ(tables.size(), 1u);
   EXPECT_EQ(tables[0].id, items.id);
