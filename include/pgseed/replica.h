@@ -76,7 +76,13 @@ struct ReplicaOptions {
 // Cost: table metadata is cached and read again only when the store's tables changed
 // (SQLite: after another connection committed, PRAGMA data_version; RocksDB: a version
 // key the writer moves with every change of a table definition). A lookup costs one
-// indexed read, plus (not pinned) a look at what the writer committed since the last call.
+// indexed read, plus (not pinned) a look at what the writer committed since the last call:
+// a read transaction on SQLite, a catch-up of the secondary on RocksDB (~0.1 ms while a
+// sync applies 1000 transactions/s). On a hot path, pin the Replica and refresh() as often
+// as freshness needs (after each on_commit, every few ms): lookups then cost the read
+// alone. A RocksDB Replica replays the writer's WAL not yet flushed into memory of its own
+// (up to about the writer's memtables, 2 x 16 MB) and keeps its LOG in a temporary
+// directory, removed when it is destroyed.
 class Replica {
  public:
   // Opens "sqlite:PATH", "rocksdb:PATH" or PATH. Throws Error(kStore) when it does not

@@ -353,7 +353,7 @@ TEST_P(ReplicaReadersTest, DISABLED_LookupRateWhileFollowing) {
   std::string bench_log = (dir / ("readers-rate-" + tag + ".pgbench")).string();
   std::atomic<bool> benching{true};
   std::thread bench([&] {
-    std::string cmd = "pgbench -n -f '" + script + "' -c 2 -j 1 -R 1000 -T 12 '" + src.conninfo() +
+    std::string cmd = "pgbench -n -f '" + script + "' -c 8 -j 2 -R 1000 -T 12 '" + src.conninfo() +
                       "' > '" + bench_log + "' 2>&1";
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
     benching = false;
