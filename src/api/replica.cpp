@@ -94,6 +94,8 @@ std::unique_ptr<Replica> Replica::open(const std::string& store, const ReplicaOp
 }
 
 void Replica::refresh() {
+  if (impl_->scanning.load() == std::this_thread::get_id())
+    throw Error(ErrorCategory::kInternal, "a Replica was called from inside its own scan()");
   std::lock_guard lock(impl_->mu);
   if (impl_->pinned) impl_->store->refresh();
 }

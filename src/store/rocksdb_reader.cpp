@@ -208,7 +208,7 @@ class RocksDbReader final : public StoreReader {
   // only when the store's tables_version moved, or, in a store without one, when their
   // bytes changed.
   void load_view() {
-    seq_ = db_->GetLatestSequenceNumber();
+    const rocksdb::SequenceNumber seq = db_->GetLatestSequenceNumber();
     std::optional<std::string> version = raw_get(meta_key("format_version"));
     if (!version)
       throw Error(ErrorCategory::kStore, where() + " is not a pgseed store (no format-version key)");
@@ -254,6 +254,7 @@ class RocksDbReader final : public StoreReader {
       }
       meta_ = std::move(m);
       loaded_ = true;
+      seq_ = seq;  // only now: a failed load is tried again by the next refresh()
     } catch (const Error& e) {
       if (e.category() != ErrorCategory::kDecode) throw;
       throw Error(ErrorCategory::kStore, where() + " is corrupt: bad metadata: " + e.what());

@@ -331,6 +331,36 @@ TEST_P(ReplicaReadersTest, SameProcessReadsWhileRunFollows) {
   if (error) std::rethrow_exception(error);
 }
 
+// An open Replica caches table metadata: a change of a table (a column added, a table
+// added) must still reach it, through tables_version (RocksDB) / PRAGMA data_version (SQLite).
+TEST_P(ReplicaReadersTest, MetadataChangesReachAnOpenReplica) {
+  TestDatabase src;
+  src.db().exec("CREATE TABLE items (id int PRIMARY KEY, v text); INSERT INTO items VALUES (1, 'one');");
+  std::string store = temp_store(store_kind());
+  SyncOptions o;
+  o.source = src.conninfo();
+  o.store = store;
+  o.all_tables = true;
+  Sync(o).run();
+  auto live = Replica::open(store);
+  auto pinned = Replica::open(store, {.pinned = true});
+  EXPECT_EQ(live->lookup("items", {"1"}).value(), (Values{"1", "one"}));
+  EXPECT_EQ(pinned->lookup("items", {"1"}).value(), (Values{"1", "one"}));
+
+  src.db().exec("ALTER TABLE items ADD COLUMN w int; UPDATE items SET w = 7;"
+                "CREATE TABLE more (id int PRIMARY KEY); INSERT INTO more VALUES (1), (2);");
+  Sync(o).run();
+  EXPECT_EQ(live->lookup("items", {"1"}).value(), (Values{"1", "one", "7"}));
+  EXPECT_EQ(live->count("more"), 2u);
+  // A pinned Replica keeps its view until refresh().
+  EXPECT_EQ(pinned->lookup("items", {"1"}).value(), (Values{"1", "one"}));
+  EXPECT_THROW(pinned->count("more"), Error);
+  pinned->refresh();
+  EXPECT_EQ(pinned->lookup("items", {"1"}).value(), (Values{"1", "one", "7"}));
+  EXPECT_EQ(pinned->count("more"), 2u);
+  EXPECT_EQ(pinned->tables().size(), 2u);
+}
+
 // The hot path's figure (issue 15): lookups/s by a Replica in this process while
 // `pgseed sync --follow` (another process) applies ~1000 single-row transactions/s (pgbench
 // -R 1000). A measurement, not a check: disabled by default, run with
