@@ -1,7 +1,10 @@
-// edge_cache — a service that answers lookups from memory, in front of a local SQLite
-// replica of one PostgreSQL table that pgseed keeps current on a background thread.
+// edge_cache — a service that answers lookups from memory, in front of a local replica
+// (SQLite or RocksDB) of one PostgreSQL table that pgseed keeps current on a background
+// thread.
 //
-//   edge_cache --source CONNINFO --store PATH --table T [--seconds N]
+//   edge_cache --source CONNINFO --store STORE --table T [--seconds N]
+//
+// STORE is sqlite:PATH, rocksdb:PATH or a bare PATH (SQLite).
 //
 // Requests come on stdin, one key per line ("42"; "7,north" for a composite key, in the
 // order of the table's key columns). Each answer is one line on stdout:
@@ -22,7 +25,9 @@
 //  1. A one-shot pgseed::Sync on the main thread. The first run creates the slot and
 //     copies the table; later runs catch up from where the store stands. When it returns,
 //     the replica is complete, and nothing writes to it.
-//  2. The cache is filled from Replica::scan, while nothing writes to the replica.
+//  2. The cache is filled from Replica::scan, while nothing writes to the replica. The
+//     Replica stays open while the follow sync of 3 writes the store (either store: a
+//     Replica never takes the writer's lock) and reads each commit of it.
 //  3. A follow-mode pgseed::Sync on a background thread. Its on_commit callback runs after
 //     each source transaction is durably in the store and erases the keys it touched.
 //     Transactions committed between 1 and 3 are not missed: the follow sync resumes from
@@ -180,7 +185,7 @@ Args parse_args(int argc, char** argv) {
   }
   if (a.source.empty() || a.store.empty() || a.table.empty())
     throw std::invalid_argument(
-        "usage: edge_cache --source CONNINFO --store PATH --table T [--seconds N]");
+        "usage: edge_cache --source CONNINFO --store STORE --table T [--seconds N]");
   return a;
 }
 
@@ -190,7 +195,7 @@ int run(const Args& args) {
 
   pgseed::SyncOptions options;
   options.source = args.source;
-  options.store = "sqlite:" + args.store;
+  options.store = args.store;
   options.tables = {table};  // first run: a publication for this table only
   // The library never prints; it hands its log lines to this sink, from any thread.
   options.log = [](pgseed::LogLevel level, std::string_view message) {
@@ -200,7 +205,8 @@ int run(const Args& args) {
   // 1. Copy, or catch up, before serving.
   pgseed::Sync(options).run();
 
-  // 2. Fill the cache. The Replica belongs to this (the request) thread.
+  // 2. Fill the cache. The request thread uses the Replica (it could be shared: a Replica
+  // is thread-safe).
   auto replica = pgseed::Replica::open(options.store);
   std::vector<size_t> key_columns;  // indexes of the key columns in a row, in key order
   for (const pgseed::TableInfo& t : replica->tables()) {

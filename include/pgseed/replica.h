@@ -47,16 +47,52 @@ struct ReplicaState {
   std::string last_commit_time;  // of the last applied transaction; empty if none
 };
 
-// Read access to an existing store. A SQLite store may be read while another process
-// syncs it (each call sees the last committed state). A RocksDB store admits one process:
-// read it while no sync runs, or from the on_commit callback's process via its own copy.
-// Not thread-safe: one Replica per thread.
+// How a Replica follows a store that a sync writes meanwhile.
+struct ReplicaOptions {
+  // false (the default): each call reads the store as the sync last committed it, and is
+  // consistent by itself (a scan's rows are all from one commit).
+  // true: every call reads the view open() took, until refresh() moves it: state(),
+  // tables(), counts and the rows of every table agree with each other, at
+  // state().applied_lsn (a dump, a report). A SQLite view is a read transaction: while it
+  // is held, the sync cannot checkpoint its WAL past it (the -wal file grows), so hold a
+  // pinned view only as long as needed. A RocksDB view keeps the table files it reads open
+  // (their disk space is freed at the next refresh()).
+  bool pinned = false;
+};
+
+// Read access to an existing store, also while a sync writes it: from another process
+// (`pgseed sync --follow` running) or from this one (a Sync's run() on another thread).
+// Reading never takes the writer's lock: a sync may start, run and stop while a Replica is
+// open. A SQLite store is read through its own connection (WAL mode); a RocksDB store
+// through a RocksDB secondary instance that catches up with the writer
+// (TryCatchUpWithPrimary) at each call, or at refresh() when pinned. Either way a read
+// never shows rows newer than the applied LSN its state reports, nor part of a source
+// transaction.
+//
+// Thread-safety: thread-safe. Calls from several threads are serialised (one at a time);
+// for reads in parallel, open one Replica per thread. A scan()'s callback must not call
+// the same Replica (Error kInternal).
+//
+// Cost: table metadata is cached and read again only when the store's tables changed
+// (SQLite: after another connection committed, PRAGMA data_version; RocksDB: a version
+// key the writer moves with every change of a table definition). A lookup costs one
+// indexed read, plus (not pinned) a look at what the writer committed since the last call:
+// a read transaction on SQLite, a catch-up of the secondary on RocksDB (~0.1 ms while a
+// sync applies 1000 transactions/s). On a hot path, pin the Replica and refresh() as often
+// as freshness needs (after each on_commit, every few ms): lookups then cost the read
+// alone. A RocksDB Replica replays the writer's WAL not yet flushed into memory of its own
+// (up to about the writer's memtables, 2 x 16 MB) and keeps its LOG in a temporary
+// directory, removed when it is destroyed.
 class Replica {
  public:
   // Opens "sqlite:PATH", "rocksdb:PATH" or PATH. Throws Error(kStore) when it does not
   // exist, is not a pgseed store, or is corrupt.
-  static std::unique_ptr<Replica> open(const std::string& store);
+  static std::unique_ptr<Replica> open(const std::string& store, const ReplicaOptions& options = {});
   ~Replica();
+
+  // Pinned: moves the view to the store's last commit (not pinned: nothing to do, each
+  // call reads the last commit). Throws Error(kStore); the view is then unchanged.
+  void refresh();
 
   ReplicaState state() const;
   std::vector<TableInfo> tables() const;

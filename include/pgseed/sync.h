@@ -135,7 +135,9 @@ std::vector<std::string> parse_table_list(const std::string& list);
 // ("64MB", "512 kB", "1gb", "1048576"). Throws Error(kConfiguration) naming `what`.
 uint64_t parse_byte_size(const std::string& text, const std::string& what = "size");
 
-// Runs a sync on the caller's thread. Thread-safe: stop() from any thread.
+// Runs a sync on the caller's thread. Thread-safe: stop() from any thread. While run()
+// writes the store, Replica::open(options.store) reads it from any other thread (or
+// process), for either store (replica.h).
 class Sync {
  public:
   explicit Sync(SyncOptions options);

@@ -63,7 +63,7 @@ void warn(StatusReport& rep, const char* code, std::string message, bool unhealt
 }
 
 // The source's side of the report: the server's WAL position, the slot, the publication.
-void read_source(StatusReport& rep, Store& store, const StoreState& st, const std::string& source,
+void read_source(StatusReport& rep, const StoreReader& store, const StoreState& st, const std::string& source,
                  int64_t max_retained_bytes) {
   // A source other than the store's would report its own slot of that name as ours.
   require_same_source(st, source, "");
@@ -146,7 +146,10 @@ void read_source(StatusReport& rep, Store& store, const StoreState& st, const st
 
 StatusReport status(const std::string& store_uri, const std::string& source,
                     int64_t max_retained_bytes) {
-  auto store = Store::open(store_uri, /*must_exist=*/true);
+  // A reader, not the writer: a running sync keeps writing. One view: the counts are the
+  // rows at the applied LSN reported.
+  auto store = StoreReader::open(store_uri);
+  store->refresh();
   StatusReport rep;
   rep.time_unix = now_unix();
   StoreState st = store->state();
@@ -348,7 +351,7 @@ void drop(const std::string& source, const std::string& store_uri, bool delete_s
   Logger log(sink);
   StoreState st;
   {
-    auto store = Store::open(store_uri, /*must_exist=*/true);
+    auto store = StoreReader::open(store_uri);  // a reader: a running sync is reported below
     st = store->state();
   }
   require_same_source(st, source, store_uri);  // never drop another source's slot of that name

@@ -258,7 +258,8 @@ std::function<void(const Progress&)> make_progress_renderer(const CommonOptions&
 }
 
 int run_dump(const DumpOptions& o) {
-  auto replica = Replica::open(o.store);
+  // One view for every table: a dump while a sync runs is the store at one applied LSN.
+  auto replica = Replica::open(o.store, {.pinned = true});
   std::vector<TableInfo> tables = replica->tables();
   if (!o.table.empty()) {
     std::vector<std::string> wanted = parse_table_list(o.table);

@@ -7,6 +7,8 @@
 //   00 00 00 00 "next_table_id"      -> u32 BE: table ids are never reused
 //   00 00 00 00 "next_row_seq"       -> u64 BE: next sequence suffix for rows of keyless tables
 //   00 00 00 00 "table:" + u32 BE id -> the TableDef and its physical row layout
+//   00 00 00 00 "tables_version"     -> u64 BE: moves whenever a table definition or the
+//                                       phase changes (readers reload definitions then)
 //   00 00 00 00 "merge_pending"      -> "1": a committed large transaction's overlay still
 //                                       has to be copied into the rows (see below)
 //   u32 BE id (>= 1) + key           -> one row (key: key_codec.h, value: row_codec.h)
@@ -30,7 +32,8 @@
 // its state with "merge_pending", then merged into the rows (rocksdb_store.cpp, "Large
 // transactions"): memory stays bounded whatever the transaction size.
 //
-// A RocksDbStore is used by one thread at a time.
+// A RocksDbStore is used by one thread at a time. It holds the directory's LOCK: readers
+// (in this process or others) open the directory through rocksdb_reader.h instead.
 #pragma once
 
 #include <cstddef>

@@ -209,6 +209,7 @@ class SqliteStore final : public Store {
 
   ~SqliteStore() override {
     if (main_db_) abort_bulk_load();
+    release();
     stmts_.clear();
     if (in_txn_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
     db_.reset();
@@ -217,15 +218,35 @@ class SqliteStore final : public Store {
     if (lock_fd_ >= 0) close(lock_fd_);
   }
 
-  // Outside a transaction these re-read the file, so a reader sees what another process
-  // (a running sync) committed since.
+  // Outside a transaction these re-read the metadata when another connection (a running
+  // sync, in this process or another) committed since (PRAGMA data_version), so a reader
+  // sees that commit and a hot path does not re-read unchanged metadata.
   StoreState state() const override {
-    if (!in_txn_) const_cast<SqliteStore*>(this)->load();
+    const_cast<SqliteStore*>(this)->reload_if_changed();
     return state_;
   }
   std::vector<TableDef> tables() const override {
-    if (!in_txn_) const_cast<SqliteStore*>(this)->load();
+    const_cast<SqliteStore*>(this)->reload_if_changed();
     return tables_;
+  }
+  uint64_t tables_version() const override {
+    const_cast<SqliteStore*>(this)->reload_if_changed();
+    return tables_version_;
+  }
+
+  // A reader's view: one read transaction (WAL mode: it sees the last commit before it
+  // began, whatever the writer commits meanwhile).
+  void refresh() override {
+    if (in_txn_ || main_db_) return;  // a writer's own transaction or bulk load
+    release();
+    exec("BEGIN");
+    view_ = true;
+    query_int("SELECT count(*) FROM _pgseed_state");  // takes the snapshot now
+  }
+  void release() noexcept override {
+    if (!view_) return;
+    view_ = false;
+    sqlite3_exec(db_.get(), "COMMIT", nullptr, nullptr, nullptr);
   }
 
   void claim_writer(const LogSink& log) override {
@@ -609,11 +630,21 @@ class SqliteStore final : public Store {
         return Store::lookup(def, key, fn);  // reports the key mismatch
       cond += (k ? " AND " : "") + qi(key_cols[k]->name) + " = ?" + std::to_string(k + 1);
     }
-    Stmt st = prepare(select_sql(def) + " WHERE " + cond);
+    // Cached per table (forgotten with the table's other statements when its definition
+    // changes: forget_statements, reload_if_changed).
+    auto* self = const_cast<SqliteStore*>(this);
+    sqlite3_stmt* st = self->statement(def, "lookup", [&] { return select_sql(def) + " WHERE " + cond; });
+    struct Reset {
+      sqlite3_stmt* st;
+      ~Reset() {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+      }
+    } reset{st};
     for (size_t k = 0; k < key.size(); ++k)
-      bind(st.get(), int(k + 1), *key_cols[k], Datum::of(key[k]));
+      bind(st, int(k + 1), *key_cols[k], Datum::of(key[k]));
     bool found = false;
-    read_rows(st.get(), def, [&](const Row& r) {
+    read_rows(st, def, [&](const Row& r) {
       found = true;
       fn(r);
     });
@@ -1136,7 +1167,38 @@ class SqliteStore final : public Store {
     }
   }
 
+  // Re-reads the metadata when another connection committed since the last look (outside
+  // the writer's own transactions and bulk load, whose metadata this store itself holds).
+  void reload_if_changed() {
+    if (in_txn_) return;
+    if (query_int("PRAGMA data_version") == data_version_) return;
+    load();
+  }
+
+  static bool same_tables(const std::vector<TableDef>& a, const std::vector<TableDef>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      const TableDef &x = a[i], &y = b[i];
+      if (x.id != y.id || x.schema != y.schema || x.name != y.name ||
+          x.sqlite_name != y.sqlite_name || x.snapshot_lsn != y.snapshot_lsn ||
+          x.relfilenode != y.relfilenode || x.source_oid != y.source_oid ||
+          x.columns.size() != y.columns.size() || !x.same_columns(y))
+        return false;
+    }
+    return true;
+  }
+
   void load() {
+    data_version_ = query_int("PRAGMA data_version");
+    std::vector<TableDef> before = std::move(tables_);
+    load_metadata();
+    if (!same_tables(before, tables_)) {
+      ++tables_version_;
+      for (const auto& t : before) forget_statements(t.id);
+    }
+  }
+
+  void load_metadata() {
     std::map<std::string, std::string> kv;
     {
       Stmt st = prepare("SELECT key, value FROM _pgseed_state");
@@ -1210,6 +1272,9 @@ class SqliteStore final : public Store {
   bool settings_applied_ = false;
   int lock_fd_ = -1;
   bool in_txn_ = false;
+  bool view_ = false;             // a reader's read transaction is open (refresh())
+  int64_t data_version_ = -1;     // PRAGMA data_version when the metadata was last read
+  uint64_t tables_version_ = 0;   // moves when a re-read found other tables
   StoreState state_, pending_state_;
   std::vector<TableDef> tables_, pending_tables_;
   // SQLite names of the tables dropped in this transaction, by PostgreSQL (schema, name):

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "pgseed/error.h"
+#include "store/rocksdb_reader.h"
 #include "store/rocksdb_store.h"
 #include "store/sqlite_store.h"
 
@@ -29,7 +30,7 @@ StoreUri StoreUri::parse(const std::string& uri) {
   return {"sqlite", uri};
 }
 
-bool Store::lookup(const TableDef& def, std::span<const std::string> key,
+bool StoreReader::lookup(const TableDef& def, std::span<const std::string> key,
                    const std::function<void(const Row&)>& fn) const {
   std::vector<size_t> key_cols(key.size());
   size_t n = 0;
@@ -54,6 +55,12 @@ std::unique_ptr<Store> Store::open(const std::string& uri, bool must_exist) {
   StoreUri u = StoreUri::parse(uri);
   if (u.scheme == "rocksdb") return open_rocksdb_store(u.path, must_exist);
   return open_sqlite_store(u.path, must_exist);
+}
+
+std::unique_ptr<StoreReader> StoreReader::open(const std::string& uri) {
+  StoreUri u = StoreUri::parse(uri);
+  if (u.scheme == "rocksdb") return open_rocksdb_reader(u.path);
+  return open_sqlite_store(u.path, /*must_exist=*/true);
 }
 
 void Store::remove(const std::string& uri) {

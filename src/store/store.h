@@ -36,9 +36,53 @@ struct StoreState {
 
 const char* phase_name(StoreState::Phase p);
 
-class Store {
+// The read side of a store, and what a reader that is not the store's writer opens: it
+// never takes the writer's lock, so a sync (in this process or another) may write the
+// store meanwhile.
+//
+// Views: a reader reads one committed state of the store (state, tables and rows agree:
+// never rows newer than the applied LSN the state reports) until refresh() moves it to the
+// writer's last commit. A SQLite reader's view is a read transaction that refresh() starts
+// and release() ends (without one, each read sees the last commit); a RocksDB reader's view
+// is its secondary instance as last caught up (rocksdb_reader.h).
+//
+// Thread-safety: a StoreReader is used by one thread at a time, unless its documentation
+// says more.
+class StoreReader {
  public:
-  virtual ~Store() = default;
+  virtual ~StoreReader() = default;
+
+  // Opens the store named by `uri` for reading ("sqlite:PATH", "rocksdb:PATH" or PATH), at
+  // the writer's last commit. Throws Error(kStore) when it is missing, is not a pgseed store
+  // or is corrupt, Error(kConfiguration) for an unknown scheme.
+  static std::unique_ptr<StoreReader> open(const std::string& uri);
+
+  // The state and the tables, in creation order.
+  virtual StoreState state() const = 0;
+  virtual std::vector<TableDef> tables() const = 0;
+  // Changes whenever tables() may have changed since the last call that returned the same
+  // number (a cache of tables() refreshes only then).
+  virtual uint64_t tables_version() const = 0;
+
+  // Calls `fn` for every row, in key order; values are PostgreSQL's text form.
+  virtual void scan(const TableDef& def, const std::function<void(const Row&)>& fn) const = 0;
+  virtual uint64_t count(const TableDef& def) const = 0;
+  // The row whose key columns equal `key` (one value per key column, in key order).
+  // Returns false when there is none. The default scans; stores override it with an
+  // indexed lookup.
+  virtual bool lookup(const TableDef& def, std::span<const std::string> key,
+                      const std::function<void(const Row&)>& fn) const;
+
+  // Moves the view to the writer's last commit. Throws Error(kStore) when the store cannot
+  // be read; the view is then unchanged.
+  virtual void refresh() {}
+  // Ends the view (a SQLite read transaction, which would keep the writer's WAL from being
+  // checkpointed); reads then see the last commit, each on its own. Must not throw.
+  virtual void release() noexcept {}
+};
+
+class Store : public StoreReader {
+ public:
 
   // Opens (creating if missing) the store named by `uri`: "sqlite:PATH", "rocksdb:PATH"
   // or a bare PATH (SQLite). With `must_exist`, a missing store is an error.
@@ -60,10 +104,10 @@ class Store {
   // is held in memory until commit and should stay short.
   virtual bool prefers_long_transactions() const { return false; }
 
-  // The state as last committed.
-  virtual StoreState state() const = 0;
-  // Tables as last committed, in creation order.
-  virtual std::vector<TableDef> tables() const = 0;
+  // The state and the tables as last committed (inside a transaction: as it left them).
+  StoreState state() const override = 0;
+  std::vector<TableDef> tables() const override = 0;
+  uint64_t tables_version() const override { return ++tables_calls_; }
 
   // Write transactions. Nothing is visible or durable before commit(); commit() returns
   // only once everything written is durable (so its LSN may be confirmed to the server).
@@ -123,15 +167,10 @@ class Store {
   }
   virtual void abort_bulk_load() noexcept {}
 
-  // --- reading (outside or inside a transaction) ---
-  // Calls `fn` for every row, in key order; values are PostgreSQL's text form.
-  virtual void scan(const TableDef& def, const std::function<void(const Row&)>& fn) const = 0;
-  virtual uint64_t count(const TableDef& def) const = 0;
-  // The row whose key columns equal `key` (one value per key column, in key order).
-  // Returns false when there is none. The default scans; stores override it with an
-  // indexed lookup.
-  virtual bool lookup(const TableDef& def, std::span<const std::string> key,
-                      const std::function<void(const Row&)>& fn) const;
+  // Reading (scan, count, lookup: StoreReader) works outside and inside a transaction.
+
+ private:
+  mutable uint64_t tables_calls_ = 0;  // tables_version()'s default: always "changed"
 };
 
 // Splits "sqlite:PATH" / "rocksdb:PATH" / "PATH" into scheme and path.

@@ -233,11 +233,14 @@ TEST(ExampleTest, AnalyticsCopyPrintsTheSourcesAggregate) {
   run_and_compare("second run (catch up)");
 }
 
-TEST(ExampleTest, EdgeCacheInvalidatesOnSourceChange) {
+// Both stores: the Replica stays open while the follow sync writes (RocksDB: a secondary).
+class EdgeCacheTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EdgeCacheTest, InvalidatesOnSourceChange) {
   TestDatabase src;
   create_shop(src.db());
   std::string dir = fresh_dir();
-  std::string store = dir + "/cache.db";
+  std::string store = GetParam() == "sqlite" ? dir + "/cache.db" : "rocksdb:" + dir + "/cache";
   std::vector<std::string> args = {example_path(PGSEED_EXAMPLE_EDGE_CACHE), "--source",
                                    src.conninfo(), "--store", store, "--table", "products"};
   {
@@ -287,8 +290,11 @@ TEST(ExampleTest, EdgeCacheInvalidatesOnSourceChange) {
   EXPECT_EQ(c.wait(), 0) << c.out() << c.err();
   EXPECT_NE(c.out().find("ready: 40 rows of public.products cached"), std::string::npos) << c.out();
   EXPECT_NE(c.out().find("stopped; replica at "), std::string::npos) << c.out();
-  EXPECT_EQ(Replica::open("sqlite:" + store)->lookup("products", {"9"}).value().at(2), "while down");
+  EXPECT_EQ(Replica::open(store)->lookup("products", {"9"}).value().at(2), "while down");
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, EdgeCacheTest, ::testing::Values("sqlite", "rocksdb"),
+                         [](const auto& info) { return info.param; });
 
 TEST(ExampleTest, TestFixturePasses) {
   TestDatabase src;  // empty: the fixture creates its own tables

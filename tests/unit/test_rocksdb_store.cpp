@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "pgseed/error.h"
+#include "store/rocksdb_reader.h"
 #include "store/rocksdb_store.h"
 #include "store/value_codec.h"
 
@@ -95,7 +96,7 @@ struct OwnedRow {
   OwnedRow& operator=(const OwnedRow&) = delete;
 };
 
-std::vector<Values> scan(const Store& s, const TableDef& def) {
+std::vector<Values> scan(const StoreReader& s, const TableDef& def) {
   std::vector<Values> out;
   s.scan(def, [&](const Row& row) {
     Values v;
@@ -628,7 +629,7 @@ const TableDef& find_table(const std::vector<TableDef>& tables, const std::strin
   throw std::runtime_error("no table " + name);
 }
 
-void expect_contents(const Store& s, const Model& m) {
+void expect_contents(const StoreReader& s, const Model& m) {
   auto tables = s.tables();
   ASSERT_EQ(tables.size(), 3u);
   std::vector<Values> items, logs;
@@ -929,6 +930,14 @@ void crash_test(const char* env, const char* point, int nth, bool committed) {
     rt::set_spill_bytes(0);
   }
   {
+    // A reader (a secondary instance: no lock, no recovery) on the store as the crash left
+    // it, before a writer completes or discards the transaction: all of it or none of it,
+    // like the writer (it reads the overlay once merge_pending is committed, only then).
+    auto r = open_rocksdb_reader(dir);
+    EXPECT_EQ(r->state().applied_lsn, Lsn(committed ? 0x200 : 0x100)) << point;
+    expect_contents(*r, committed ? new_model : old_model);
+  }
+  {
     auto s = open(dir, true);
     EXPECT_EQ(s->state().applied_lsn, Lsn(committed ? 0x200 : 0x100)) << point;
     expect_contents(*s, committed ? new_model : old_model);
@@ -978,6 +987,11 @@ TEST(RocksDbStoreCrash, KillDuringTheMergeAtOpenKeepsTheNewState) {
     rt::set_spill_bytes(kSmallSpill);
     big_txn(*s, new_model);
     rt::set_spill_bytes(0);
+  }
+  {
+    auto r = open_rocksdb_reader(dir);  // half merged twice: still all of it
+    EXPECT_EQ(r->state().applied_lsn, Lsn(0x200));
+    expect_contents(*r, new_model);
   }
   {
     auto s = open(dir, true);

@@ -1,0 +1,105 @@
+// The on-disk layout of the RocksDB store (rocksdb_store.h has the key space): key
+// helpers, the state and table-definition encodings, and the decoding of a stored row.
+// Shared by the writer (rocksdb_store.cpp) and the reader (rocksdb_reader.cpp), so that
+// both read one format.
+#pragma once
+
+#include <rocksdb/slice.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "decode/byte_reader.h"
+#include "decode/row.h"
+#include "store/key_codec.h"
+#include "store/store.h"
+#include "store/table_def.h"
+
+namespace pgseed::rocksdb_layout {
+
+constexpr std::string_view kFormatVersion = "1";
+constexpr uint32_t kFirstTableId = 1;
+constexpr uint32_t kLastTableId = 0xFFFFFFFE;  // so that table_id + 1 is still a prefix
+constexpr uint32_t kOverlayTableId = 0xFFFFFFFF;  // the overlay range (never a table)
+constexpr char kOverlayPut = 'P';
+constexpr char kOverlayDelete = 'D';
+constexpr size_t kOverlayPrefixSize = 5;  // FF FF FF FF + sub-range byte
+
+// Meta key (under meta_key) that changes whenever a table definition is written or
+// deleted: its value is a u64 BE counter. Readers compare it to know when to reload the
+// definitions. Stores written before it existed lack it (readers then reload on every change).
+constexpr std::string_view kTablesVersionName = "tables_version";
+
+std::string overlay_begin();
+std::string overlay_end();
+std::string scratch_begin();
+std::string scratch_end();
+std::string overlay_all_begin();
+std::string overlay_all_end();
+std::string overlay_key(std::string_view key);
+std::string overlay_value(const std::optional<std::string>& v);
+std::string meta_key(std::string_view name);
+void put_be(std::string& out, uint64_t v, int bytes);
+uint64_t get_be(std::string_view s);
+std::string table_meta_key(uint32_t id);
+// The smallest key greater than every key that starts with `prefix`.
+std::string prefix_end(std::string prefix);
+
+inline rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+inline std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+std::string one_line(std::string s);
+
+void put_str(std::string& out, std::string_view s);
+std::string_view get_str(ByteReader& r, const char* what);
+ByteReader reader(std::string_view s, const char* context);
+
+std::string encode_state(const StoreState& s);
+StoreState decode_state(std::string_view v);  // throws Error(kDecode)
+
+// A table as the store holds it: its definition, its key codec, and the layout of its
+// stored rows. Cells of a stored row are "slots"; column i lives in slot[i]. ADD COLUMN
+// gives the new column a new slot at the end (rows written before have fewer cells and
+// read it as missing[i]); DROP COLUMN leaves its slot dead (written as NULL). A rewrite
+// of the table (any other change) makes the layout the identity again.
+struct TableEntry {
+  TableDef def;
+  KeyCodec codec;
+  std::vector<uint32_t> slot;
+  std::vector<std::optional<std::string>> missing;
+  uint32_t slot_count = 0;
+  std::vector<int> column_of_slot;  // -1: dead slot
+
+  void finish() {
+    codec = KeyCodec(def);
+    column_of_slot.assign(slot_count, -1);
+    for (size_t i = 0; i < slot.size(); ++i) column_of_slot[slot[i]] = static_cast<int>(i);
+  }
+
+  static TableEntry identity(TableDef def) {
+    TableEntry t;
+    t.def = std::move(def);
+    for (uint32_t i = 0; i < t.def.columns.size(); ++i) t.slot.push_back(i);
+    t.missing.assign(t.def.columns.size(), std::nullopt);
+    t.slot_count = static_cast<uint32_t>(t.def.columns.size());
+    t.finish();
+    return t;
+  }
+};
+
+std::string encode_table(const TableEntry& t);
+TableEntry decode_table(uint32_t id, std::string_view v);  // throws Error(kDecode)
+
+// Scratch space of decode_row, reused from row to row.
+struct RowBuffers {
+  std::string scratch;
+  Row cells;
+};
+
+// The row stored as `value` in table `t`'s layout, one Datum per column (views into `buf`
+// and into `t`: valid until either changes).
+void decode_row(const TableEntry& t, std::string_view value, RowBuffers& buf, Row& out);
+
+}  // namespace pgseed::rocksdb_layout
