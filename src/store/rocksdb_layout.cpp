@@ -1,6 +1,5 @@
 #include "store/rocksdb_layout.h"
 
-
 #include <algorithm>
 #include <cstdint>
 
