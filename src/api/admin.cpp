@@ -19,7 +19,7 @@
 #include "pg/connection.h"
 #include "pg/copy_reader.h"
 #include "pg/replication_connection.h"
-#include "pg/identifiers.h"
+#include "model/identifiers.h"
 #include "pgseed/error.h"
 #include "pgseed/sync.h"
 #include "store/store.h"

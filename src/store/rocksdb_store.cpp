@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "pgseed/error.h"
+#include "common/bytes.h"
 #include "store/key_codec.h"
 #include "store/row_codec.h"
 
@@ -251,19 +252,10 @@ std::string meta_key(std::string_view name) {
   return k;
 }
 
-void put_be(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-uint64_t get_be(std::string_view s) {
-  uint64_t v = 0;
-  for (char c : s) v = (v << 8) | static_cast<uint8_t>(c);
-  return v;
-}
 
 std::string table_meta_key(uint32_t id) {
   std::string k = meta_key("table:");
-  put_be(k, id, 4);
+  append_be(k, id, 4);
   return k;
 }
 
@@ -312,8 +304,8 @@ std::string encode_state(const StoreState& s) {
   put_str(out, s.slot);
   put_str(out, s.publication);
   out.push_back(s.created_publication ? 1 : 0);
-  put_be(out, s.consistent_point.value, 8);
-  put_be(out, s.applied_lsn.value, 8);
+  append_be(out, s.consistent_point.value, 8);
+  append_be(out, s.applied_lsn.value, 8);
   put_str(out, s.last_commit_time);
   return out;
 }
@@ -785,7 +777,7 @@ class RocksDbStore final : public Store {
           if (rest.size() == 8)
             new_key += rest;
           else
-            put_be(new_key, pending_.next_row_seq++, 8);
+            append_be(new_key, pending_.next_row_seq++, 8);
         }
         rows_bytes += new_key.size() + Overlay::kEntryOverhead;
         rows.emplace_back(std::move(new_key), encode_row(t, new_row));
@@ -927,7 +919,7 @@ class RocksDbStore final : public Store {
       new_key.append(*found, found->size() - 8, 8);  // keep its sequence number
       if (new_key != *found) del(*found);
     } else {
-      put_be(new_key, pending_.next_row_seq++, 8);
+      append_be(new_key, pending_.next_row_seq++, 8);
     }
     put(new_key, encode_row(t, merged));
   }
@@ -1477,7 +1469,7 @@ class RocksDbStore final : public Store {
   // Key of a new row: by key, or (no key) all columns plus a fresh sequence number.
   std::string row_key(const TableEntry& t, std::span<const Datum> row) {
     std::string key = t.codec.encode(row);
-    if (!t.codec.keyed()) put_be(key, pending_.next_row_seq++, 8);
+    if (!t.codec.keyed()) append_be(key, pending_.next_row_seq++, 8);
     return key;
   }
 
@@ -1559,12 +1551,12 @@ class RocksDbStore final : public Store {
     }
     if (pending_.next_table_id != committed_.next_table_id) {
       std::string v;
-      put_be(v, pending_.next_table_id, 4);
+      append_be(v, pending_.next_table_id, 4);
       batch.Put(slice(meta_key("next_table_id")), slice(v));
     }
     if (pending_.next_row_seq != committed_.next_row_seq) {
       std::string v;
-      put_be(v, pending_.next_row_seq, 8);
+      append_be(v, pending_.next_row_seq, 8);
       batch.Put(slice(meta_key("next_row_seq")), slice(v));
     }
   }
@@ -1905,17 +1897,17 @@ class RocksDbStore final : public Store {
       committed_.state = decode_state(*state);
       if (auto v = get(meta_key("next_table_id"))) {
         if (v->size() != 4) throw Error(ErrorCategory::kDecode, "bad next_table_id");
-        committed_.next_table_id = static_cast<uint32_t>(get_be(*v));
+        committed_.next_table_id = static_cast<uint32_t>(read_be(*v));
       }
       if (auto v = get(meta_key("next_row_seq"))) {
         if (v->size() != 8) throw Error(ErrorCategory::kDecode, "bad next_row_seq");
-        committed_.next_row_seq = get_be(*v);
+        committed_.next_row_seq = read_be(*v);
       }
       std::string b = table_meta_key(0);
       b.resize(b.size() - 4);
       for_each(b, prefix_end(b), [&](std::string_view key, std::string_view value) {
         if (key.size() != b.size() + 4) throw Error(ErrorCategory::kDecode, "bad table key");
-        auto id = static_cast<uint32_t>(get_be(key.substr(b.size())));
+        auto id = static_cast<uint32_t>(read_be(key.substr(b.size())));
         committed_.tables[id] = std::make_shared<const TableEntry>(decode_table(id, value));
         return true;
       });

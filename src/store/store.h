@@ -11,8 +11,8 @@
 
 #include "pgseed/log.h"
 #include "pgseed/lsn.h"
-#include "decode/row.h"
-#include "store/table_def.h"
+#include "model/row.h"
+#include "model/table_def.h"
 
 namespace pgseed {
 

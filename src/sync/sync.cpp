@@ -12,7 +12,7 @@
 
 #include "pg/catalog.h"
 #include "pg/connection.h"
-#include "pg/identifiers.h"
+#include "model/identifiers.h"
 #include "pg/replication_connection.h"
 #include "pgseed/error.h"
 #include "store/store.h"

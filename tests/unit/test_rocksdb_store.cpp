@@ -21,7 +21,7 @@
 
 #include "pgseed/error.h"
 #include "store/rocksdb_store.h"
-#include "store/value_codec.h"
+#include "model/value_codec.h"
 
 namespace pgseed {
 namespace {

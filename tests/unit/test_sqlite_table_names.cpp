@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "store/sqlite_store.h"
-#include "store/value_codec.h"
+#include "model/value_codec.h"
 
 namespace pgseed {
 namespace {

@@ -14,7 +14,7 @@
 #include "pgseed/error.h"
 #include "store/sqlite_store.h"
 #include "store/sqlite_values.h"
-#include "store/value_codec.h"
+#include "model/value_codec.h"
 
 namespace pgseed {
 namespace {
