@@ -275,6 +275,7 @@ class SqliteStore final : public Store {
   }
 
   void write_state(const StoreState& s) override {
+    require_txn("write_state");
     auto put = [&](const char* key, const std::string& value) {
       Stmt st = prepare("INSERT OR REPLACE INTO _pgseed_state(key, value) VALUES (?, ?)");
       sqlite3_bind_text(st.get(), 1, key, -1, SQLITE_STATIC);
@@ -295,6 +296,7 @@ class SqliteStore final : public Store {
   }
 
   void reset() override {
+    require_txn("reset");
     if (!main_db_) remove_bulk_copy(path_);  // an interrupted copy is given up too
     stmts_.clear();
     for (const auto& t : pending_tables_) exec("DROP TABLE IF EXISTS " + qi(t.sqlite_name));
@@ -305,6 +307,7 @@ class SqliteStore final : public Store {
   }
 
   void create_table(TableDef& def) override {
+    require_txn("create_table");
     for (const auto& t : pending_tables_)
       if (t.schema == def.schema && t.name == def.name) {
         drop_table(t);
@@ -321,6 +324,7 @@ class SqliteStore final : public Store {
   }
 
   void drop_table(const TableDef& def) override {
+    require_txn("drop_table");
     const TableDef& stored = table_of(def);
     forget_statements(stored.id);
     released_[{stored.schema, stored.name}] = stored.sqlite_name;
@@ -332,6 +336,7 @@ class SqliteStore final : public Store {
   }
 
   void alter_table(const TableDef& from, const TableDef& to, std::span<const Datum> fill) override {
+    require_txn("alter_table");
     const TableDef stored = table_of(from);
     const std::string& lname = stored.sqlite_name;
     forget_statements(from.id);
@@ -376,6 +381,7 @@ class SqliteStore final : public Store {
   }
 
   void set_sync_state(const TableDef& def) override {
+    require_txn("set_sync_state");
     Stmt st = prepare("UPDATE _pgseed_tables SET snapshot_lsn = ?, relfilenode = ? WHERE id = ?");
     std::string text = def.snapshot_lsn.str();
     sqlite3_bind_text(st.get(), 1, text.c_str(), -1, SQLITE_TRANSIENT);
@@ -387,6 +393,7 @@ class SqliteStore final : public Store {
   }
 
   void insert_batch(const TableDef& def, const RowBatch& rows) override {
+    require_txn("insert_batch");
     sqlite3_stmt* st = statement(def, "insert", [&] { return insert_sql(def, "INSERT"); });
     Row row;
     for (size_t i = 0; i < rows.rows(); ++i) {
@@ -397,6 +404,7 @@ class SqliteStore final : public Store {
   }
 
   void upsert(const TableDef& def, std::span<const Datum> row) override {
+    require_txn("upsert");
     ApplyStatements& a = apply_statements(def);
     if (!a.upsert) a.upsert = prepare(insert_sql(def, a.keyed ? "INSERT OR REPLACE" : "INSERT"));
     bind_row(a.upsert.get(), def, row, 1);
@@ -405,6 +413,7 @@ class SqliteStore final : public Store {
 
   void update(const TableDef& def, std::span<const Datum> old_row,
               std::span<const Datum> new_row) override {
+    require_txn("update");
     // SET every column that has a new value; unchanged TOASTed ones keep the stored value.
     check_width(def, new_row);
     if (!old_row.empty()) check_width(def, old_row);
@@ -448,12 +457,23 @@ class SqliteStore final : public Store {
     bind_row(st, def, new_row, 1);
     bind_match(st, def, match, int(def.columns.size()) + 1);
     step_done(st);
-    if (sqlite3_changes(db_.get()) == 0 && !any_unchanged && a.keyed) {
-      upsert(def, new_row);  // the row was not there (e.g. it moved into a row filter)
-    }
+    if (sqlite3_changes(db_.get()) != 0) return;
+    // The row was not there (e.g. it moved into a row filter): the new row is inserted,
+    // its unchanged values taken from the old row where that is the whole row (no key).
+    if (!any_unchanged) return upsert(def, new_row);
+    if (a.keyed || old_row.empty())
+      throw Error(ErrorCategory::kStore,
+                  "table " + def.qualified() +
+                      ": an update keeps unchanged TOAST values of a row the store does "
+                      "not have; the replica has diverged from the source, sync it again");
+    Row merged(new_row.begin(), new_row.end());
+    for (size_t i = 0; i < merged.size(); ++i)
+      if (merged[i].kind == Datum::Kind::kUnchanged) merged[i] = old_row[i];
+    upsert(def, merged);
   }
 
   void remove(const TableDef& def, std::span<const Datum> old_row) override {
+    require_txn("remove");
     check_width(def, old_row);
     ApplyStatements& a = apply_statements(def);
     if (!a.remove) a.remove = prepare("DELETE FROM " + qi(name_of(def)) + match_clause(def, 1));
@@ -461,7 +481,10 @@ class SqliteStore final : public Store {
     step_done(a.remove.get());
   }
 
-  void truncate(const TableDef& def) override { exec("DELETE FROM " + qi(name_of(def))); }
+  void truncate(const TableDef& def) override {
+    require_txn("truncate");
+    exec("DELETE FROM " + qi(name_of(def)));
+  }
 
   // The initial copy is built beside the store, in PATH-pgseed-copy, with a rollback
   // journal and synchronous=NORMAL: SQLite then writes every page about once (WAL mode
@@ -797,6 +820,11 @@ class SqliteStore final : public Store {
 
   // The stored table `def` names (by id), as this transaction sees it (or as last
   // committed, outside one). Its sqlite_name is the only name the store uses for it.
+  void require_txn(const char* op) const {
+    if (!in_txn_)
+      throw Error(ErrorCategory::kInternal, std::string(op) + "() outside a transaction");
+  }
+
   const TableDef& table_of(const TableDef& def) const {
     const std::vector<TableDef>& list = in_txn_ ? pending_tables_ : tables_;
     for (const auto& t : list)

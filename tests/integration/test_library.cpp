@@ -8,6 +8,7 @@
 #include <ostream>
 #include <thread>
 
+#include "store_kinds.h"
 #include "harness.h"
 #include "pgseed/admin.h"
 #include "pgseed/error.h"
@@ -343,7 +344,7 @@ TEST_P(LibraryTest, StopDuringTheInitialCopyKeepsNothing) {
   expect_table_equal(src, store, "public.big");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, LibraryTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Stores, LibraryTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 // Runs `fn`, expects a pgseed::Error of `category`; returns its message.
 template <typename Fn>

@@ -1,0 +1,114 @@
+// What the store tests share: a temporary directory, table definitions, and rows written
+// and read as optional texts (nullopt: NULL).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "model/pg_type.h"
+#include "model/row.h"
+#include "model/table_def.h"
+#include "store/store.h"
+
+namespace pgseed::test_support {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = ::testing::TempDir() + "pgseed_store_XXXXXX";
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+using Values = std::vector<std::optional<std::string>>;
+inline const std::nullopt_t N = std::nullopt;
+
+inline ColumnDef col(std::string name, uint32_t oid, int key_position = 0) {
+  ColumnDef c;
+  c.name = std::move(name);
+  c.type_oid = oid;
+  c.base_type_oid = oid;
+  c.type_name = "t" + std::to_string(oid);
+  c.storage = storage_class_for_type(oid);
+  c.key_position = key_position;
+  return c;
+}
+
+inline TableDef items_def() {
+  TableDef d;
+  d.source_oid = 16400;
+  d.schema = "public";
+  d.name = "items";
+  d.columns = {col("id", kInt4Oid, 1),   col("name", 25),        col("price", 1700),
+               col("ratio", kFloat8Oid), col("data", kByteaOid), col("ok", kBoolOid)};
+  return d;
+}
+
+inline TableDef bag_def() {  // no key: REPLICA IDENTITY FULL
+  TableDef d;
+  d.source_oid = 16500;
+  d.schema = "public";
+  d.name = "bag";
+  d.columns = {col("a", kInt4Oid), col("b", 25)};
+  return d;
+}
+
+// Datums view their text: for use within one full expression only.
+inline Row datums(const Values& v) {
+  Row r;
+  for (const auto& x : v) r.push_back(x ? Datum::of(*x) : Datum::null());
+  return r;
+}
+
+// A row whose Datums stay valid as long as it lives (for rows kept in a variable).
+struct OwnedRow {
+  Values values;
+  Row row;
+  explicit OwnedRow(Values v) : values(std::move(v)), row(datums(values)) {}
+  OwnedRow(const OwnedRow&) = delete;
+  OwnedRow& operator=(const OwnedRow&) = delete;
+};
+
+inline std::vector<Values> scan(const Store& s, const TableDef& def) {
+  std::vector<Values> out;
+  s.scan(def, [&](const Row& row) {
+    Values v;
+    for (const Datum& d : row)
+      v.push_back(d.is_null() ? std::nullopt : std::optional<std::string>(d.text));
+    out.push_back(std::move(v));
+  });
+  return out;
+}
+
+inline void insert(Store& s, const TableDef& def, const std::vector<Values>& rows) {
+  RowBatch batch;
+  for (const auto& r : rows) {
+    for (const auto& v : r) v ? batch.add_text(*v) : batch.add_null();
+    batch.end_row();
+  }
+  s.insert_batch(def, batch);
+}
+
+// A fresh store of `kind` ("sqlite" or "rocksdb") at `path` (a SQLite file gets ".db").
+inline std::string store_uri(const std::string& kind, const std::string& path) {
+  return kind == "rocksdb" ? "rocksdb:" + path : "sqlite:" + path + ".db";
+}
+
+}  // namespace pgseed::test_support
