@@ -106,6 +106,38 @@ inline void insert(Store& s, const TableDef& def, const std::vector<Values>& row
   s.insert_batch(def, batch);
 }
 
+// The child re-runs the test body (death test style "threadsafe"); it finds the directory
+// through the environment.
+inline std::string crash_dir(const char* env, std::optional<TempDir>& tmp) {
+  if (const char* d = getenv(env)) return d;
+  tmp.emplace();
+  std::string dir = tmp->sub("store");
+  setenv(env, dir.c_str(), 1);
+  return dir;
+}
+
+inline Values item(int id, const std::string& name, std::optional<std::string> price = N) {
+  return {std::to_string(id), name, std::move(price), N, N, "t"};
+}
+
+inline const TableDef& find_table(const std::vector<TableDef>& tables, const std::string& name) {
+  for (const auto& t : tables)
+    if (t.name == name) return t;
+  throw std::runtime_error("no table " + name);
+}
+
+inline StoreState streaming_at(uint64_t lsn) {
+  StoreState st;
+  st.phase = StoreState::Phase::kStreaming;
+  st.slot = "slot";
+  st.applied_lsn = Lsn(lsn);
+  return st;
+}
+
+// The peak memory a store may take while it copies or applies a million rows (DESIGN:
+// well under 100 MB whatever the table size).
+inline constexpr long kMaxRssKb = 100 * 1024;
+
 // A fresh store of `kind` ("sqlite" or "rocksdb") at `path` (a SQLite file gets ".db").
 inline std::string store_uri(const std::string& kind, const std::string& path) {
   return kind == "rocksdb" ? "rocksdb:" + path : "sqlite:" + path + ".db";
