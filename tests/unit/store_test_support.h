@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include <filesystem>
 #include <memory>
@@ -137,6 +142,35 @@ inline StoreState streaming_at(uint64_t lsn) {
 // The peak memory a store may take while it copies or applies a million rows (DESIGN:
 // well under 100 MB whatever the table size).
 inline constexpr long kMaxRssKb = 100 * 1024;
+
+// In a child process that wrote a million rows (`rows` as counted back): records its peak
+// RSS in DIR.rss, prints it, and exits 0 when all rows are there and the peak is below
+// kMaxRssKb.
+[[noreturn]] inline void exit_reporting_peak_rss(const std::string& dir, uint64_t rows) {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  std::ofstream(dir + ".rss") << ru.ru_maxrss;
+  fprintf(stderr, "rows %llu, peak RSS %ld kB\n", static_cast<unsigned long long>(rows),
+          ru.ru_maxrss);
+  _exit(rows == 1000000 && ru.ru_maxrss < kMaxRssKb ? 0 : 1);
+}
+
+// Runs `child(dir)` (which ends in exit_reporting_peak_rss) in a death-test child that finds
+// its directory through the environment variable `env`, then checks the peak RSS it
+// recorded.
+template <class Child>
+void expect_million_rows_within_memory(const char* env, const char* what, Child child) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  std::optional<TempDir> tmp;
+  std::string dir = crash_dir(env, tmp);
+  EXPECT_EXIT(child(dir), ::testing::ExitedWithCode(0), "rows 1000000, peak RSS");
+  unsetenv(env);
+  long rss_kb = 0;
+  std::ifstream(dir + ".rss") >> rss_kb;
+  std::printf("%s: peak RSS %ld kB\n", what, rss_kb);
+  EXPECT_GT(rss_kb, 0);
+  EXPECT_LT(rss_kb, kMaxRssKb);
+}
 
 // A fresh store of `kind` ("sqlite" or "rocksdb") at `path` (a SQLite file gets ".db").
 inline std::string store_uri(const std::string& kind, const std::string& path) {

@@ -364,25 +364,11 @@ TEST(RocksDbStoreCrash, KillAfterFinishBulkLoadKeepsEveryRow) {
   s->finish_bulk_load(streaming_at(0x100));
   const uint64_t n = s->count(t);
   s.reset();
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  std::ofstream(dir + ".rss") << ru.ru_maxrss;
-  fprintf(stderr, "rows %llu, peak RSS %ld kB\n", static_cast<unsigned long long>(n),
-          ru.ru_maxrss);
-  _exit(n == 1000000 && ru.ru_maxrss < kMaxRssKb ? 0 : 1);
+  exit_reporting_peak_rss(dir, n);
 }
 
 TEST(RocksDbStoreMemory, MillionRowBulkLoadStaysUnder100MB) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  std::optional<TempDir> tmp;
-  std::string dir = crash_dir("PGSEED_TEST_MEMORY_BULK_DIR", tmp);
-  EXPECT_EXIT(million_row_bulk_load(dir), ::testing::ExitedWithCode(0), "rows 1000000, peak RSS");
-  unsetenv("PGSEED_TEST_MEMORY_BULK_DIR");
-  long rss_kb = 0;
-  std::ifstream(dir + ".rss") >> rss_kb;
-  std::printf("1M-row bulk load: peak RSS %ld kB\n", rss_kb);
-  EXPECT_GT(rss_kb, 0);
-  EXPECT_LT(rss_kb, kMaxRssKb);
+  expect_million_rows_within_memory("PGSEED_TEST_MEMORY_BULK_DIR", "1M-row bulk load", million_row_bulk_load);
 }
 
 }  // namespace

@@ -568,25 +568,11 @@ TEST(RocksDbStoreCrash, KillDuringTheMergeAtOpenKeepsTheNewState) {
   s->commit();
   const uint64_t n = s->count(t);
   s.reset();
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  std::ofstream(dir + ".rss") << ru.ru_maxrss;
-  fprintf(stderr, "rows %llu, peak RSS %ld kB\n", static_cast<unsigned long long>(n),
-          ru.ru_maxrss);
-  _exit(n == 1000000 && ru.ru_maxrss < kMaxRssKb ? 0 : 1);
+  exit_reporting_peak_rss(dir, n);
 }
 
 TEST(RocksDbStoreMemory, MillionRowTransactionStaysUnder100MB) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  std::optional<TempDir> tmp;
-  std::string dir = crash_dir("PGSEED_TEST_MEMORY_DIR", tmp);
-  EXPECT_EXIT(million_row_txn(dir), ::testing::ExitedWithCode(0), "rows 1000000, peak RSS");
-  unsetenv("PGSEED_TEST_MEMORY_DIR");
-  long rss_kb = 0;
-  std::ifstream(dir + ".rss") >> rss_kb;
-  std::printf("1M-row transaction: peak RSS %ld kB\n", rss_kb);
-  EXPECT_GT(rss_kb, 0);
-  EXPECT_LT(rss_kb, kMaxRssKb);
+  expect_million_rows_within_memory("PGSEED_TEST_MEMORY_DIR", "1M-row transaction", million_row_txn);
 }
 
 }  // namespace
