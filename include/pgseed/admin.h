@@ -30,11 +30,12 @@ struct StatusReport {
   bool source_checked = false;  // true once the source was read successfully
   std::string source_error;     // the source could not be read: why (one line); the
                                 // store part of the report is still filled in
-  std::string server_lsn;       // the source's current WAL position (replay LSN on a standby)
+  Lsn server_lsn;               // the source's current WAL position (replay LSN on a standby)
   bool slot_exists = false;
   bool slot_active = false;
   bool slot_invalid = false;    // wal_status "lost": it can never catch up
-  std::string confirmed_flush_lsn, restart_lsn, wal_status;  // empty when unknown
+  Lsn confirmed_flush_lsn, restart_lsn;  // Lsn() (not valid()) when unknown
+  std::string wal_status;                // pg_replication_slots.wal_status; empty when unknown
   int64_t lag_bytes = -1;       // the source's WAL position minus the applied LSN; -1 unknown
   int64_t retained_bytes = -1;  // WAL the slot keeps on the source; -1 unknown
   // Failover slots (PostgreSQL 17+; all false/empty before):
@@ -58,13 +59,21 @@ struct StatusReport {
   std::vector<StatusWarning> warnings;
 };
 
+// What status(), verify() and drop() work on. Every one takes a source and a store, named
+// as in SyncOptions (source first), so that the three read alike.
+struct StatusOptions {
+  std::string source;  // conninfo; empty: the store alone (no slot, no lag)
+  std::string store;   // "sqlite:PATH", "rocksdb:PATH" or PATH
+  // A slot retaining more WAL than this makes the report unhealthy.
+  int64_t max_retained_bytes = int64_t(1) << 30;
+};
+
 // Reads the store and, with a `source` conninfo, the slot on the source. Unhealthy:
 // the copy is unfinished, the slot is missing or invalidated, the publication is gone,
 // or the slot retains more than `max_retained_bytes` of WAL. Throws Error(kStore) when
 // the store cannot be read; a source that cannot be read does not throw: source_error
-// says why and the report is unhealthy.
-StatusReport status(const std::string& store, const std::string& source,
-                    int64_t max_retained_bytes = int64_t(1) << 30);
+// says why and the report is unhealthy. Changes nothing, on the source or in the store.
+StatusReport status(const StatusOptions& options);
 
 struct TableComparison {
   std::string table;
@@ -84,6 +93,14 @@ struct VerifyReport {
   }
 };
 
+struct VerifyOptions {
+  std::string source;  // conninfo
+  std::string store;
+  // A hot standby (16+) as `source`: the primary's conninfo (optional), as
+  // SyncOptions::primary says.
+  std::string primary;
+};
+
 // Compares every table of the store with the source, exactly, even while the source is
 // written: it takes a snapshot of the source at a WAL position P (a temporary slot's
 // exported snapshot), catches the store up to exactly P through the store's slot, and
@@ -91,13 +108,17 @@ struct VerifyReport {
 // A hot standby (16+) as `source`: the temporary slot waits for the primary's
 // running-xacts record, which `primary` (its conninfo, optional) is asked for, as
 // SyncOptions::primary says.
-VerifyReport verify(const std::string& source, const std::string& store, const LogSink& log = {},
-                    const std::string& primary = {});
+VerifyReport verify(const VerifyOptions& options, const LogSink& log = {});
 
-// Drops the store's slot and the publication pgseed created; refuses an active slot.
-// With `delete_store`, removes the store too.
-void drop(const std::string& source, const std::string& store, bool delete_store,
-          const LogSink& log = {});
+struct DropOptions {
+  std::string source;  // conninfo
+  std::string store;
+  bool delete_store = false;  // remove the store too, once its slot is gone
+};
+
+// Drops the store's slot and the publication pgseed created; refuses an active slot
+// (Error kSourceState, nothing dropped). With `delete_store`, removes the store too.
+void drop(const DropOptions& options, const LogSink& log = {});
 
 // Drops logical slot `slot` on the source without a store (an orphaned slot whose store is
 // gone). Refuses (Error kSourceState) an active slot, a physical slot or one of another

@@ -19,7 +19,7 @@
 #include "pg/connection.h"
 #include "pg/copy_reader.h"
 #include "pg/replication_connection.h"
-#include "pg/identifiers.h"
+#include "model/identifiers.h"
 #include "pgseed/error.h"
 #include "pgseed/sync.h"
 #include "store/store.h"
@@ -68,10 +68,10 @@ void read_source(StatusReport& rep, const StoreReader& store, const StoreState& 
   // A source other than the store's would report its own slot of that name as ours.
   require_same_source(st, source, "");
   pg::Connection conn = pg::Connection::open(source);
-  rep.server_lsn = conn.query_value("SELECT " + pg::current_wal_lsn_sql() + "::text");
+  rep.server_lsn = Lsn::parse(conn.query_value("SELECT " + pg::current_wal_lsn_sql() + "::text"));
   rep.lag_bytes = std::stoll(conn.query_value(
       "SELECT greatest(pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn), 0)::bigint",
-      {rep.server_lsn, st.applied_lsn.str()}));
+      {rep.server_lsn.str(), st.applied_lsn.str()}));
   // replay_lag: the walsender's own measure (from pgseed's flush reports) while a sync
   // streams from the slot; NULL once it has caught up and the source is idle.
   bool streaming_now = false;
@@ -79,8 +79,8 @@ void read_source(StatusReport& rep, const StoreReader& store, const StoreState& 
   if (auto slot = st.slot.empty() ? std::nullopt : pg::slot_status(conn, st.slot, st.applied_lsn)) {
     rep.slot_exists = true;
     rep.slot_active = slot->active;
-    rep.confirmed_flush_lsn = slot->confirmed_flush_lsn;
-    rep.restart_lsn = slot->restart_lsn;
+    if (!slot->confirmed_flush_lsn.empty()) rep.confirmed_flush_lsn = Lsn::parse(slot->confirmed_flush_lsn);
+    if (!slot->restart_lsn.empty()) rep.restart_lsn = Lsn::parse(slot->restart_lsn);
     rep.wal_status = slot->wal_status;
     rep.retained_bytes = slot->retained_bytes;
     rep.slot_invalid = rep.wal_status == "lost";
@@ -144,8 +144,10 @@ void read_source(StatusReport& rep, const StoreReader& store, const StoreState& 
 
 }  // namespace
 
-StatusReport status(const std::string& store_uri, const std::string& source,
-                    int64_t max_retained_bytes) {
+StatusReport status(const StatusOptions& options) {
+  const std::string& store_uri = options.store;
+  const std::string& source = options.source;
+  const int64_t max_retained_bytes = options.max_retained_bytes;
   // A reader, not the writer: a running sync keeps writing. One view: the counts are the
   // rows at the applied LSN reported.
   auto store = StoreReader::open(store_uri);
@@ -297,8 +299,10 @@ TableComparison compare_table(Store& store, pg::Connection& conn, const std::str
 
 }  // namespace
 
-VerifyReport verify(const std::string& source, const std::string& store_uri, const LogSink& sink,
-                    const std::string& primary) {
+VerifyReport verify(const VerifyOptions& options, const LogSink& sink) {
+  const std::string& source = options.source;
+  const std::string& store_uri = options.store;
+  const std::string& primary = options.primary;
   Logger log(sink);
   auto store = Store::open(store_uri, /*must_exist=*/true);
   StoreState st = store->state();
@@ -346,8 +350,10 @@ VerifyReport verify(const std::string& source, const std::string& store_uri, con
   return rep;
 }
 
-void drop(const std::string& source, const std::string& store_uri, bool delete_store,
-          const LogSink& sink) {
+void drop(const DropOptions& options, const LogSink& sink) {
+  const std::string& source = options.source;
+  const std::string& store_uri = options.store;
+  const bool delete_store = options.delete_store;
   Logger log(sink);
   StoreState st;
   {

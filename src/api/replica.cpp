@@ -2,11 +2,11 @@
 #include "pgseed/replica.h"
 
 #include "api/replica_state.h"
-#include "pg/identifiers.h"
+#include "model/identifiers.h"
 #include "pgseed/error.h"
 #include "pgseed/sync.h"
 #include "store/store.h"
-#include "store/value_codec.h"
+#include "model/value_codec.h"
 
 #include <atomic>
 #include <mutex>

@@ -37,6 +37,9 @@ std::string json_string(std::string_view s) {
 
 // A JSON string, or null when empty (unknown).
 std::string json_or_null(std::string_view s) { return s.empty() ? "null" : json_string(s); }
+std::string json_or_null(Lsn lsn) { return lsn.valid() ? json_string(lsn.str()) : "null"; }
+// An LSN as the text report shows it: "X/X", or "-" when unknown.
+std::string lsn_text(Lsn lsn) { return lsn.valid() ? lsn.str() : "-"; }
 
 // RFC 3339 UTC with milliseconds: 2026-12-05T20:11:30.242Z.
 std::string rfc3339(double unix_seconds) {
@@ -473,7 +476,9 @@ int run_status(const StatusOptions& o, const LogSink&) {
   std::string store_error;
   int store_error_code = 7;
   try {
-    rep = status(o.store, o.source, int64_t(o.max_retained_mb * 1024 * 1024));
+    rep = status(pgseed::StatusOptions{.source = o.source,
+                                       .store = o.store,
+                                       .max_retained_bytes = int64_t(o.max_retained_mb * 1024 * 1024)});
   } catch (const Error& e) {
     // The formats for machines still print what they know.
     if (o.format == "text") throw;
@@ -505,7 +510,7 @@ int run_status(const StatusOptions& o, const LogSink&) {
               r->last_commit_time.empty() ? "-" : r->last_commit_time.c_str());
   if (!r->source_error.empty()) std::printf("source:           cannot be read: %s\n", r->source_error.c_str());
   if (r->source_checked) {
-    std::printf("server WAL:       %s\n", r->server_lsn.c_str());
+    std::printf("server WAL:       %s\n", lsn_text(r->server_lsn).c_str());
     if (r->lag_bytes >= 0) std::printf("lag:              %lld bytes", (long long)r->lag_bytes);
     if (r->lag_seconds >= 0) std::printf(", %.1f s", r->lag_seconds);
     std::printf("\n");
@@ -513,8 +518,8 @@ int run_status(const StatusOptions& o, const LogSink&) {
   if (r->slot_exists)
     std::printf("slot active:      %s\nconfirmed flush:  %s\nrestart LSN:      %s\n"
                 "WAL status:       %s\nretained WAL:     %lld bytes\n",
-                r->slot_active ? "yes" : "no", r->confirmed_flush_lsn.c_str(),
-                r->restart_lsn.c_str(), r->wal_status.c_str(), (long long)r->retained_bytes);
+                r->slot_active ? "yes" : "no", lsn_text(r->confirmed_flush_lsn).c_str(),
+                lsn_text(r->restart_lsn).c_str(), r->wal_status.c_str(), (long long)r->retained_bytes);
   if (r->slot_exists && r->slot_failover && !r->source_is_standby)
     std::printf("failover slot:    yes (synchronized_standby_slots: %s)\n",
                 r->synchronized_standby_slots.empty() ? "none" : r->synchronized_standby_slots.c_str());
@@ -533,7 +538,8 @@ int run_status(const StatusOptions& o, const LogSink&) {
 }
 
 int run_verify(const VerifyOptions& o, const LogSink& log) {
-  VerifyReport rep = verify(o.source, o.store, log, o.primary);
+  VerifyReport rep =
+      verify(pgseed::VerifyOptions{.source = o.source, .store = o.store, .primary = o.primary}, log);
   for (const auto& t : rep.tables) {
     std::printf("%-40s %s", t.table.c_str(), t.equal() ? "equal" : "DIFFERENT");
     std::printf(" (%llu rows", (unsigned long long)t.source_rows);
@@ -560,7 +566,7 @@ int run_drop(const DropOptions& o, const LogSink& log) {
   if (store.empty() && std::getenv("PGSEED_STORE")) store = std::getenv("PGSEED_STORE");
   if (store.empty())
     throw Error(ErrorCategory::kConfiguration, "drop needs --store STORE (or --slot NAME for a slot without a store)");
-  drop(o.source, store, o.delete_store, log);
+  drop(pgseed::DropOptions{.source = o.source, .store = store, .delete_store = o.delete_store}, log);
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/bytes.h"
 #include "pgseed/error.h"
 
 namespace pgseed {
@@ -37,13 +38,6 @@ size_t count_fields(std::string_view line) {
 }
 
 bool is_octal(char c) { return c >= '0' && c <= '7'; }
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 [[noreturn]] void fail(const std::string& what) {
   throw Error(ErrorCategory::kDecode, "malformed COPY text row: " + what);

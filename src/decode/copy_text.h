@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <string_view>
 
-#include "decode/row.h"
+#include "model/row.h"
 
 namespace pgseed {
 

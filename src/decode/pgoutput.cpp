@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <string>
 
-#include "decode/byte_reader.h"
+#include "common/byte_reader.h"
 #include "pgseed/error.h"
 
 namespace pgseed {

@@ -8,7 +8,7 @@
 #include <variant>
 #include <vector>
 
-#include "decode/row.h"
+#include "model/row.h"
 #include "pgseed/lsn.h"
 
 namespace pgseed {

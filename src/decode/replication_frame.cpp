@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <limits>
 
-#include "decode/byte_reader.h"
+#include "common/byte_reader.h"
 #include "pgseed/error.h"
 
 namespace pgseed {

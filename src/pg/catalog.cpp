@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "pg/text_value.h"
-#include "store/value_codec.h"
+#include "model/pg_type.h"
 
 namespace pgseed::pg {
 

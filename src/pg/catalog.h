@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "pg/connection.h"
-#include "pg/identifiers.h"
+#include "model/identifiers.h"
 #include "pgseed/lsn.h"
-#include "store/table_def.h"
+#include "model/table_def.h"
 
 namespace pgseed::pg {
 

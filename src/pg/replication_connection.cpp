@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "decode/replication_frame.h"
-#include "pg/identifiers.h"
+#include "model/identifiers.h"
 #include "pg/server_error.h"
 #include "pg/text_value.h"
 

@@ -7,36 +7,24 @@
 #include <cstring>
 #include <limits>
 
-#include "decode/byte_reader.h"
+#include "common/byte_reader.h"
+#include "common/bytes.h"
+#include "model/datetime_text.h"
+#include "model/numeric_text.h"
+#include "model/pg_type.h"
+#include "model/uuid_text.h"
+#include "model/value_codec.h"
 #include "pgseed/error.h"
-#include "store/row_codec.h"
-#include "store/value_codec.h"
 
 namespace pgseed {
 
 namespace {
-
-constexpr uint32_t kNameOid = 19;
-constexpr uint32_t kTextOid = 25;
-constexpr uint32_t kBpcharOid = 1042;
-constexpr uint32_t kVarcharOid = 1043;
-constexpr uint32_t kDateOid = 1082;
-constexpr uint32_t kTimestampOid = 1114;
-constexpr uint32_t kTimestamptzOid = 1184;
-constexpr uint32_t kNumericOid = 1700;
-constexpr uint32_t kUuidOid = 2950;
 
 constexpr uint8_t kMarkValue = 0x01;
 constexpr uint8_t kMarkNull = 0x02;
 
 constexpr uint64_t kSignBit = uint64_t{1} << 63;
 constexpr uint64_t kCanonicalNan = 0x7FF8000000000000ULL;
-
-// Numeric classes, in PostgreSQL's order.
-constexpr uint8_t kNumNegInf = 1, kNumNeg = 2, kNumZero = 3, kNumPos = 4, kNumPosInf = 5,
-                  kNumNan = 6;
-
-constexpr int64_t kMicrosPerDay = 86'400'000'000LL;
 
 [[noreturn]] void invalid(KeyEncoding enc, std::string_view text);
 
@@ -86,10 +74,6 @@ void invalid(KeyEncoding enc, std::string_view text) {
 }
 
 [[noreturn]] void corrupt(const std::string& what) { throw Error(ErrorCategory::kDecode, what); }
-
-void put_be(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
 
 void append_escaped(std::string& out, std::string_view s) {
   size_t pos = 0;
@@ -166,71 +150,17 @@ double float_from_order_bits(uint64_t u) {
 
 // ---- numeric ----
 
-struct Decimal {
-  uint8_t cls = kNumZero;
-  std::string digits;    // significant digits, no leading or trailing zeros
-  int64_t exponent = 0;  // value = 0.digits x 10^exponent
-  uint64_t dscale = 0;   // digits after the decimal point in the text
-};
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-Decimal parse_numeric(std::string_view t) {
-  Decimal d;
-  if (t == "NaN") {
-    d.cls = kNumNan;
-    return d;
-  }
-  if (t == "Infinity") {
-    d.cls = kNumPosInf;
-    return d;
-  }
-  if (t == "-Infinity") {
-    d.cls = kNumNegInf;
-    return d;
-  }
-  size_t i = 0;
-  bool negative = false;
-  if (i < t.size() && (t[i] == '-' || t[i] == '+')) negative = t[i++] == '-';
-  size_t int_begin = i;
-  while (i < t.size() && is_digit(t[i])) ++i;
-  size_t int_len = i - int_begin;
-  size_t frac_begin = i, frac_len = 0;
-  if (i < t.size() && t[i] == '.') {
-    frac_begin = ++i;
-    while (i < t.size() && is_digit(t[i])) ++i;
-    frac_len = i - frac_begin;
-  }
-  if (i != t.size() || int_len + frac_len == 0) invalid(KeyEncoding::kNumeric, t);
-  d.dscale = frac_len;
-  std::string all;
-  all.reserve(int_len + frac_len);
-  all.append(t.substr(int_begin, int_len));
-  all.append(t.substr(frac_begin, frac_len));
-  size_t first = all.find_first_not_of('0');
-  if (first == std::string::npos) {
-    d.cls = kNumZero;
-    return d;
-  }
-  size_t last = all.find_last_not_of('0');
-  d.digits = all.substr(first, last - first + 1);
-  d.exponent = static_cast<int64_t>(int_len) - static_cast<int64_t>(first);
-  if (d.exponent > std::numeric_limits<int32_t>::max() - 1 ||
-      d.exponent < std::numeric_limits<int32_t>::min() + 1)
-    invalid(KeyEncoding::kNumeric, t);
-  d.cls = negative ? kNumNeg : kNumPos;
-  return d;
-}
-
 void append_numeric(std::string& out, std::string& tie, std::string_view t) {
-  Decimal d = parse_numeric(t);
+  std::optional<Decimal> parsed = parse_numeric(t);
+  if (!parsed) invalid(KeyEncoding::kNumeric, t);
+  const Decimal& d = *parsed;
   out.push_back(static_cast<char>(d.cls));
-  if (d.cls == kNumNan || d.cls == kNumPosInf || d.cls == kNumNegInf) return;
-  if (d.cls != kNumZero) {
-    const bool neg = d.cls == kNumNeg;
+  if (d.cls != Decimal::Class::kZero && !d.finite_nonzero()) return;
+  if (d.finite_nonzero()) {
+    const bool neg = d.cls == Decimal::Class::kNegative;
     const uint8_t flip = neg ? 0xFF : 0x00;
     int32_t e = static_cast<int32_t>(neg ? -d.exponent : d.exponent);
-    put_be(out, static_cast<uint32_t>(e) ^ 0x80000000u, 4);
+    append_be(out, static_cast<uint32_t>(e) ^ 0x80000000u, 4);
     for (size_t i = 0; i < d.digits.size(); i += 2) {
       int a = d.digits[i] - '0';
       int b = i + 1 < d.digits.size() ? d.digits[i + 1] - '0' : 0;
@@ -245,10 +175,13 @@ void append_numeric(std::string& out, std::string& tie, std::string_view t) {
 // suffix (its display scale) is known.
 Decimal read_numeric(ByteReader& in) {
   Decimal d;
-  d.cls = in.read_u8("numeric class");
-  if (d.cls < kNumNegInf || d.cls > kNumNan) corrupt("bad numeric class in a key");
-  if (d.cls != kNumPos && d.cls != kNumNeg) return d;
-  const bool neg = d.cls == kNumNeg;
+  uint8_t cls = in.read_u8("numeric class");
+  if (cls < static_cast<uint8_t>(Decimal::Class::kNegInf) ||
+      cls > static_cast<uint8_t>(Decimal::Class::kNaN))
+    corrupt("bad numeric class in a key");
+  d.cls = static_cast<Decimal::Class>(cls);
+  if (!d.finite_nonzero()) return d;
+  const bool neg = d.cls == Decimal::Class::kNegative;
   const uint8_t flip = neg ? 0xFF : 0x00;
   int32_t e = static_cast<int32_t>(in.read_u32("numeric exponent") ^ 0x80000000u);
   d.exponent = neg ? -int64_t{e} : int64_t{e};
@@ -263,268 +196,6 @@ Decimal read_numeric(ByteReader& in) {
   if (d.digits.empty() || d.digits.back() == '0' || d.digits.front() == '0')
     corrupt("bad numeric digits in a key");
   return d;
-}
-
-std::string numeric_text(const Decimal& d) {
-  switch (d.cls) {
-    case kNumNan:
-      return "NaN";
-    case kNumPosInf:
-      return "Infinity";
-    case kNumNegInf:
-      return "-Infinity";
-    default:
-      break;
-  }
-  std::string s;
-  if (d.cls == kNumNeg) s.push_back('-');
-  const int64_t n = static_cast<int64_t>(d.digits.size());
-  if (d.cls == kNumZero || d.exponent <= 0) {
-    s.push_back('0');
-  } else {
-    s.append(d.digits, 0, static_cast<size_t>(std::min(n, d.exponent)));
-    if (d.exponent > n) s.append(static_cast<size_t>(d.exponent - n), '0');
-  }
-  if (d.dscale == 0) return s;
-  s.push_back('.');
-  std::string frac;
-  if (d.cls != kNumZero) {
-    if (d.exponent < 0) frac.append(static_cast<size_t>(-d.exponent), '0');
-    if (d.exponent < n)
-      frac.append(d.digits, static_cast<size_t>(std::max<int64_t>(d.exponent, 0)));
-  }
-  if (frac.size() > d.dscale) corrupt("numeric display scale below its digits in a key");
-  frac.append(d.dscale - frac.size(), '0');
-  s += frac;
-  return s;
-}
-
-// ---- dates and timestamps ----
-
-// Days from 1970-01-01 of a proleptic Gregorian date; `y` astronomical (1 BC = 0).
-int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-void civil_from_days(int64_t z, int64_t& y, int64_t& m, int64_t& d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y = yoe + era * 400 + (m <= 2);
-}
-
-constexpr int64_t kDaysTo2000 = 10957;  // 1970-01-01 .. 2000-01-01
-constexpr int64_t kMaxTimestampDays = std::numeric_limits<int64_t>::max() / kMicrosPerDay - 1;
-
-bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-int64_t days_in_month(int64_t y, int64_t m) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && is_leap(y) ? 29 : kDays[m - 1];
-}
-
-class TextCursor {
- public:
-  explicit TextCursor(std::string_view t) : t_(t) {}
-  bool at_end() const { return pos_ == t_.size(); }
-  bool eat(char c) {
-    if (pos_ < t_.size() && t_[pos_] == c) {
-      ++pos_;
-      return true;
-    }
-    return false;
-  }
-  bool eat(std::string_view s) {
-    if (t_.substr(pos_).starts_with(s)) {
-      pos_ += s.size();
-      return true;
-    }
-    return false;
-  }
-  // Exactly `min`..`max` digits; false if fewer.
-  bool digits(size_t min, size_t max, int64_t& v, size_t* count = nullptr) {
-    size_t n = 0;
-    v = 0;
-    while (n < max && pos_ < t_.size() && is_digit(t_[pos_])) {
-      v = v * 10 + (t_[pos_++] - '0');
-      ++n;
-    }
-    if (count) *count = n;
-    return n >= min;
-  }
-  char peek() const { return pos_ < t_.size() ? t_[pos_] : '\0'; }
-
- private:
-  std::string_view t_;
-  size_t pos_ = 0;
-};
-
-// Parses "YYYY-MM-DD" (4 to 7 year digits; the year as written, before any " BC").
-bool parse_ymd(TextCursor& c, int64_t& year, int64_t& month, int64_t& day) {
-  return c.digits(4, 7, year) && c.eat('-') && c.digits(2, 2, month) && c.eat('-') &&
-         c.digits(2, 2, day) && year >= 1 && month >= 1 && month <= 12 && day >= 1;
-}
-
-int64_t to_days(int64_t year, bool bc, int64_t month, int64_t day, bool& ok) {
-  int64_t y = bc ? 1 - year : year;
-  ok = ok && day <= days_in_month(y, month);
-  return days_from_civil(y, month, day) - kDaysTo2000;
-}
-
-int64_t parse_date(std::string_view t) {
-  if (t == "infinity") return std::numeric_limits<int64_t>::max();
-  if (t == "-infinity") return std::numeric_limits<int64_t>::min();
-  TextCursor c(t);
-  int64_t y = 0, m = 0, d = 0;
-  bool ok = parse_ymd(c, y, m, d);
-  bool bc = ok && c.eat(" BC");
-  ok = ok && c.at_end();
-  int64_t days = ok ? to_days(y, bc, m, d, ok) : 0;
-  if (!ok) invalid(KeyEncoding::kDate, t);
-  return days;
-}
-
-int64_t parse_timestamp(std::string_view t, bool with_tz) {
-  const KeyEncoding enc = with_tz ? KeyEncoding::kTimestamptz : KeyEncoding::kTimestamp;
-  if (t == "infinity") return std::numeric_limits<int64_t>::max();
-  if (t == "-infinity") return std::numeric_limits<int64_t>::min();
-  TextCursor c(t);
-  int64_t y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, frac = 0;
-  size_t frac_digits = 0;
-  bool ok = parse_ymd(c, y, mo, d) && (c.eat(' ') || c.eat('T')) && c.digits(2, 2, h) &&
-            c.eat(':') && c.digits(2, 2, mi) && c.eat(':') && c.digits(2, 2, s) && h < 24 &&
-            mi < 60 && s < 60;
-  if (ok && c.eat('.')) ok = c.digits(1, 6, frac, &frac_digits) && !is_digit(c.peek());
-  for (size_t i = frac_digits; i < 6; ++i) frac *= 10;
-  int64_t offset_seconds = 0;
-  if (ok && with_tz) {
-    char sign = c.peek();
-    int64_t oh = 0, om = 0, os = 0;
-    ok = (c.eat('+') || c.eat('-')) && c.digits(2, 2, oh);
-    if (ok && c.eat(':')) {
-      ok = c.digits(2, 2, om);
-      if (ok && c.eat(':')) ok = c.digits(2, 2, os);
-    }
-    offset_seconds = (oh * 3600 + om * 60 + os) * (sign == '-' ? -1 : 1);
-  }
-  bool bc = ok && c.eat(" BC");
-  ok = ok && c.at_end();
-  int64_t days = ok ? to_days(y, bc, mo, d, ok) : 0;
-  // PostgreSQL's timestamps end in 294276 AD; beyond this the microseconds overflow int64.
-  ok = ok && days > -kMaxTimestampDays && days < kMaxTimestampDays;
-  if (!ok) invalid(enc, t);
-  // Local time minus the offset is UTC.
-  return days * kMicrosPerDay + ((h * 60 + mi) * 60 + s - offset_seconds) * 1'000'000 + frac;
-}
-
-void append_padded(std::string& out, int64_t v, int width) {
-  char buf[24];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v);
-  for (int n = static_cast<int>(res.ptr - buf); n < width; ++n) out.push_back('0');
-  out.append(buf, res.ptr);
-}
-
-// "YYYY-MM-DD" of days since 2000-01-01; returns whether the year is BC.
-bool append_ymd(std::string& out, int64_t days) {
-  int64_t y = 0, m = 0, d = 0;
-  civil_from_days(days + kDaysTo2000, y, m, d);
-  bool bc = y <= 0;
-  append_padded(out, bc ? 1 - y : y, 4);
-  out.push_back('-');
-  append_padded(out, m, 2);
-  out.push_back('-');
-  append_padded(out, d, 2);
-  return bc;
-}
-
-std::string date_text(int64_t days) {
-  if (days == std::numeric_limits<int64_t>::max()) return "infinity";
-  if (days == std::numeric_limits<int64_t>::min()) return "-infinity";
-  std::string s;
-  if (append_ymd(s, days)) s += " BC";
-  return s;
-}
-
-std::string timestamp_text(int64_t micros, bool with_tz) {
-  if (micros == std::numeric_limits<int64_t>::max()) return "infinity";
-  if (micros == std::numeric_limits<int64_t>::min()) return "-infinity";
-  int64_t days = micros / kMicrosPerDay;
-  int64_t rem = micros % kMicrosPerDay;
-  if (rem < 0) {
-    rem += kMicrosPerDay;
-    --days;
-  }
-  std::string s;
-  bool bc = append_ymd(s, days);
-  int64_t secs = rem / 1'000'000, frac = rem % 1'000'000;
-  s.push_back(' ');
-  append_padded(s, secs / 3600, 2);
-  s.push_back(':');
-  append_padded(s, secs / 60 % 60, 2);
-  s.push_back(':');
-  append_padded(s, secs % 60, 2);
-  if (frac != 0) {
-    int width = 6;
-    while (frac % 10 == 0) {
-      frac /= 10;
-      --width;
-    }
-    s.push_back('.');
-    append_padded(s, frac, width);
-  }
-  if (with_tz) s += "+00";
-  if (bc) s += " BC";
-  return s;
-}
-
-// ---- uuid ----
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// PostgreSQL's input forms: 32 hex digits, optionally in braces, with a '-' allowed after
-// any group of four.
-void append_uuid(std::string& out, std::string_view t) {
-  std::string_view s = t;
-  if (s.size() >= 2 && s.front() == '{' && s.back() == '}') s = s.substr(1, s.size() - 2);
-  size_t i = 0;
-  std::string bytes;
-  for (int n = 0; n < 16; ++n) {
-    if (n > 0 && n % 2 == 0 && i < s.size() && s[i] == '-') ++i;
-    int hi = i < s.size() ? hex_value(s[i]) : -1;
-    int lo = i + 1 < s.size() ? hex_value(s[i + 1]) : -1;
-    if (hi < 0 || lo < 0) invalid(KeyEncoding::kUuid, t);
-    bytes.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  if (i != s.size()) invalid(KeyEncoding::kUuid, t);
-  out += bytes;
-}
-
-std::string uuid_text(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s.push_back('-');
-    auto b = static_cast<uint8_t>(bytes[i]);
-    s.push_back(kHex[b >> 4]);
-    s.push_back(kHex[b & 15]);
-  }
-  return s;
 }
 
 // ---- one field ----
@@ -545,17 +216,17 @@ void append_field(std::string& out, std::string& tie, KeyEncoding enc, const Dat
   std::string_view t = v.text;
   switch (enc) {
     case KeyEncoding::kInt2:
-      put_be(out, static_cast<uint64_t>(parse_int_in(t, INT16_MIN, INT16_MAX, enc)) ^ 0x8000, 2);
+      append_be(out, static_cast<uint64_t>(parse_int_in(t, INT16_MIN, INT16_MAX, enc)) ^ 0x8000, 2);
       return;
     case KeyEncoding::kInt4:
-      put_be(out, static_cast<uint64_t>(parse_int_in(t, INT32_MIN, INT32_MAX, enc)) ^ 0x80000000,
+      append_be(out, static_cast<uint64_t>(parse_int_in(t, INT32_MIN, INT32_MAX, enc)) ^ 0x80000000,
              4);
       return;
     case KeyEncoding::kInt8:
-      put_be(out, static_cast<uint64_t>(parse_int_in(t, INT64_MIN, INT64_MAX, enc)) ^ kSignBit, 8);
+      append_be(out, static_cast<uint64_t>(parse_int_in(t, INT64_MIN, INT64_MAX, enc)) ^ kSignBit, 8);
       return;
     case KeyEncoding::kOid:
-      put_be(out, static_cast<uint64_t>(parse_int_in(t, 0, UINT32_MAX, enc)), 4);
+      append_be(out, static_cast<uint64_t>(parse_int_in(t, 0, UINT32_MAX, enc)), 4);
       return;
     case KeyEncoding::kFloat4:
     case KeyEncoding::kFloat8: {
@@ -564,7 +235,7 @@ void append_field(std::string& out, std::string& tie, KeyEncoding enc, const Dat
         tie.push_back(std::signbit(d) ? '\x01' : '\x00');
         d = 0.0;  // -0 = 0 in PostgreSQL: the sign only goes to the tie suffix
       }
-      put_be(out, float_order_bits(d), 8);
+      append_be(out, float_order_bits(d), 8);
       return;
     }
     case KeyEncoding::kBool: {
@@ -588,20 +259,24 @@ void append_field(std::string& out, std::string& tie, KeyEncoding enc, const Dat
       append_escaped(out, decode_bytea_hex(t));
       return;
     case KeyEncoding::kUuid:
-      append_uuid(out, t);
+      if (!parse_uuid(t, out)) invalid(enc, t);
       return;
     case KeyEncoding::kNumeric:
       append_numeric(out, tie, t);
       return;
-    case KeyEncoding::kDate:
-      put_be(out, static_cast<uint64_t>(parse_date(t)) ^ kSignBit, 8);
+    case KeyEncoding::kDate: {
+      std::optional<int64_t> days = parse_date(t);
+      if (!days) invalid(enc, t);
+      append_be(out, static_cast<uint64_t>(*days) ^ kSignBit, 8);
       return;
+    }
     case KeyEncoding::kTimestamp:
-    case KeyEncoding::kTimestamptz:
-      put_be(out,
-             static_cast<uint64_t>(parse_timestamp(t, enc == KeyEncoding::kTimestamptz)) ^ kSignBit,
-             8);
+    case KeyEncoding::kTimestamptz: {
+      std::optional<int64_t> micros = parse_timestamp(t, enc == KeyEncoding::kTimestamptz);
+      if (!micros) invalid(enc, t);
+      append_be(out, static_cast<uint64_t>(*micros) ^ kSignBit, 8);
       return;
+    }
   }
 }
 
@@ -771,11 +446,14 @@ std::vector<std::optional<std::string>> read_key_fields(std::string_view& in,
           break;
         }
         case KeyEncoding::kNumeric:
-          if (f.num.cls == kNumPos || f.num.cls == kNumNeg || f.num.cls == kNumZero) {
+          if (f.num.finite_nonzero() || f.num.cls == Decimal::Class::kZero) {
             f.num.dscale = read_varint(r, "numeric scale");
             if (f.num.dscale > (uint64_t{1} << 30)) corrupt("bad numeric scale in a key");
           }
-          f.text = numeric_text(f.num);
+          if (std::optional<std::string> text = numeric_text(f.num))
+            f.text = std::move(*text);
+          else
+            corrupt("numeric display scale below its digits in a key");
           break;
         default:
           break;
@@ -801,7 +479,7 @@ KeyCodec::KeyCodec(const TableDef& def) : table_id_(def.id), keyed_(def.has_key(
 }
 
 void KeyCodec::append_table_prefix(std::string& out, uint32_t table_id) {
-  put_be(out, table_id, 4);
+  append_be(out, table_id, 4);
 }
 
 std::string KeyCodec::table_prefix(uint32_t table_id) {

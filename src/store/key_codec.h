@@ -55,8 +55,8 @@
 #include <string_view>
 #include <vector>
 
-#include "decode/row.h"
-#include "store/table_def.h"
+#include "model/row.h"
+#include "model/table_def.h"
 
 namespace pgseed {
 

@@ -13,8 +13,9 @@
 #include <optional>
 #include <shared_mutex>
 
+#include "common/bytes.h"
 #include "pgseed/error.h"
-#include "store/rocksdb_layout.h"
+#include "store/rocksdb/rocksdb_layout.h"
 
 namespace pgseed {
 
@@ -224,7 +225,7 @@ class RocksDbReader final : public StoreReader {
       m.merge_pending = raw_get(meta_key("merge_pending")).has_value();
       if (std::optional<std::string> v = raw_get(meta_key(kTablesVersionName))) {
         if (v->size() != 8) throw Error(ErrorCategory::kDecode, "bad tables_version");
-        m.tables_key = get_be(*v);
+        m.tables_key = read_be(*v);
       }
       if (loaded_ && m.tables_key && m.tables_key == meta_.tables_key) {
         m.table_bytes = std::move(meta_.table_bytes);
@@ -241,7 +242,7 @@ class RocksDbReader final : public StoreReader {
         for (it->Seek(slice(b)); it->Valid(); it->Next()) {
           std::string_view key = view(it->key());
           if (key.size() != b.size() + 4) throw Error(ErrorCategory::kDecode, "bad table key");
-          m.table_bytes[static_cast<uint32_t>(get_be(key.substr(b.size())))] = view(it->value());
+          m.table_bytes[static_cast<uint32_t>(read_be(key.substr(b.size())))] = view(it->value());
         }
         if (!it->status().ok()) fail(it->status(), "read failed");
         if (loaded_ && m.table_bytes == meta_.table_bytes) {

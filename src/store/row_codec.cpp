@@ -8,40 +8,15 @@
 #include <vector>
 
 #include "pgseed/error.h"
-#include "store/value_codec.h"
+#include "common/bytes.h"
+#include "model/value_codec.h"
 
 namespace pgseed {
-
-void append_varint(std::string& out, uint64_t value) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<char>((value & 0x7F) | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<char>(value));
-}
-
-uint64_t read_varint(ByteReader& in, const char* what) {
-  uint64_t value = 0;
-  for (int shift = 0; shift < 70; shift += 7) {
-    uint8_t b = in.read_u8(what);
-    uint64_t bits = b & 0x7F;
-    // The tenth byte may only carry the top bit of a 64-bit value.
-    if (shift == 63 && bits > 1)
-      throw Error(ErrorCategory::kDecode, std::string("varint overflows 64 bits reading ") + what);
-    value |= bits << shift;
-    if ((b & 0x80) == 0) return value;
-  }
-  throw Error(ErrorCategory::kDecode, std::string("varint longer than 10 bytes reading ") + what);
-}
 
 namespace {
 
 uint32_t base_oid(const ColumnDef& c) {
   return c.base_type_oid != 0 ? c.base_type_oid : c.type_oid;
-}
-
-void put_be(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
 
 // The int64 of a decimal text, only when printing it gives the same text back ("007",
@@ -68,9 +43,7 @@ std::optional<double> parse_float_text(std::string_view t) {
 bool is_hex_bytea(std::string_view t) {
   if (t.size() < 2 || t[0] != '\\' || t[1] != 'x' || t.size() % 2 != 0) return false;
   for (size_t i = 2; i < t.size(); ++i) {
-    char c = t[i];
-    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    if (!hex) return false;
+    if (hex_value(t[i]) < 0) return false;
   }
   return true;
 }
@@ -92,12 +65,12 @@ bool append_float_cell(std::string& out, std::string_view t, bool float4) {
     append_float4(printed, f);
     if (printed != t) return false;
     out.push_back(static_cast<char>(RowCodec::kFloat4));
-    put_be(out, std::bit_cast<uint32_t>(f), 4);
+    append_be(out, std::bit_cast<uint32_t>(f), 4);
   } else {
     append_float8(printed, *d);
     if (printed != t) return false;
     out.push_back(static_cast<char>(RowCodec::kFloat8));
-    put_be(out, std::bit_cast<uint64_t>(*d), 8);
+    append_be(out, std::bit_cast<uint64_t>(*d), 8);
   }
   return true;
 }

@@ -34,17 +34,12 @@
 #include <string>
 #include <string_view>
 
-#include "decode/byte_reader.h"
-#include "decode/row.h"
-#include "store/table_def.h"
+#include "common/byte_reader.h"
+#include "common/bytes.h"
+#include "model/row.h"
+#include "model/table_def.h"
 
 namespace pgseed {
-
-// Unsigned LEB128, as used by the row format (and by the RocksDB store's metadata).
-void append_varint(std::string& out, uint64_t value);
-// Reads one varint. Throws Error(kDecode) (via ByteReader) on a short buffer and on a
-// varint longer than 10 bytes or overflowing 64 bits.
-uint64_t read_varint(ByteReader& in, const char* what = "varint");
 
 class RowCodec {
  public:

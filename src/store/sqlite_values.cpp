@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "store/value_codec.h"
+#include "model/value_codec.h"
 
 namespace pgseed {
 

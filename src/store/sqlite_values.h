@@ -22,12 +22,10 @@
 #include <string>
 #include <string_view>
 
-#include "store/table_def.h"
+#include "model/pg_type.h"
+#include "model/table_def.h"
 
 namespace pgseed {
-
-inline constexpr uint32_t kNumericOid = 1700;
-inline constexpr uint32_t kTimestamptzOid = 1184;
 
 // The SQLite store formats: the `format` value in _pgseed_state.
 inline constexpr int kSqliteFormatText = 1;    // "pgseed-sqlite-1": numeric, timestamptz as text

@@ -9,6 +9,15 @@
 
 namespace pgseed {
 
+const char* phase_name(StoreState::Phase p) {
+  switch (p) {
+    case StoreState::Phase::kEmpty: return "empty";
+    case StoreState::Phase::kCopying: return "copying";
+    case StoreState::Phase::kStreaming: return "streaming";
+  }
+  return "unknown";
+}
+
 StoreUri StoreUri::parse(const std::string& uri) {
   auto colon = uri.find(':');
   if (colon != std::string::npos && colon > 1) {  // "C:" style paths are not schemes

@@ -1,5 +1,22 @@
 // Store: the one interface the copy and apply paths write through. SQLite and RocksDB
-// implement it; nothing above this file knows which one is behind it.
+// implement it; nothing above this file knows which one is behind it. Every store passes
+// the conformance suite (tests/unit/test_store_conformance.cpp), which checks what this
+// file promises; a new store is added to tests/store_kinds.h and must pass it too.
+//
+// The contract, in short:
+// - Thread safety: a Store object is used by one thread at a time (it is not safe to call
+//   from two threads at once). One Store object writes a store at a time (claim_writer).
+// - Atomicity and durability: writes are made inside begin() ... commit(); nothing is
+//   visible to other readers or durable before commit(), and commit() returns only when
+//   all of it is durable. rollback(), a failed commit, or closing the store inside a
+//   transaction leaves the store as its last commit left it. Use StoreTxn (store_txn.h),
+//   which rolls back unless committed, rather than begin()/rollback() by hand.
+// - Progress: the state's applied_lsn is written in the same transaction as the data it
+//   covers, so the two never disagree after a crash; the store does not compare LSNs
+//   itself (the apply path skips what is at or below applied_lsn).
+// - Writes outside a transaction throw Error(kInternal); a table unknown to the store
+//   (def.id) throws Error(kInternal) or Error(kStore); an unreadable or corrupt store throws
+//   Error(kStore). A store that threw inside a transaction must be rolled back.
 #pragma once
 
 #include <functional>
@@ -11,8 +28,8 @@
 
 #include "pgseed/log.h"
 #include "pgseed/lsn.h"
-#include "decode/row.h"
-#include "store/table_def.h"
+#include "model/row.h"
+#include "model/table_def.h"
 
 namespace pgseed {
 
@@ -64,7 +81,8 @@ class StoreReader {
   // number (a cache of tables() refreshes only then).
   virtual uint64_t tables_version() const = 0;
 
-  // Calls `fn` for every row, in key order; values are PostgreSQL's text form.
+  // Calls `fn` for every row, in key order (a table without a key: in no particular
+  // order); values are PostgreSQL's text form.
   virtual void scan(const TableDef& def, const std::function<void(const Row&)>& fn) const = 0;
   virtual uint64_t count(const TableDef& def) const = 0;
   // The row whose key columns equal `key` (one value per key column, in key order).
@@ -120,7 +138,8 @@ class Store : public StoreReader {
   virtual void write_state(const StoreState& state) = 0;
   // Removes every table and resets the state to kEmpty.
   virtual void reset() = 0;
-  // Creates the table (replacing one of the same name); assigns def.id.
+  // Creates the table (replacing one of the same schema and name); assigns def.id, unique
+  // among the store's tables.
   virtual void create_table(TableDef& def) = 0;
   virtual void drop_table(const TableDef& def) = 0;
   // Changes the columns of an existing table (same id): added columns are NULL in
@@ -133,13 +152,17 @@ class Store : public StoreReader {
   // relfilenode; the table is found by def.id) and nothing else.
   virtual void set_sync_state(const TableDef& def) = 0;
 
-  // Bulk insert during the initial copy (rows hold every column, in def order).
+  // Bulk insert during the initial copy (rows hold every column, in def order; their keys
+  // are distinct and not yet in the table, as a copy of a table with that key gives them).
   virtual void insert_batch(const TableDef& def, const RowBatch& rows) = 0;
   // Insert or replace by key (tables without a key: plain insert).
   virtual void upsert(const TableDef& def, std::span<const Datum> row) = 0;
   // `old_row`: the old key (key columns set, others null) or the whole old row (tables
   // without a key), or empty when the key did not change. `new_row` may hold
-  // kUnchanged values, which keep the stored ones.
+  // kUnchanged values, which keep the stored ones. When the store has no such row (it
+  // moved into a row filter), the new row is inserted; its kUnchanged values are then
+  // taken from the old row where that is the whole row, and otherwise cannot be known:
+  // Error(kStore) (the replica has diverged).
   virtual void update(const TableDef& def, std::span<const Datum> old_row,
                       std::span<const Datum> new_row) = 0;
   // Deletes the row with this key (or, without a key, one row equal to it).

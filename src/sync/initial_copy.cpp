@@ -5,10 +5,12 @@
 #include <chrono>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "decode/copy_text.h"
 #include "pg/copy_reader.h"
+#include "store/store_txn.h"
 #include "sync/bounded_queue.h"
 #include "sync/failpoint.h"
 
@@ -252,14 +254,18 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
   try {
     size_t since_commit = 0;
     size_t finished = 0;  // tables whose copy point the open transaction records
+    // With own_transactions, the open store transaction; rolled back unless committed (a
+    // worker's error, an exception here: before the workers are stopped below, which is
+    // fine, since only this thread touches the store).
+    std::optional<StoreTxn> txn;
     auto commit = [&] {
-      store.commit();
+      txn->commit();
       tables_committed_ += finished;
       if (finished > 0) failpoint("copy-tables-committed");
       finished = 0;
       since_commit = 0;
     };
-    if (own_transactions) store.begin();
+    if (own_transactions) txn.emplace(store);
     auto last_report = std::chrono::steady_clock::now();
     while (auto b = queue.pop()) {
       if (stop && stop->load()) throw CopyInterrupted{};
@@ -271,7 +277,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
         ++finished;
         if (since_commit >= kFinishedCommitBytes) {
           commit();
-          store.begin();
+          txn.emplace(store);
         }
         continue;
       }
@@ -285,7 +291,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
       progress.tables[b->table].bytes += b->rows.text_bytes();
       if (own_transactions && since_commit >= kCommitBytes) {
         commit();
-        store.begin();
+        txn.emplace(store);
       }
       auto now = std::chrono::steady_clock::now();
       if (now - last_report > std::chrono::seconds(1)) {
@@ -295,10 +301,7 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
       }
     }
     report();
-    if (own_transactions) {
-      if (worker_error) store.rollback();
-      else commit();
-    }
+    if (own_transactions && !worker_error) commit();
   } catch (...) {
     abort = true;
     queue.close(true);
@@ -306,12 +309,6 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
     for (auto& t : threads) t.join();
     readers.clear();
     conns_.clear();
-    if (own_transactions) {
-      try {
-        store.rollback();
-      } catch (const Error&) {  // the original error is the one to report
-      }
-    }
     throw;
   }
   for (auto& t : threads) t.join();

@@ -14,7 +14,7 @@
 
 #include "decode/replication_frame.h"
 #include "pg/catalog.h"
-#include "pg/identifiers.h"
+#include "model/identifiers.h"
 #include "pgseed/error.h"
 #include "store/store_txn.h"
 #include "sync/failpoint.h"

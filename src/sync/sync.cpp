@@ -12,8 +12,8 @@
 
 #include "pg/catalog.h"
 #include "pg/connection.h"
+#include "model/identifiers.h"
 #include "pg/conninfo.h"
-#include "pg/identifiers.h"
 #include "pg/replication_connection.h"
 #include "pgseed/error.h"
 #include "store/store.h"

@@ -21,6 +21,7 @@
 #include <set>
 #include <sstream>
 
+#include "store_kinds.h"
 #include "harness.h"
 #include "stream_support.h"
 
@@ -684,6 +685,6 @@ TEST(CliOps, TyposGetDidYouMean) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, CliOpsTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Stores, CliOpsTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 }  // namespace pgseed::test

@@ -11,6 +11,7 @@
 #include <regex>
 #include <thread>
 
+#include "store_kinds.h"
 #include "harness.h"
 
 namespace pgseed::test {
@@ -587,7 +588,7 @@ TEST_P(LargeCopyTest, MillionRows) {
   expect_table_equal(src, store, "public.million");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, CopyTest, ::testing::Values("sqlite", "rocksdb"));
-INSTANTIATE_TEST_SUITE_P(Stores, LargeCopyTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Stores, CopyTest, ::testing::ValuesIn(test_support::kStoreKinds));
+INSTANTIATE_TEST_SUITE_P(Stores, LargeCopyTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 }  // namespace pgseed::test

@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "store_kinds.h"
 #include "harness.h"
 #include "replica_compare.h"
 #include "stream_support.h"
@@ -247,7 +248,7 @@ TEST_P(DdlTortureTest, FollowerKilledNowAndThenEndsEqual) {
             << " tables at the end: " << (HasFailure() ? "FAILED" : "equal") << "\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, DdlTortureTest, ::testing::Values("sqlite", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Stores, DdlTortureTest, ::testing::ValuesIn(test_support::kStoreKinds),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include <sqlite3.h>
 
+#include "store_kinds.h"
 #include "harness.h"
 
 namespace pgseed::test {
@@ -379,7 +380,7 @@ TEST(SyncErrors, DumpOfMissingStore) {
   EXPECT_FALSE(fs::exists("/tmp/pgseed-no-such-store.db"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StoreErrorTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Stores, StoreErrorTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 }  // namespace pgseed::test
 
@@ -434,7 +435,7 @@ TEST_P(ForeignSourceTest, EveryCommandRefusesAStoreOfAnotherDatabase) {
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, ForeignSourceTest, ::testing::Values("sqlite", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Stores, ForeignSourceTest, ::testing::ValuesIn(test_support::kStoreKinds),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "harness.h"
 #include "pgseed/replica.h"
+#include "store_kinds.h"
 
 extern char** environ;
 
@@ -293,7 +294,7 @@ TEST_P(EdgeCacheTest, InvalidatesOnSourceChange) {
   EXPECT_EQ(Replica::open(store)->lookup("products", {"9"}).value().at(2), "while down");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, EdgeCacheTest, ::testing::Values("sqlite", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Stores, EdgeCacheTest, ::testing::ValuesIn(test_support::kStoreKinds),
                          [](const auto& info) { return info.param; });
 
 TEST(ExampleTest, TestFixturePasses) {

@@ -24,6 +24,7 @@
 
 #include "harness.h"
 #include "stream_support.h"
+#include "store_kinds.h"
 
 namespace pgseed::test {
 
@@ -500,7 +501,7 @@ TEST_P(FailoverPromotion, StandbyReachedBeforeThePromotionIsWaitedFor) {
   expect_equal_to(np, store, "public.t");
 }
 
-INSTANTIATE_TEST_SUITE_P(Failover, FailoverPromotion, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Failover, FailoverPromotion, ::testing::ValuesIn(test_support::kStoreKinds));
 
 }  // namespace
 }  // namespace pgseed::test

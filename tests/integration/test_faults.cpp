@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "store_kinds.h"
 #include "stream_support.h"
 
 namespace pgseed::test {
@@ -360,6 +361,6 @@ TEST(FollowPermanentError, SlotDroppedStopsTheFollower) {
       << text;
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, FaultTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Stores, FaultTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 }  // namespace pgseed::test

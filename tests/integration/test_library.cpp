@@ -8,6 +8,7 @@
 #include <ostream>
 #include <thread>
 
+#include "store_kinds.h"
 #include "harness.h"
 #include "stream_support.h"
 #include "pgseed/admin.h"
@@ -132,7 +133,7 @@ TEST_P(LibraryTest, OneShotSyncThenReadTheReplica) {
   replica.reset();
 
   // status(): healthy with the slot in place, row counts per table.
-  StatusReport report = status(store, src.conninfo());
+  StatusReport report = status({.source = src.conninfo(), .store = store});
   EXPECT_TRUE(report.healthy) << (report.warnings.empty() ? "" : report.warnings[0].message);
   EXPECT_TRUE(report.source_checked);
   EXPECT_TRUE(report.slot_exists);
@@ -146,7 +147,7 @@ TEST_P(LibraryTest, OneShotSyncThenReadTheReplica) {
 
   // Without its slot the replica cannot be caught up: unhealthy, with a reason.
   src.db().exec("SELECT pg_drop_replication_slot('" + st.slot + "')");
-  report = status(store, src.conninfo());
+  report = status({.source = src.conninfo(), .store = store});
   EXPECT_FALSE(report.healthy);
   EXPECT_FALSE(report.slot_exists);
   EXPECT_FALSE(report.warnings.empty());
@@ -315,7 +316,7 @@ TEST_P(LibraryTest, StopFromAnotherThreadEndsFollow) {
             std::stoull(src.db().value("SELECT count(*) FROM products")));
   StatusReport report;
   for (int i = 0; i < 50; ++i) {  // the walsender goes a moment after the connection
-    report = status(store, src.conninfo());
+    report = status({.source = src.conninfo(), .store = store});
     if (!report.slot_active) break;
     std::this_thread::sleep_for(100ms);
   }
@@ -343,7 +344,7 @@ TEST_P(LibraryTest, StopDuringTheInitialCopyKeepsNothing) {
   expect_table_equal(src, store, "public.big");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, LibraryTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Stores, LibraryTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 // Runs `fn`, expects a pgseed::Error of `category`; returns its message.
 template <typename Fn>

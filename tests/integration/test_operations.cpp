@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "store_kinds.h"
 #include "harness.h"
 
 namespace pgseed::test {
@@ -181,6 +182,6 @@ TEST_P(OperationsTest, ProgressAndJsonLogs) {
   EXPECT_EQ(r.err, "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, OperationsTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Stores, OperationsTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 }  // namespace pgseed::test

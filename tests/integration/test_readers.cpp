@@ -27,6 +27,7 @@
 #include "pgseed/replica.h"
 #include "pgseed/sync.h"
 #include "store/rocksdb_store.h"
+#include "store_kinds.h"
 
 namespace pgseed::test {
 namespace {
@@ -427,7 +428,7 @@ TEST_P(ReplicaReadersTest, DISABLED_LookupRateWhileFollowing) {
   for (const auto& f : {log, script, bench_log}) std::filesystem::remove(f);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, ReplicaReadersTest, ::testing::Values("sqlite", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Stores, ReplicaReadersTest, ::testing::ValuesIn(test_support::kStoreKinds),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

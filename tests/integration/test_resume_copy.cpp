@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 
+#include "store_kinds.h"
 #include "harness.h"
 #include "replica_compare.h"
 #include "stream_support.h"
@@ -137,7 +138,7 @@ TEST_P(ResumeCopyTest, KilledBeforeAnyTableEndsEqual) {
   EXPECT_EQ(src.db().value("SELECT count(*) FROM k"), "1100");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, ResumeCopyTest, ::testing::Values("sqlite", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Stores, ResumeCopyTest, ::testing::ValuesIn(test_support::kStoreKinds),
                          [](const auto& info) { return info.param; });
 
 }  // namespace pgseed::test

@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "store_kinds.h"
 #include "harness.h"
 #include "replica_compare.h"
 #include "stream_support.h"
@@ -129,7 +130,7 @@ std::string case_name(const ::testing::TestParamInfo<SchemaChangeTest::ParamType
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, SchemaChangeTest,
-                         ::testing::Combine(::testing::Values("sqlite", "rocksdb"),
+                         ::testing::Combine(::testing::ValuesIn(test_support::kStoreKinds),
                                             ::testing::Range(size_t(0), std::size(kCases)),
                                             ::testing::Bool()),
                          case_name);
@@ -164,7 +165,7 @@ TEST_P(TableStateKillTest, RestartEndsEqual) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, TableStateKillTest,
-                         ::testing::Combine(::testing::Values("sqlite", "rocksdb"),
+                         ::testing::Combine(::testing::ValuesIn(test_support::kStoreKinds),
                                             ::testing::Values("table-sync-before-commit",
                                                               "after-table-sync")),
                          [](const auto& info) {
@@ -223,7 +224,7 @@ TEST_P(ResyncTest, ReseedAfterTheSlotIsLost) {
   expect_replica_equal(src, store);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, ResyncTest, ::testing::Values("sqlite", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Stores, ResyncTest, ::testing::ValuesIn(test_support::kStoreKinds),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -1,4 +1,5 @@
 // The shortest path through pgseed: copy, change, catch up.
+#include "store_kinds.h"
 #include "harness.h"
 
 namespace pgseed::test {
@@ -16,6 +17,6 @@ TEST_P(StoreTest, CopyThenStreamSmallTable) {
   expect_table_equal(src, store, "public.items");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 }  // namespace pgseed::test

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store_kinds.h"
 #include "harness.h"
 #include "pg/catalog.h"
 #include "pg/connection.h"
@@ -321,7 +322,7 @@ TEST_P(SplitCopyTest, StopDuringASplitCopyKeepsNothing) {
   expect_table_equal(src, store, "public.big");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, SplitCopyTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Stores, SplitCopyTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 TEST(SplitCopyOption, InvalidSizesAreOneConfigurationErrorLine) {
   std::string store = temp_store("sqlite");

@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "store_kinds.h"
 #include "harness.h"
 #include "stream_support.h"
 
@@ -320,7 +321,7 @@ TEST_F(StandbySource, MissingPublicationIsRefused) {
   EXPECT_FALSE(std::filesystem::exists(store_file(store)));
 }
 
-INSTANTIATE_TEST_SUITE_P(Standby, StandbyStoreTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Standby, StandbyStoreTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 }  // namespace
 }  // namespace pgseed::test

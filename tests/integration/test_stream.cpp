@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "store_kinds.h"
 #include "stream_support.h"
 
 namespace pgseed::test {
@@ -557,6 +558,6 @@ TEST(StreamOneShotTest, WaitsBehindLargeUnpublishedTransaction) {
   expect_table_equal(src, store, "public.pub");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StreamTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Stores, StreamTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 }  // namespace pgseed::test

@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "store_kinds.h"
 #include "harness.h"
 #include "pgseed/replica.h"
 #include "replica_compare.h"
@@ -222,7 +223,7 @@ TEST_P(TableNamesTest, CollidingNamesAreReplicated) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, TableNamesTest,
-                         ::testing::Combine(::testing::Values("sqlite", "rocksdb"), ::testing::Bool()),
+                         ::testing::Combine(::testing::ValuesIn(test_support::kStoreKinds), ::testing::Bool()),
                          [](const auto& info) {
                            return std::get<0>(info.param) + (std::get<1>(info.param) ? "_Follow" : "_OneShot");
                          });

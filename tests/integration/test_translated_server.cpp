@@ -18,6 +18,7 @@
 
 #include "harness.h"
 #include "stream_support.h"
+#include "store_kinds.h"
 
 namespace pgseed::test {
 namespace {
@@ -135,7 +136,7 @@ TEST_P(TranslatedServerTest, FollowerClassifiesGermanErrorsBySqlstate) {
   expect_workload_equal(src, store);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, TranslatedServerTest, ::testing::Values("sqlite", "rocksdb"));
+INSTANTIATE_TEST_SUITE_P(Stores, TranslatedServerTest, ::testing::ValuesIn(test_support::kStoreKinds));
 
 }  // namespace
 }  // namespace pgseed::test

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "pgseed/error.h"
-#include "store/value_codec.h"
+#include "model/value_codec.h"
 
 namespace pgseed {
 namespace {

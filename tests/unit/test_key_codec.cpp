@@ -16,7 +16,7 @@
 
 #include "pgseed/error.h"
 #include "store/key_codec.h"
-#include "store/value_codec.h"
+#include "model/value_codec.h"
 
 namespace pgseed {
 namespace {

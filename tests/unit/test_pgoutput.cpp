@@ -9,47 +9,16 @@
 #include <string>
 #include <vector>
 
-#include "decode/byte_reader.h"
+#include "common/byte_reader.h"
 #include "decode/pgoutput.h"
 #include "pgseed/error.h"
+#include "unit/wire_buf.h"
 
 namespace pgseed {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
-// Builds a message the way the server writes it: big-endian integers, NUL-terminated strings.
-class Buf {
- public:
-  Buf& u8(uint8_t v) {
-    data_.push_back(v);
-    return *this;
-  }
-  Buf& u16(uint16_t v) { return be(v, 2); }
-  Buf& u32(uint32_t v) { return be(v, 4); }
-  Buf& u64(uint64_t v) { return be(v, 8); }
-  Buf& str(const std::string& s) {
-    raw(s);
-    return u8(0);
-  }
-  Buf& raw(const std::string& s) {
-    data_.insert(data_.end(), s.begin(), s.end());
-    return *this;
-  }
-  Buf& text(const std::string& s) {  // one 't' tuple value
-    u8('t').u32(static_cast<uint32_t>(s.size()));
-    return raw(s);
-  }
-  const Bytes& bytes() const { return data_; }
-  operator std::span<const uint8_t>() const { return data_; }
-
- private:
-  Buf& be(uint64_t v, int n) {
-    for (int i = n - 1; i >= 0; --i) data_.push_back(static_cast<uint8_t>(v >> (8 * i)));
-    return *this;
-  }
-  Bytes data_;
-};
+using test_support::Buf;
+using test_support::Bytes;
 
 template <typename T>
 T decode_as(std::span<const uint8_t> data, bool in_stream = false) {
@@ -72,68 +41,6 @@ void expect_decode_error(std::span<const uint8_t> data, bool in_stream, const st
 void expect_text(const Datum& d, std::string_view text) {
   EXPECT_EQ(d.kind, Datum::Kind::kText);
   EXPECT_EQ(d.text, text);
-}
-
-// ---------------------------------------------------------------- ByteReader
-
-TEST(ByteReader, ReadsBigEndianIntegers) {
-  Buf b;
-  b.u8(0x01).u16(0x0203).u32(0x04050607).u64(0x08090a0b0c0d0e0fULL).u32(0xfffffffe).u64(~0ULL);
-  ByteReader r(b);
-  EXPECT_EQ(r.read_u8(), 0x01);
-  EXPECT_EQ(r.read_u16(), 0x0203);
-  EXPECT_EQ(r.read_u32(), 0x04050607u);
-  EXPECT_EQ(r.read_u64(), 0x08090a0b0c0d0e0fULL);
-  EXPECT_EQ(r.read_i32(), -2);
-  EXPECT_EQ(r.read_i64(), -1);
-  EXPECT_TRUE(r.at_end());
-  EXPECT_NO_THROW(r.expect_end());
-}
-
-TEST(ByteReader, ShortReadThrowsAndLeavesCursor) {
-  Buf b;
-  b.u8(1).u8(2).u8(3);
-  ByteReader r(b, "ctx");
-  EXPECT_THROW(r.read_u32(), Error);
-  EXPECT_EQ(r.remaining(), 3u);
-  EXPECT_THROW(r.read_bytes(4), Error);
-  EXPECT_THROW(r.read_u64(), Error);
-  EXPECT_EQ(r.read_u16(), 0x0102);
-  try {
-    r.read_u16("the answer");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.category(), ErrorCategory::kDecode);
-    EXPECT_EQ(std::string(e.what()),
-              "ctx: truncated data reading the answer at offset 2: need 2 bytes, 1 remain");
-  }
-  EXPECT_THROW(r.expect_end(), Error);
-  EXPECT_EQ(r.read_u8(), 3);
-  EXPECT_THROW(r.read_u8(), Error);
-  EXPECT_EQ(r.read_bytes(0).size(), 0u);
-}
-
-TEST(ByteReader, HugeLengthDoesNotOverflow) {
-  Buf b;
-  b.u8(1);
-  ByteReader r(b);
-  r.read_u8();
-  EXPECT_THROW(r.read_bytes(SIZE_MAX), Error);
-  EXPECT_THROW(r.read_text(SIZE_MAX - 1), Error);
-}
-
-TEST(ByteReader, CStrings) {
-  Buf b;
-  b.str("abc").str("").raw("no-nul");
-  ByteReader r(b);
-  EXPECT_EQ(r.read_cstring(), "abc");
-  EXPECT_EQ(r.read_cstring(), "");
-  EXPECT_THROW(r.read_cstring(), Error);
-  EXPECT_EQ(r.read_text(6), "no-nul");
-  EXPECT_THROW(r.read_cstring(), Error);  // empty rest
-  ByteReader empty(std::span<const uint8_t>{});
-  EXPECT_THROW(empty.read_cstring(), Error);
-  EXPECT_THROW(empty.read_u8(), Error);
 }
 
 // ---------------------------------------------------------------- hand-built messages

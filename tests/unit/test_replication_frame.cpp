@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "decode/byte_reader.h"
+#include "common/byte_reader.h"
 #include "decode/pgoutput.h"
 #include "decode/replication_frame.h"
 #include "pgseed/error.h"

@@ -10,7 +10,7 @@
 
 #include "pgseed/error.h"
 #include "store/row_codec.h"
-#include "store/value_codec.h"
+#include "model/value_codec.h"
 
 namespace pgseed {
 namespace {

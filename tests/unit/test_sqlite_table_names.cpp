@@ -13,29 +13,14 @@
 #include <vector>
 
 #include "store/sqlite_store.h"
-#include "store/value_codec.h"
+#include "model/value_codec.h"
+#include "unit/store_test_support.h"
 
 namespace pgseed {
 namespace {
 
-namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "pgseed_names_XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 TableDef def(const std::string& schema, const std::string& name, uint32_t oid) {
   TableDef d;

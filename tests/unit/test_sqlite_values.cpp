@@ -14,12 +14,12 @@
 #include "pgseed/error.h"
 #include "store/sqlite_store.h"
 #include "store/sqlite_values.h"
-#include "store/value_codec.h"
+#include "model/value_codec.h"
+#include "unit/store_test_support.h"
 
 namespace pgseed {
 namespace {
 
-namespace fs = std::filesystem;
 
 int32_t numeric_typmod(int precision, int scale) {
   return ((precision << 16) | (scale & 0x7ff)) + 4;
@@ -107,22 +107,7 @@ TEST(SqliteValues, WhatEachFormatStores) {
 
 // --- The store ---------------------------------------------------------------------------
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "pgseed_values_XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 // Runs `sql` on the file; each row's columns joined by '|', rows by '\n'.
 std::string sql(const std::string& path, const std::string& query) {

@@ -1,6 +1,6 @@
 // value_codec: expected texts are PostgreSQL 15's own output (extra_float_digits=3),
 // captured into tests/data/values/ by capture.py or copied from psql.
-#include "store/value_codec.h"
+#include "model/value_codec.h"
 
 #include <gtest/gtest.h>
 

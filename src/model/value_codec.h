@@ -11,25 +11,10 @@
 #include <string>
 #include <string_view>
 
-#include "decode/row.h"
-#include "store/table_def.h"
+#include "model/row.h"
+#include "model/pg_type.h"
 
 namespace pgseed {
-
-// Built-in type OIDs the stores treat natively.
-inline constexpr uint32_t kBoolOid = 16;
-inline constexpr uint32_t kByteaOid = 17;
-inline constexpr uint32_t kInt8Oid = 20;
-inline constexpr uint32_t kInt2Oid = 21;
-inline constexpr uint32_t kInt4Oid = 23;
-inline constexpr uint32_t kOidOid = 26;
-inline constexpr uint32_t kFloat4Oid = 700;
-inline constexpr uint32_t kFloat8Oid = 701;
-
-// How a column whose base type (domains resolved by the caller) is `base_type_oid` is held:
-// int2/int4/int8/oid -> kInteger, float4/float8 -> kReal, bool -> kBool, bytea -> kBytes,
-// anything else -> kText.
-StorageClass storage_class_for_type(uint32_t base_type_oid);
 
 // Parses a decimal integer as PostgreSQL prints int2/int4/int8/oid: an optional '-' and
 // digits, nothing else (no '+', no spaces). Returns false (and leaves `out` unchanged) when

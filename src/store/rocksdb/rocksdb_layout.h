@@ -1,22 +1,26 @@
-// The on-disk layout of the RocksDB store (rocksdb_store.h has the key space): key
-// helpers, the state and table-definition encodings, and the decoding of a stored row.
-// Shared by the writer (rocksdb_store.cpp) and the reader (rocksdb_reader.cpp), so that
-// both read one format.
+// The on-disk layout of the RocksDB store (rocksdb_store.h has the key space), its one
+// metadata codec: key helpers (meta keys under table id 0, the overlay ranges), the state
+// and table-definition encodings (varints and length-prefixed strings, row_codec.h), and
+// the decoding of a stored row. Pure functions: no database here. Shared by the writer
+// (rocksdb_store.cpp and the other files of store/rocksdb/) and the reader
+// (rocksdb_reader.cpp), so that both read one format.
 #pragma once
 
 #include <rocksdb/slice.h>
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "decode/byte_reader.h"
-#include "decode/row.h"
+#include "common/byte_reader.h"
+#include "model/row.h"
+#include "model/table_def.h"
 #include "store/key_codec.h"
 #include "store/store.h"
-#include "store/table_def.h"
 
 namespace pgseed::rocksdb_layout {
 
@@ -41,9 +45,8 @@ std::string overlay_all_begin();
 std::string overlay_all_end();
 std::string overlay_key(std::string_view key);
 std::string overlay_value(const std::optional<std::string>& v);
+// The metadata key `name` (table id 0 + name), and a table definition's key.
 std::string meta_key(std::string_view name);
-void put_be(std::string& out, uint64_t v, int bytes);
-uint64_t get_be(std::string_view s);
 std::string table_meta_key(uint32_t id);
 // The smallest key greater than every key that starts with `prefix`.
 std::string prefix_end(std::string prefix);
@@ -91,6 +94,17 @@ struct TableEntry {
 
 std::string encode_table(const TableEntry& t);
 TableEntry decode_table(uint32_t id, std::string_view v);  // throws Error(kDecode)
+
+using TablePtr = std::shared_ptr<const TableEntry>;
+
+// The store's metadata as one transaction sees it.
+struct Meta {
+  StoreState state;
+  std::map<uint32_t, TablePtr> tables;  // by id, which is creation order
+  uint32_t next_table_id = kFirstTableId;
+  uint64_t next_row_seq = 1;
+  uint64_t tables_version = 0;  // kTablesVersionName
+};
 
 // Scratch space of decode_row, reused from row to row.
 struct RowBuffers {

@@ -1,8 +1,9 @@
-#include "store/rocksdb_layout.h"
+#include "store/rocksdb/rocksdb_layout.h"
 
 #include <algorithm>
 #include <cstdint>
 
+#include "common/bytes.h"
 #include "pgseed/error.h"
 #include "store/row_codec.h"
 
@@ -38,19 +39,9 @@ std::string meta_key(std::string_view name) {
   return k;
 }
 
-void put_be(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-uint64_t get_be(std::string_view s) {
-  uint64_t v = 0;
-  for (char c : s) v = (v << 8) | static_cast<uint8_t>(c);
-  return v;
-}
-
 std::string table_meta_key(uint32_t id) {
   std::string k = meta_key("table:");
-  put_be(k, id, 4);
+  append_be(k, id, 4);
   return k;
 }
 
@@ -97,8 +88,8 @@ std::string encode_state(const StoreState& s) {
   put_str(out, s.slot);
   put_str(out, s.publication);
   out.push_back(s.created_publication ? 1 : 0);
-  put_be(out, s.consistent_point.value, 8);
-  put_be(out, s.applied_lsn.value, 8);
+  append_be(out, s.consistent_point.value, 8);
+  append_be(out, s.applied_lsn.value, 8);
   put_str(out, s.last_commit_time);
   // Appended since format 1's first release (a state without it reads as timeline 0,
   // unknown).

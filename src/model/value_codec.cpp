@@ -1,4 +1,4 @@
-#include "store/value_codec.h"
+#include "model/value_codec.h"
 
 #include <bit>
 #include <charconv>
@@ -6,28 +6,10 @@
 #include <cstring>
 #include <system_error>
 
+#include "common/bytes.h"
 #include "pgseed/error.h"
 
 namespace pgseed {
-
-StorageClass storage_class_for_type(uint32_t base_type_oid) {
-  switch (base_type_oid) {
-    case kInt2Oid:
-    case kInt4Oid:
-    case kInt8Oid:
-    case kOidOid:
-      return StorageClass::kInteger;
-    case kFloat4Oid:
-    case kFloat8Oid:
-      return StorageClass::kReal;
-    case kBoolOid:
-      return StorageClass::kBool;
-    case kByteaOid:
-      return StorageClass::kBytes;
-    default:
-      return StorageClass::kText;
-  }
-}
 
 bool parse_int64(std::string_view text, int64_t& out) {
   const char* first = text.data();
@@ -290,19 +272,6 @@ bool parse_bool(std::string_view text, bool& out) {
   }
   return false;
 }
-
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-constexpr char kHexDigits[] = "0123456789abcdef";
-
-}  // namespace
 
 std::string decode_bytea_hex(std::string_view text) {
   if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0)

@@ -1,4 +1,6 @@
-#include "store/table_def.h"
+#include "model/table_def.h"
+
+#include "model/identifiers.h"
 
 namespace pgseed {
 
@@ -16,5 +18,7 @@ bool TableDef::same_columns(const TableDef& other) const {
   }
   return true;
 }
+
+std::string TableDef::qualified() const { return quote_ident(schema) + "." + quote_ident(name); }
 
 }  // namespace pgseed

@@ -1,4 +1,4 @@
-#include "pg/identifiers.h"
+#include "model/identifiers.h"
 
 #include <algorithm>
 

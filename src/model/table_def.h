@@ -2,21 +2,13 @@
 #pragma once
 
 #include <cstdint>
-
-#include "pgseed/lsn.h"
 #include <string>
 #include <vector>
 
-namespace pgseed {
+#include "model/pg_type.h"
+#include "pgseed/lsn.h"
 
-// How a column's values are held by a store; chosen from the column's base type.
-enum class StorageClass : uint8_t {
-  kInteger,  // int2, int4, int8, oid: a 64-bit integer
-  kReal,     // float4, float8: a double (NaN, ±Infinity, -0 kept exactly)
-  kBool,     // bool: 0/1
-  kBytes,    // bytea: raw bytes
-  kText,     // everything else: PostgreSQL's text output
-};
+namespace pgseed {
 
 struct ColumnDef {
   std::string name;
