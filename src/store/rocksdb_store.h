@@ -3,7 +3,7 @@
 // Key space (one column family, every key starts with a big-endian u32 table id):
 //
 //   00 00 00 00 "format_version"     -> "1": marks the directory as a pgseed store
-//   00 00 00 00 "state"              -> StoreState (encoding in rocksdb_store.cpp)
+//   00 00 00 00 "state"              -> StoreState (encoding in rocksdb/rocksdb_layout.cpp)
 //   00 00 00 00 "next_table_id"      -> u32 BE: table ids are never reused
 //   00 00 00 00 "next_row_seq"       -> u64 BE: next sequence suffix for rows of keyless tables
 //   00 00 00 00 "table:" + u32 BE id -> the TableDef and its physical row layout
@@ -23,11 +23,11 @@
 // came in, whatever normalisation its key needed.
 //
 // The initial copy is a bulk load (begin_bulk_load() .. finish_bulk_load()): rows go to
-// SST files in <dir>/pgseed-bulk, ingested at the end (rocksdb_store.cpp).
+// SST files in <dir>/pgseed-bulk, ingested at the end (rocksdb/rocksdb_bulk_load.cpp).
 //
 // Transactions: one rocksdb::WriteBatch per store transaction, state included, written with
 // sync=true by commit(). During the initial copy the batches skip the WAL (see the
-// durability argument in rocksdb_store.cpp). A transaction whose writes outgrow a memory
+// durability argument in rocksdb/rocksdb_store_impl.h). A transaction whose writes outgrow a memory
 // threshold (8 MB) spills them to the overlay range and is committed by one synced write of
 // its state with "merge_pending", then merged into the rows (rocksdb_store.cpp, "Large
 // transactions"): memory stays bounded whatever the transaction size.
