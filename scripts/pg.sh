@@ -14,6 +14,8 @@
 #                               DIR and started (prints its conninfo); streams from the
 #                               primary through a physical slot (DIR/primary_slot_name) that
 #                               `stop DIR` drops again. Then start/stop/... DIR as any cluster.
+#                               With hot_standby_feedback (the default here) it returns once
+#                               the primary has the standby's first feedback.
 #                               --sync-slots (17+): the standby keeps copies of the primary's
 #                               failover slots (sync_replication_slots = on), and the primary
 #                               names the standby's physical slot in synchronized_standby_slots
@@ -312,6 +314,22 @@ EOF
     list=${list:+$list,}$slot
     q "$pconn" -c "ALTER SYSTEM SET synchronized_standby_slots = '$list'" -c "SELECT pg_reload_conf()" >/dev/null ||
       die "could not set synchronized_standby_slots on the primary"
+  fi
+  # With hot_standby_feedback, wait until the primary has the standby's first feedback (its
+  # physical slot's xmin is set): before it, the primary vacuums as if the standby did not
+  # exist, and a snapshot taken on the standby (a logical slot's, a copy's) may miss rows
+  # the primary has already removed. The walreceiver sends feedback every
+  # wal_receiver_status_interval, and at once on a configuration reload.
+  local sconn
+  sconn=$(cat "$dir/conninfo")
+  if [ "$(q "$sconn" -c "SHOW hot_standby_feedback")" = on ]; then
+    local i
+    for ((i = 0; i < 300; i++)); do
+      [ "$(q "$pconn" -c "SELECT xmin IS NOT NULL FROM pg_replication_slots WHERE slot_name = '$slot'")" = t ] && return 0
+      q "$sconn" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
+      sleep 0.2
+    done
+    die "the primary got no hot_standby_feedback from the standby in $dir within 60 s"
   fi
 }
 
