@@ -111,11 +111,7 @@ class RocksDbReader final : public StoreReader {
       std::shared_lock lock(mu_);
       const TableEntry& t = entry(def);
       if (t.codec.keyed() && key.size() == t.codec.columns().size()) {
-        // A row with only the key columns set is all the key codec reads.
-        Row probe(t.def.columns.size(), Datum::null());
-        for (size_t i = 0; i < t.def.columns.size(); ++i)
-          if (int kp = t.def.columns[i].key_position; kp > 0) probe[i] = Datum::of(key[size_t(kp - 1)]);
-        v = get(t.codec.encode(probe));
+        v = get(key_of(t, key));
         if (!v) return false;
         RowBuffers buf;
         Row row;

@@ -25,13 +25,6 @@ namespace pgseed::test {
 namespace {
 long g_last_rss_kb = 0;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string unique_suffix() {
   static std::atomic<int> counter{0};
   std::random_device rd;
@@ -97,13 +90,25 @@ int wait_pid(int pid) {
 
 long last_child_peak_rss_kb() { return g_last_rss_kb; }
 
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string first_line_of(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
 RunResult run_pgseed(const std::vector<std::string>& args) {
   std::string base = tmp_dir() + "/run_" + unique_suffix();
   pid_t pid = fork_pgseed(args, base + ".out", base + ".err");
   RunResult r;
   r.exit_code = wait_pid(pid);
-  r.out = read_file(base + ".out");
-  r.err = read_file(base + ".err");
+  r.out = read_text(base + ".out");
+  r.err = read_text(base + ".err");
   std::filesystem::remove(base + ".out");
   std::filesystem::remove(base + ".err");
   return r;

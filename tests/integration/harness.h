@@ -22,6 +22,10 @@ struct RunResult {
   std::string err;
 };
 
+// A file's whole text ("" when it cannot be read), and its first line.
+std::string read_text(const std::string& path);
+std::string first_line_of(const std::string& path);
+
 // Runs build/pgseed with `args` (no shell), waits, captures stdout and stderr.
 RunResult run_pgseed(const std::vector<std::string>& args);
 

@@ -57,11 +57,5 @@ inline void expect_replica_equal(TestDatabase& src, const std::string& store) {
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace pgseed::test

@@ -29,12 +29,6 @@ namespace pgseed::test {
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -258,7 +252,7 @@ TEST_P(CliOpsTest, CaughtUpReplicaLagsZeroSecondsAndChecksOk) {
   }
   // SIGHUP stops a following sync cleanly, like SIGTERM.
   kill(pid, SIGHUP);
-  EXPECT_EQ(wait_pid(pid), 0) << slurp(log);
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
   EXPECT_TRUE(slot_active_pid(src.db(), slot).empty());
   EXPECT_EQ(store_status(store).phase, "streaming");
 }
@@ -359,11 +353,11 @@ TEST_P(CliOpsTest, SignalDuringCopyExitsNonZero) {
     std::string log = temp_log_path();
     int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--tables", "big", "-j", "1"}, log);
     // The slot exists once the copy is about to start; the store is then in phase copying.
-    ASSERT_TRUE(wait_until([&] { return slurp(log).find("created slot") != std::string::npos; }, 30, 10))
-        << slurp(log);
+    ASSERT_TRUE(wait_until([&] { return read_text(log).find("created slot") != std::string::npos; }, 30, 10))
+        << read_text(log);
     kill(pid, sig);
-    EXPECT_EQ(wait_pid(pid), 128 + sig) << slurp(log);
-    EXPECT_NE(slurp(log).find("nothing was kept"), std::string::npos) << slurp(log);
+    EXPECT_EQ(wait_pid(pid), 128 + sig) << read_text(log);
+    EXPECT_NE(read_text(log).find("nothing was kept"), std::string::npos) << read_text(log);
     EXPECT_EQ(count_slots(src), 0);
     EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_publication"), "0");
     EXPECT_FALSE(std::filesystem::exists(path_of(store)));
@@ -386,17 +380,17 @@ TEST(CliOps, SecondSigintAbortsAtOnce) {
   Db holder(src.conninfo());
   holder.exec("BEGIN; INSERT INTO big VALUES (0, 'uncommitted')");
   int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--tables", "big"}, log);
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("created publication") != std::string::npos; }, 30, 10))
-      << slurp(log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("created publication") != std::string::npos; }, 30, 10))
+      << read_text(log);
   std::string pub = src.db().value("SELECT quote_ident(pubname) FROM pg_publication");
   holder.exec("ALTER PUBLICATION " + pub + " SET (publish = 'insert, update, delete, truncate')");
   kill(pid, SIGINT);
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("received SIGINT") != std::string::npos; }, 10, 5))
-      << slurp(log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("received SIGINT") != std::string::npos; }, 10, 5))
+      << read_text(log);
   kill(pid, SIGINT);
-  EXPECT_EQ(wait_pid(pid), 130) << slurp(log);
-  EXPECT_NE(slurp(log).find("again: aborting at once"), std::string::npos) << slurp(log);
-  EXPECT_EQ(slurp(log).find("nothing was kept"), std::string::npos) << slurp(log);
+  EXPECT_EQ(wait_pid(pid), 130) << read_text(log);
+  EXPECT_NE(read_text(log).find("again: aborting at once"), std::string::npos) << read_text(log);
+  EXPECT_EQ(read_text(log).find("nothing was kept"), std::string::npos) << read_text(log);
   holder.exec("ROLLBACK");
 
   sync_ok(src, store, {"--tables", "big"});
@@ -455,7 +449,7 @@ TEST(CliOps, DropSlotWithoutStore) {
   EXPECT_EQ(r.exit_code, 6) << r.err;
   EXPECT_NE(r.err.find("in use"), std::string::npos) << r.err;
   kill(pid, SIGTERM);
-  EXPECT_EQ(wait_pid(pid), 0) << slurp(log);
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
 }
 
 // Each sync names inactive pgseed slots that hold WAL on the source (abandoned replicas).
@@ -621,7 +615,7 @@ TEST(CliOps, SystemdNotifyReadyStatusWatchdog) {
     pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--tables", "a", "--follow"}, log);
   }
   EXPECT_EQ(sock.wait_for([](const std::string& l) { return l == "READY=1"; }), "READY=1")
-      << sock.received() << slurp(log);
+      << sock.received() << read_text(log);
   // READY means the copy is in the store.
   EXPECT_EQ(store_status(store).phase, "streaming");
   std::string status = sock.wait_for([](const std::string& l) { return l.rfind("STATUS=streaming at ", 0) == 0; });
@@ -633,12 +627,12 @@ TEST(CliOps, SystemdNotifyReadyStatusWatchdog) {
   status = sock.wait_for([](const std::string& l) {
     return l.rfind("STATUS=streaming at ", 0) == 0 && l.find(", 1 transactions") != std::string::npos;
   });
-  EXPECT_NE(status, "") << sock.received() << slurp(log);
+  EXPECT_NE(status, "") << sock.received() << read_text(log);
 
   kill(pid, SIGTERM);
   EXPECT_EQ(sock.wait_for([](const std::string& l) { return l == "STOPPING=1"; }), "STOPPING=1")
       << sock.received();
-  EXPECT_EQ(wait_pid(pid), 0) << slurp(log);
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
   expect_table_equal(src, store, "public.a");
 #endif
 }

@@ -214,7 +214,7 @@ TEST_P(DdlTortureTest, FollowerKilledNowAndThenEndsEqual) {
   auto show_logs = [&] {
     std::string out;
     for (const auto& l : logs) {
-      std::string text = read_file(l);
+      std::string text = read_text(l);
       out += "--- " + l + "\n" + (text.size() > 4000 ? text.substr(text.size() - 4000) : text);
     }
     return out;

@@ -40,12 +40,6 @@ std::string example_path(const char* name) {
 #define PGSEED_EXAMPLE_ANALYTICS_COPY ""
 #endif
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string fresh_dir() {
   static std::atomic<int> counter{0};
@@ -110,8 +104,8 @@ class Child {
     if (stdin_ >= 0) close(stdin_);
     stdin_ = -1;
   }
-  std::string out() const { return slurp(out_path_); }
-  std::string err() const { return slurp(err_path_); }
+  std::string out() const { return read_text(out_path_); }
+  std::string err() const { return read_text(err_path_); }
 
   // True once stdout holds `text`; false when the child ends or `timeout` passes first.
   bool wait_for(const std::string& text, std::chrono::seconds timeout = 30s) {

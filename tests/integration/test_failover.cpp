@@ -76,19 +76,7 @@ TEST(FailoverSlot, CreatedAndSwitchedAndReported) {
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
-std::string first_line_of(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
 
 size_t count_of(const std::string& text, const std::string& what) {
   size_t n = 0;
@@ -258,8 +246,8 @@ TEST_P(FailoverPromotion, FollowRidesThroughAPromotionUnderAWriter) {
   std::string log = temp_log_path();
   int pid = spawn_pgseed({"sync", "--source", pair.both(), "--store", store, "--publication", "pub",
                           "--slot", slot, "--failover", "--follow"}, log);
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("streaming from") != std::string::npos; }, 60))
-      << slurp(log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("streaming from") != std::string::npos; }, 60))
+      << read_text(log);
   int at_start = writer.written();
   ASSERT_TRUE(wait_until([&] { return writer.written() >= at_start + 100; }, 60));
   ASSERT_TRUE(pair.wait_slot_synced(slot)) << "the standby's copy of " << slot << " is not synced";
@@ -271,8 +259,8 @@ TEST_P(FailoverPromotion, FollowRidesThroughAPromotionUnderAWriter) {
   ASSERT_TRUE(pair.pg("promote", "s"));
   double promoted_after = seconds_since(failed_at);
 
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("is on timeline") != std::string::npos; }, 120))
-      << slurp(log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("is on timeline") != std::string::npos; }, 120))
+      << read_text(log);
   double reconnected_after = seconds_since(failed_at);
 
   // A row written on the new primary arrives: its slot confirms an LSN after it only once
@@ -281,23 +269,23 @@ TEST_P(FailoverPromotion, FollowRidesThroughAPromotionUnderAWriter) {
   auto marked_at = std::chrono::steady_clock::now();
   np.exec("INSERT INTO acct VALUES (-1, 42, 'after the promotion')");
   std::string marker = np.value("SELECT pg_current_wal_lsn()");
-  ASSERT_TRUE(wait_confirmed(np, slot, marker, 60)) << slurp(log);
+  ASSERT_TRUE(wait_confirmed(np, slot, marker, 60)) << read_text(log);
   double marker_after = seconds_since(marked_at);
   std::printf("[ failover ] %s: promoted %.1f s after the crash; pgseed on the new timeline "
               "%.1f s after the crash; a row written then arrived in %.2f s\n",
               GetParam().c_str(), promoted_after, reconnected_after, marker_after);
   RecordProperty("ride_through_seconds", std::to_string(reconnected_after));
-  EXPECT_LT(marker_after, 10) << slurp(log);  // "within seconds" (a generous guard)
+  EXPECT_LT(marker_after, 10) << read_text(log);  // "within seconds" (a generous guard)
 
   // The writer goes on against the new primary, and pgseed with it.
   int at_promotion = writer.written();
   ASSERT_TRUE(wait_until([&] { return writer.written() >= at_promotion + 100; }, 60));
   writer.stop();
   std::string end = np.value("SELECT pg_current_wal_lsn()");
-  ASSERT_TRUE(wait_confirmed(np, slot, end, 60)) << slurp(log);
+  ASSERT_TRUE(wait_confirmed(np, slot, end, 60)) << read_text(log);
   kill(pid, SIGTERM);
-  EXPECT_EQ(wait_pid(pid), 0) << slurp(log);
-  EXPECT_EQ(count_of(slurp(log), "is on timeline"), 1u) << slurp(log);
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
+  EXPECT_EQ(count_of(read_text(log), "is on timeline"), 1u) << read_text(log);
 
   expect_equal_to(np, store, "public.acct");
   expect_equal_to(np, store, "public.events");
@@ -321,17 +309,17 @@ TEST_P(FailoverPromotion, SyncAfterAPromotionWhileStoppedFollows) {
   std::string log = temp_log_path();
   int pid = spawn_pgseed({"sync", "--source", pair.both(), "--store", store, "--publication", "pub",
                           "--slot", slot, "--failover", "--follow"}, log);
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("streaming from") != std::string::npos; }, 60))
-      << slurp(log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("streaming from") != std::string::npos; }, 60))
+      << read_text(log);
   {
     Db p(pair.primary());
     std::mt19937 rng(5);
     for (int i = 0; i < 60; ++i) p.exec(workload_txn(i, rng));
-    ASSERT_TRUE(wait_confirmed(p, slot, p.value("SELECT pg_current_wal_lsn()"))) << slurp(log);
+    ASSERT_TRUE(wait_confirmed(p, slot, p.value("SELECT pg_current_wal_lsn()"))) << read_text(log);
   }
   ASSERT_TRUE(pair.wait_slot_synced(slot));
   kill(pid, SIGTERM);
-  ASSERT_EQ(wait_pid(pid), 0) << slurp(log);
+  ASSERT_EQ(wait_pid(pid), 0) << read_text(log);
 
   ASSERT_TRUE(pair.pg("crash", "p"));
   ASSERT_TRUE(pair.pg("promote", "s"));
@@ -364,8 +352,8 @@ TEST_P(FailoverPromotion, SlotThatDidNotSurviveIsSaid) {
   std::string log = temp_log_path();
   int pid = spawn_pgseed({"sync", "--source", pair.both(), "--store", store, "--publication", "pub",
                           "--slot", slot, "--follow"}, log);
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("streaming from") != std::string::npos; }, 60))
-      << slurp(log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("streaming from") != std::string::npos; }, 60))
+      << read_text(log);
   {
     Db p(pair.primary());
     p.exec("INSERT INTO t VALUES (2)");
@@ -379,8 +367,8 @@ TEST_P(FailoverPromotion, SlotThatDidNotSurviveIsSaid) {
     if (waitpid(pid, &status, WNOHANG) != pid) return false;
     code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return true;
-  }, 120, 100)) << slurp(log);
-  std::string out = slurp(log);
+  }, 120, 100)) << read_text(log);
+  std::string out = read_text(log);
   EXPECT_EQ(code, 6) << out;  // source state
   EXPECT_EQ(count_of(out, "is on timeline"), 1u) << out;
   EXPECT_NE(out.find("does not exist on the new primary"), std::string::npos) << out;
@@ -413,8 +401,8 @@ TEST_P(FailoverPromotion, StoreAheadOfTheNewPrimaryStops) {
   std::string log = temp_log_path();
   int pid = spawn_pgseed({"sync", "--source", pair.both(), "--store", store, "--publication", "pub",
                           "--slot", slot, "--failover", "--follow"}, log);
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("streaming from") != std::string::npos; }, 60))
-      << slurp(log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("streaming from") != std::string::npos; }, 60))
+      << read_text(log);
   ASSERT_TRUE(pair.wait_slot_synced(slot));
   {
     // The standby stops receiving; the primary no longer waits for it.
@@ -427,7 +415,7 @@ TEST_P(FailoverPromotion, StoreAheadOfTheNewPrimaryStops) {
   {
     Db p(pair.primary());
     p.exec("INSERT INTO t VALUES (2)");
-    ASSERT_TRUE(wait_confirmed(p, slot, p.value("SELECT pg_current_wal_lsn()"))) << slurp(log);
+    ASSERT_TRUE(wait_confirmed(p, slot, p.value("SELECT pg_current_wal_lsn()"))) << read_text(log);
   }
   ASSERT_TRUE(pair.pg("crash", "p"));
   ASSERT_TRUE(pair.pg("start", "s"));
@@ -438,8 +426,8 @@ TEST_P(FailoverPromotion, StoreAheadOfTheNewPrimaryStops) {
     if (waitpid(pid, &status, WNOHANG) != pid) return false;
     code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return true;
-  }, 120, 100)) << slurp(log);
-  std::string out = slurp(log);
+  }, 120, 100)) << read_text(log);
+  std::string out = read_text(log);
   EXPECT_EQ(code, 6) << out;
   EXPECT_NE(out.find("never received"), std::string::npos) << out;
   EXPECT_EQ(out.find("is on timeline"), std::string::npos) << out;  // not followed
@@ -478,26 +466,26 @@ TEST_P(FailoverPromotion, StandbyReachedBeforeThePromotionIsWaitedFor) {
   std::string log = temp_log_path();
   int pid = spawn_pgseed({"sync", "--source", pair.both_any(), "--store", store, "--publication",
                           "pub", "--slot", slot, "--failover", "--follow"}, log);
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("streaming from") != std::string::npos; }, 60))
-      << slurp(log);
-  EXPECT_NE(slurp(log).find("without target_session_attrs=read-write"), std::string::npos) << slurp(log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("streaming from") != std::string::npos; }, 60))
+      << read_text(log);
+  EXPECT_NE(read_text(log).find("without target_session_attrs=read-write"), std::string::npos) << read_text(log);
   {
     Db p(pair.primary());
     p.exec("INSERT INTO t VALUES (2)");
-    ASSERT_TRUE(wait_confirmed(p, slot, p.value("SELECT pg_current_wal_lsn()"))) << slurp(log);
+    ASSERT_TRUE(wait_confirmed(p, slot, p.value("SELECT pg_current_wal_lsn()"))) << read_text(log);
   }
   ASSERT_TRUE(pair.wait_slot_synced(slot));
   ASSERT_TRUE(pair.pg("crash", "p"));
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("usable once the standby is promoted") != std::string::npos; }, 60))
-      << slurp(log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("usable once the standby is promoted") != std::string::npos; }, 60))
+      << read_text(log);
   ASSERT_TRUE(pair.pg("promote", "s"));
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("is on timeline") != std::string::npos; }, 120))
-      << slurp(log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("is on timeline") != std::string::npos; }, 120))
+      << read_text(log);
   Db np(pair.standby());
   np.exec("INSERT INTO t VALUES (3)");
-  ASSERT_TRUE(wait_confirmed(np, slot, np.value("SELECT pg_current_wal_lsn()"), 60)) << slurp(log);
+  ASSERT_TRUE(wait_confirmed(np, slot, np.value("SELECT pg_current_wal_lsn()"), 60)) << read_text(log);
   kill(pid, SIGTERM);
-  EXPECT_EQ(wait_pid(pid), 0) << slurp(log);
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
   expect_equal_to(np, store, "public.t");
 }
 

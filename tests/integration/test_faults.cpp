@@ -17,12 +17,6 @@ namespace pgseed::test {
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::vector<std::string> follow_args(TestDatabase& src, const std::string& store) {
   return {"sync", "--follow", "--source", src.conninfo(), "--store", store};

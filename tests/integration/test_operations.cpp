@@ -28,12 +28,6 @@ std::string json_field(const std::string& json, const std::string& key) {
   return json.substr(p, e - p);
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -118,7 +112,7 @@ TEST_P(OperationsTest, DropRemovesSlotAndCreatedPublicationAndRefusesActiveSlot)
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("in use"), std::string::npos) << r.err;
   kill(pid, SIGTERM);
-  EXPECT_EQ(wait_pid(pid), 0) << slurp(log);
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
 
   r = run_pgseed({"drop", "--source", src.conninfo(), "--store", store, "--delete-store"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -144,10 +138,10 @@ TEST_P(OperationsTest, IdleReplicaStillAdvancesSlotWhenOnlyUnpublishedTablesChan
     usleep(200000);
     advanced = src.db().value("SELECT confirmed_flush_lsn > '" + before + "'::pg_lsn FROM pg_replication_slots WHERE database = current_database()") == "t";
   }
-  EXPECT_TRUE(advanced) << "slot stuck at " << before << "\n" << slurp(log);
+  EXPECT_TRUE(advanced) << "slot stuck at " << before << "\n" << read_text(log);
   // And retains little WAL: the restart point follows.
   kill(pid, SIGTERM);
-  EXPECT_EQ(wait_pid(pid), 0) << slurp(log);
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
   // The store's applied LSN is what the slot was confirmed at.
   RunResult r = run_pgseed({"status", "--store", store, "--source", src.conninfo(), "--format", "json"});
   EXPECT_EQ(json_field(r.out, "confirmed_flush_lsn"), json_field(r.out, "applied_lsn")) << r.out;

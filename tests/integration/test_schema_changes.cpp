@@ -101,15 +101,15 @@ TEST_P(SchemaChangeTest, FollowedOrCopiedAgain) {
   int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--follow",
                           "--schema-check-interval", "0.2"},
                          log);
-  ASSERT_TRUE(wait_until([&] { return read_file(log).find("streaming from") != std::string::npos; }, 60))
-      << read_file(log);
-  size_t before = read_file(log).size();
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("streaming from") != std::string::npos; }, 60))
+      << read_text(log);
+  size_t before = read_text(log).size();
   src.db().exec(c.migration);
   // The follower deals with the migration: it copies the table again or drops it.
   std::string table = c.log;
   bool dealt = wait_until(
       [&] {
-        std::string l = read_file(log).substr(before);
+        std::string l = read_text(log).substr(before);
         return l.find("table " + table) != std::string::npos &&
                (l.find(" copied at ") != std::string::npos ||
                 l.find("removed from the store") != std::string::npos);
@@ -119,8 +119,8 @@ TEST_P(SchemaChangeTest, FollowedOrCopiedAgain) {
   std::string end = src.db().value("SELECT pg_current_wal_lsn()::text");
   EXPECT_TRUE(wait_confirmed(src.db(), slot, end, 60));
   kill(pid, SIGTERM);
-  EXPECT_EQ(wait_pid(pid), 0) << read_file(log);
-  ASSERT_TRUE(dealt) << read_file(log);
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
+  ASSERT_TRUE(dealt) << read_text(log);
   expect_replica_equal(src, store);
 }
 

@@ -29,19 +29,7 @@
 namespace pgseed::test {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
-std::string first_line_of(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
 
 // The major version of the server the run is for (scripts/test.sh's).
 int server_major() {
@@ -191,25 +179,25 @@ TEST_P(StandbyStoreTest, FirstSyncAndFollowWhilePrimaryIsWritten) {
   int pid = spawn_pgseed({"sync", "--source", db.standby_conninfo(), "--store", store,
                           "--publication", "pub", "--slot", slot, "--follow",
                           "--primary", db.primary_conninfo()}, log);
-  bool streaming = wait_until([&] { return slurp(log).find("streaming from") != std::string::npos; }, 30);
+  bool streaming = wait_until([&] { return read_text(log).find("streaming from") != std::string::npos; }, 30);
   // Changes made while it follows, not only before.
   int at_start = written;
   bool wrote = wait_until([&] { return written >= at_start + 150; }, 30);
   writing = false;
   writer.join();
-  ASSERT_TRUE(streaming && wrote) << slurp(log);
+  ASSERT_TRUE(streaming && wrote) << read_text(log);
 
   std::string end = db.primary().value("SELECT pg_current_wal_lsn()");
   db.wait_replayed();
   Db standby(db.standby_conninfo());
-  EXPECT_TRUE(wait_confirmed(standby, slot, end)) << slurp(log);
+  EXPECT_TRUE(wait_confirmed(standby, slot, end)) << read_text(log);
   kill(pid, SIGTERM);
-  EXPECT_EQ(wait_pid(pid), 0) << slurp(log);
-  EXPECT_EQ(slurp(log).find("waiting for the primary"), std::string::npos) << slurp(log);
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
+  EXPECT_EQ(read_text(log).find("waiting for the primary"), std::string::npos) << read_text(log);
 
   expect_equal_to_primary(db.primary(), store, "public.acct");
   expect_equal_to_primary(db.primary(), store, "public.events");
-  if (HasFailure()) ADD_FAILURE() << "the follower's log:\n" << slurp(log);
+  if (HasFailure()) ADD_FAILURE() << "the follower's log:\n" << read_text(log);
 
   RunResult v = run_pgseed({"verify", "--source", db.standby_conninfo(), "--store", store,
                             "--primary", db.primary_conninfo()});
@@ -255,16 +243,16 @@ TEST_F(StandbySource, InterruptWhileWaitingForThePrimary) {
   std::string log = temp_log_path();
   int pid = spawn_pgseed({"sync", "--source", db.standby_conninfo(), "--store", store,
                           "--publication", "pub"}, log);
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("waiting for the primary") != std::string::npos; }, 30, 5))
-      << slurp(log);
-  EXPECT_NE(slurp(log).find("or pass --primary"), std::string::npos) << slurp(log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("waiting for the primary") != std::string::npos; }, 30, 5))
+      << read_text(log);
+  EXPECT_NE(read_text(log).find("or pass --primary"), std::string::npos) << read_text(log);
   auto start = std::chrono::steady_clock::now();
   kill(pid, SIGTERM);
   int code = wait_pid(pid);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_EQ(code, 143) << slurp(log);
-  EXPECT_LT(seconds, 10) << slurp(log);
-  EXPECT_NE(slurp(log).find("nothing was kept"), std::string::npos) << slurp(log);
+  EXPECT_EQ(code, 143) << read_text(log);
+  EXPECT_LT(seconds, 10) << read_text(log);
+  EXPECT_NE(read_text(log).find("nothing was kept"), std::string::npos) << read_text(log);
   EXPECT_EQ(db.standby_slots(), 0);
   EXPECT_FALSE(std::filesystem::exists(store_file(store)));
 }

@@ -142,12 +142,12 @@ class TableNamesTest : public ::testing::TestWithParam<std::tuple<std::string, b
     int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--follow",
                             "--schema-check-interval", "0.2"},
                            log);
-    ASSERT_TRUE(wait_until([&] { return read_file(log).find("streaming from") != std::string::npos; }, 60))
-        << read_file(log);
+    ASSERT_TRUE(wait_until([&] { return read_text(log).find("streaming from") != std::string::npos; }, 60))
+        << read_text(log);
     src.db().exec(sql);
     bool dealt = wait_until(
         [&] {
-          std::string l = read_file(log);
+          std::string l = read_text(log);
           for (const auto& t : copied)
             if (l.find("table " + t + " copied at ") == std::string::npos) return false;
           return true;
@@ -156,8 +156,8 @@ class TableNamesTest : public ::testing::TestWithParam<std::tuple<std::string, b
     std::string end = src.db().value("SELECT pg_current_wal_lsn()::text");
     EXPECT_TRUE(wait_confirmed(src.db(), "s_" + src.name(), end, 60));
     kill(pid, SIGTERM);
-    EXPECT_EQ(wait_pid(pid), 0) << read_file(log);
-    EXPECT_TRUE(dealt) << read_file(log);
+    EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
+    EXPECT_TRUE(dealt) << read_text(log);
   }
 };
 

@@ -34,10 +34,6 @@ bool german_locale_exists() {
   return false;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // A server of the test's own, stopped (and removed) when the test ends.
 class GermanServer {

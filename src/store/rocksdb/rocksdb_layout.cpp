@@ -217,4 +217,12 @@ void decode_row(const TableEntry& t, std::string_view value, RowBuffers& buf, Ro
   }
 }
 
+std::string key_of(const TableEntry& t, std::span<const std::string> key) {
+  // A row with only the key columns set is all the key codec reads.
+  Row probe(t.def.columns.size(), Datum::null());
+  for (size_t i = 0; i < t.def.columns.size(); ++i)
+    if (int kp = t.def.columns[i].key_position; kp > 0) probe[i] = Datum::of(key[size_t(kp - 1)]);
+  return t.codec.encode(probe);
+}
+
 }  // namespace pgseed::rocksdb_layout

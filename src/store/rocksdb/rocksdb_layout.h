@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -115,5 +116,8 @@ struct RowBuffers {
 // The row stored as `value` in table `t`'s layout, one Datum per column (views into `buf`
 // and into `t`: valid until either changes).
 void decode_row(const TableEntry& t, std::string_view value, RowBuffers& buf, Row& out);
+// The stored key of the row of keyed table `t` whose key columns hold `key` (in key order;
+// one value per key column): what lookups probe.
+std::string key_of(const TableEntry& t, std::span<const std::string> key);
 
 }  // namespace pgseed::rocksdb_layout

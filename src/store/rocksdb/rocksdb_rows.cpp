@@ -121,14 +121,7 @@ bool RocksDbStore::lookup(const TableDef& def, std::span<const std::string> key,
   const TableEntry& t = entry(def);
   if (!t.codec.keyed() || key.size() != t.codec.columns().size())
     return Store::lookup(def, key, fn);  // reports the mismatch
-  // A row with only the key columns set is all the key codec reads.
-  Row probe(def.columns.size(), Datum::null());
-  for (const auto& c : def.columns)
-    if (c.key_position > 0) {
-      size_t i = size_t(&c - def.columns.data());
-      probe[i] = Datum::of(key[size_t(c.key_position - 1)]);
-    }
-  std::optional<std::string> v = get(t.codec.encode(probe));
+  std::optional<std::string> v = get(key_of(t, key));
   if (!v) return false;
   RowBuffers buf;
   Row row;
