@@ -15,6 +15,20 @@ namespace pgseed::pg {
 
 namespace {
 
+// pg_publication_tables opens each table it lists (16+: for its columns): a table dropped
+// while a read runs fails it with "could not open relation with OID" (XX000). Outside an
+// exported snapshot's transaction, the read made again sees the catalog without it.
+template <class Read>
+auto read_again_after_ddl(Read read) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return read();
+    } catch (const Error& e) {
+      if (!changed_since_snapshot(e) || attempt >= 10) throw;
+    }
+  }
+}
+
 // Catalog values, parsed strictly (a malformed one is Error(kDecode), never a std::
 // exception). NULL reads as `if_null`.
 int64_t int_at(const Result& r, int row, int col, const char* what, int64_t if_null) {
@@ -249,13 +263,13 @@ bool is_published(Connection& conn, const std::string& publication, uint32_t oid
   // A table that no longer exists (created and dropped since: the common case of a
   // migration-heavy stream) is answered from pg_class alone; pg_publication_tables
   // lists every table of a FOR ALL TABLES publication.
-  return conn.query_value(
+  return read_again_after_ddl([&] { return conn.query_value(
              "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = $2::oid) THEN false "
              "ELSE EXISTS (SELECT 1 FROM pg_publication_tables pt "
              "  JOIN pg_namespace n ON n.nspname = pt.schemaname "
              "  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
              "  WHERE pt.pubname = $1 AND c.oid = $2::oid) END::text",
-             {publication, std::to_string(oid)}) == "true";
+             {publication, std::to_string(oid)}) == "true"; });
 }
 
 bool unchanged_since_snapshot(Connection& conn, const PublishedTable& t) {
@@ -399,7 +413,7 @@ std::vector<std::string> tables_without_replica_identity(Connection& conn,
                                                          const std::string& publication) {
   // The leaves of partitioned tables count: UPDATE and DELETE run on them, and PostgreSQL
   // checks the replica identity of the partition it modifies.
-  Result r = conn.exec_params(
+  Result r = read_again_after_ddl([&] { return conn.exec_params(
       "WITH published AS ("
       "  SELECT c.oid FROM pg_publication p"
       "  JOIN pg_publication_tables pt ON pt.pubname = p.pubname"
@@ -418,7 +432,7 @@ std::vector<std::string> tables_without_replica_identity(Connection& conn,
       "   OR (c.relreplident = 'i' AND NOT EXISTS ("
       "        SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)) "
       "ORDER BY name",
-      {publication}, "checking the replica identity of published tables");
+      {publication}, "checking the replica identity of published tables"); });
   std::vector<std::string> out;
   for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(PQgetvalue(r.get(), i, 0));
   return out;
