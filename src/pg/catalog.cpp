@@ -66,6 +66,13 @@ bool publication_exists(Connection& conn, const std::string& name) {
   return conn.query_value("SELECT count(*) FROM pg_publication WHERE pubname = $1", {name}) != "0";
 }
 
+std::optional<bool> slot_holds_xmin(Connection& conn, const std::string& slot) {
+  Result r = conn.exec_params("SELECT (xmin IS NOT NULL)::text FROM pg_replication_slots WHERE slot_name = $1",
+                              {slot}, "reading the standby's slot on the primary");
+  if (PQntuples(r.get()) == 0) return std::nullopt;
+  return std::string_view(PQgetvalue(r.get(), 0, 0)) == "true";
+}
+
 bool slot_exists(Connection& conn, const std::string& slot, bool* active) {
   Result r = conn.exec_params(
       "SELECT active::text FROM pg_replication_slots WHERE slot_name = $1", {slot});

@@ -64,6 +64,9 @@ struct SlotStatus {
 // `slot`'s status (lag measured from `applied`), or nullopt when it does not exist.
 std::optional<SlotStatus> slot_status(Connection& conn, const std::string& slot, Lsn applied);
 bool slot_exists(Connection& conn, const std::string& slot, bool* active = nullptr);
+// Whether physical slot `slot` holds an xmin (a standby's hot_standby_feedback reached the
+// primary through it); nullopt when there is no such slot.
+std::optional<bool> slot_holds_xmin(Connection& conn, const std::string& slot);
 
 // The tables of `publication`, with their published columns and keys, read in the
 // connection's current transaction (the exported snapshot, when called by the copy).

@@ -1,12 +1,51 @@
 #include "sync/slot_creation.h"
 
+#include <chrono>
 #include <optional>
+#include <thread>
 
+#include "pg/catalog.h"
 #include "pg/connection.h"
 #include "pgseed/error.h"
 #include "sync/initial_copy.h"
 
 namespace pgseed {
+
+namespace {
+
+// The primary keeps what a standby's snapshots need only once it has the standby's
+// hot_standby_feedback, which a standby sends when its walreceiver starts and then every
+// wal_receiver_status_interval. Before the first one (a standby started moments ago) the
+// primary vacuums as if the standby did not exist: a copy under the slot's snapshot could
+// miss rows. Through the standby's physical slot on the primary (primary_slot_name), the
+// feedback is seen as the slot's xmin.
+void wait_for_feedback(pg::Connection& primary, const std::string& standby_slot,
+                       const std::string& name, const SlotCreationContext& ctx, const Logger& log) {
+  if (standby_slot.empty()) {
+    log.warn("the standby has no primary_slot_name: pgseed cannot check that the primary has "
+             "its hot_standby_feedback, and the feedback is lost whenever the standby reconnects");
+    return;
+  }
+  for (int i = 0;; ++i) {
+    std::optional<bool> held = pg::slot_holds_xmin(primary, standby_slot);
+    if (!held) {
+      log.warn("--primary has no slot " + standby_slot + " (the standby's primary_slot_name): "
+               "cannot check that it has the standby's hot_standby_feedback");
+      return;
+    }
+    if (*held) return;
+    if (i == 0)
+      log.info("waiting for the primary to receive the standby's hot_standby_feedback (its slot " +
+               standby_slot + " holds no xmin yet) before slot " + name + " is created");
+    for (int j = 0; j < 10; ++j) {
+      if (ctx.stop && ctx.stop->load()) throw CopyInterrupted{};
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (ctx.tick) ctx.tick();
+  }
+}
+
+}  // namespace
 
 pg::CreatedSlot create_source_slot(pg::ReplicationConnection& repl, const std::string& name,
                                    const pg::SlotOptions& options, const SlotCreationContext& ctx,
@@ -31,6 +70,14 @@ pg::CreatedSlot create_source_slot(pg::ReplicationConnection& repl, const std::s
     } catch (const Error& e) {
       log.warn(std::string("--primary: ") + e.what());
     }
+  }
+  if (standby) {
+    if (asking)
+      wait_for_feedback(*primary, repl.setting("primary_slot_name"), name, ctx, log);
+    else
+      log.warn("cannot check that the primary has received this standby's hot_standby_feedback "
+               "(pass --primary): a standby started moments ago may not have sent it yet, and a "
+               "copy under its snapshot could then miss rows the primary has vacuumed");
   }
   if (standby && !asking)
     log.info("the source is a hot standby: waiting for the primary to log a running-xacts "

@@ -287,6 +287,61 @@ TEST_F(StandbySource, StandbyWithoutFeedbackIsRefused) {
   EXPECT_FALSE(std::filesystem::exists(store_file(store)));
 }
 
+// A standby whose feedback has not reached the primary yet (here: feedback turned off, which
+// clears the xmin of its slot on the primary, then on again while its walreceiver is
+// stopped): with --primary, pgseed waits for the feedback before it creates a slot and
+// takes a snapshot; when the walreceiver reconnects and sends it, the first sync completes
+// and the replica equals the primary.
+TEST_F(StandbySource, CopyWaitsForTheStandbysFeedbackToReachThePrimary) {
+  StandbyDatabase db(pair_);
+  db.primary().exec("CREATE TABLE t (id int PRIMARY KEY, v text);"
+                    "INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 1000) i;"
+                    "CREATE PUBLICATION pub FOR TABLE t");
+  const char* scripts = std::getenv("PGSEED_SCRIPTS_DIR");
+  ASSERT_TRUE(scripts && !pair_.dir.empty());
+  std::string pg = std::string(scripts) + "/pg.sh";
+  std::string dir = "/tmp/pgseed-fb-" + std::to_string(getpid());
+  struct Server {
+    std::string pg, dir;
+    ~Server() { std::system((pg + " stop " + dir + " >/dev/null 2>&1").c_str()); }
+  } server{pg, dir};
+  ASSERT_EQ(std::system((pg + " standby " + pair_.dir + "/p " + dir + " >/dev/null 2>&1").c_str()), 0);
+  std::string standby = first_line_of(dir + "/conninfo");
+  Db sb(standby);
+  std::string slot = sb.value("SHOW primary_slot_name");
+  ASSERT_FALSE(slot.empty());
+  Db primary(pair_.primary);
+  auto xmin_held = [&] {
+    return primary.value("SELECT (xmin IS NOT NULL)::text FROM pg_replication_slots WHERE slot_name = '" +
+                         slot + "'") == "true";
+  };
+  ASSERT_TRUE(xmin_held());
+  auto set = [&](const std::string& sql) {
+    sb.exec(sql);
+    sb.exec("SELECT pg_reload_conf()");
+  };
+  set("ALTER SYSTEM SET hot_standby_feedback = off");
+  ASSERT_TRUE(wait_until([&] { return !xmin_held(); }, 60, 20));
+  set("ALTER SYSTEM SET primary_conninfo = ''");
+  ASSERT_TRUE(wait_until([&] { return Db(standby).value("SELECT count(*) FROM pg_stat_wal_receiver") == "0"; }, 60, 20));
+  set("ALTER SYSTEM SET hot_standby_feedback = on");
+  ASSERT_TRUE(wait_until([&] { return Db(standby).value("SHOW hot_standby_feedback") == "on"; }, 60, 20));
+  ASSERT_FALSE(xmin_held());
+
+  std::string store = temp_store("sqlite");
+  std::string log = temp_log_path();
+  int pid = spawn_pgseed({"sync", "--source", standby + " dbname=" + db.name(), "--store", store,
+                          "--publication", "pub", "--primary", db.primary_conninfo()}, log);
+  ASSERT_TRUE(wait_until([&] { return read_text(log).find("hot_standby_feedback (its slot " + slot) != std::string::npos; }, 60, 5))
+      << read_text(log);
+  EXPECT_EQ(Db(standby).value("SELECT count(*) FROM pg_replication_slots"), "0");
+  // The walreceiver reconnects and sends its feedback at once.
+  set("ALTER SYSTEM RESET primary_conninfo");
+  EXPECT_EQ(wait_pid(pid), 0) << read_text(log);
+  EXPECT_TRUE(xmin_held());
+  expect_equal_to_primary(db.primary(), store, "public.t");
+}
+
 // A publication cannot be made on a standby: one clear line saying to create it on the
 // primary (exit 5, configuration), and nothing left behind.
 TEST_F(StandbySource, MissingPublicationIsRefused) {
