@@ -45,6 +45,10 @@ struct ReplicaState {
   Lsn consistent_point;  // where the initial copy stands
   Lsn applied_lsn;       // everything the source committed before this is in the store
   std::string last_commit_time;  // of the last applied transaction; empty if none
+  // The source's timeline when applied_lsn was stored: it changes when a standby is
+  // promoted (sync --follow rides through it); 0 when not known (a store written before
+  // pgseed recorded it, or nothing streamed yet).
+  uint32_t timeline = 0;
 };
 
 // How a Replica follows a store that a sync writes meanwhile.

@@ -17,6 +17,7 @@ inline ReplicaState to_replica_state(const StoreState& s) {
   r.consistent_point = s.consistent_point;
   r.applied_lsn = s.applied_lsn;
   r.last_commit_time = s.last_commit_time;
+  r.timeline = s.timeline;
   return r;
 }
 

@@ -323,6 +323,7 @@ std::string status_json(const StatusOptions& o, const StatusReport* rep, const s
   out += ",\"slot\":" + (st ? json_or_null(st->slot) : "null");
   out += ",\"publication\":" + (st ? json_or_null(st->publication) : "null");
   out += ",\"applied_lsn\":" + (st && st->phase != "empty" ? json_string(st->applied_lsn.str()) : "null");
+  out += ",\"timeline\":" + (st && st->timeline ? std::to_string(st->timeline) : "null");
   out += ",\"last_commit_time\":" + (rep ? json_or_null(rep->last_commit_time) : "null");
   out += ",\"lag_bytes\":" + (rep && rep->lag_bytes >= 0 ? std::to_string(rep->lag_bytes) : "null");
   out += ",\"lag_seconds\":" + (rep && rep->lag_seconds >= 0 ? num(rep->lag_seconds) : "null");
@@ -508,6 +509,7 @@ int run_status(const StatusOptions& o, const LogSink&) {
               o.store.c_str(), st.phase.c_str(), st.slot.empty() ? "-" : st.slot.c_str(),
               st.publication.empty() ? "-" : st.publication.c_str(), st.applied_lsn.str().c_str(),
               r->last_commit_time.empty() ? "-" : r->last_commit_time.c_str());
+  if (st.timeline) std::printf("timeline:         %u\n", st.timeline);
   if (!r->source_error.empty()) std::printf("source:           cannot be read: %s\n", r->source_error.c_str());
   if (r->source_checked) {
     std::printf("server WAL:       %s\n", lsn_text(r->server_lsn).c_str());

@@ -335,6 +335,12 @@ TEST_P(FailoverPromotion, SyncAfterAPromotionWhileStoppedFollows) {
   r = run_pgseed({"sync", "--source", pair.both(), "--store", store});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err.find("is on timeline"), std::string::npos) << r.err;
+  // status shows it (text and JSON).
+  r = run_pgseed({"status", "--store", store});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("timeline:         2\n"), std::string::npos) << r.out;
+  r = run_pgseed({"status", "--store", store, "--format", "json"});
+  EXPECT_NE(r.out.find("\"timeline\":2,"), std::string::npos) << r.out;
 }
 
 // A slot made without --failover is not copied to the standby: after the promotion the
