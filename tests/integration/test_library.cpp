@@ -302,7 +302,9 @@ TEST_P(LibraryTest, StopFromAnotherThreadEndsFollow) {
   sync.stop();
   runner.join();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_LT(seconds, 2.0) << "stop() took " << seconds << " s to end run()";
+  // A guard against a stop that waits for the server (its next keepalive comes after
+  // wal_sender_timeout / 2 = 30 s), generous for a busy machine.
+  EXPECT_LT(seconds, 8.0) << "stop() took " << seconds << " s to end run()";
   if (error) {
     try {
       std::rethrow_exception(error);
