@@ -113,7 +113,8 @@ StreamBounds JetStream::bounds(const std::string& stream) {
   if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
     throw Error(ErrorCategory::kSourceState,
                 "NATS stream " + stream + " does not exist at " + display_ +
-                    " (is a hub publishing to it: pgseed sync --publish ... --stream " + stream + "?)");
+                    " (is a hub publishing to it: pgseed sync --publish ... --stream " + stream + "?)",
+                "", /*transient=*/true);  // a following edge waits for its hub
   check(s, "NATS stream " + stream + " at " + display_, jerr);
   StreamBounds b{si->State.FirstSeq, si->State.LastSeq, si->State.Msgs};
   jsStreamInfo_Destroy(si);
