@@ -32,6 +32,7 @@ std::string encode_snapshot_header(const SnapshotHeader& h) {
   put_string(out, h.slot);
   put_string(out, h.publication);
   append_be(out, h.timeline, 4);
+  append_be(out, h.marker_seq, 8);
   append_be(out, h.tables.size(), 4);
   for (const auto& t : h.tables) put_table_def(out, t);
   return out;
@@ -78,6 +79,7 @@ SnapshotMessage decode_snapshot_message(std::span<const uint8_t> data) {
     h.slot = get_string(in, "slot");
     h.publication = get_string(in, "publication");
     h.timeline = in.read_u32("timeline");
+    h.marker_seq = in.read_u64("marker sequence");
     uint32_t n = in.read_u32("table count");
     for (uint32_t i = 0; i < n; ++i) h.tables.push_back(get_table_def(in));
   } else if (kind == 'C') {

@@ -3,7 +3,7 @@
 // docs/fanout-encoding.md is the reference.
 //
 // A snapshot is published as: one header ('H': the LSN, the hub's source identity, the
-// table definitions), then
+// resync marker it follows, the table definitions), then
 // chunks ('C': rows of one table), then an end message ('E': the header's stream sequence
 // and the number of chunks). Only a snapshot whose end message is in the stream is whole.
 #pragma once
@@ -26,6 +26,9 @@ struct SnapshotHeader {
   std::string slot;
   std::string publication;
   uint32_t timeline = 0;
+  // The change stream's sequence of the resync marker this snapshot follows (0: none, the
+  // stream's first snapshot): an edge restored from it is past that marker.
+  uint64_t marker_seq = 0;
   std::vector<TableDef> tables;
 };
 

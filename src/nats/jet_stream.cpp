@@ -125,7 +125,7 @@ StreamBounds JetStream::bounds(const std::string& stream) {
 uint64_t JetStream::publish(const std::string& subject, std::string_view data, const std::string& msg_id) {
   jsPubOptions po;
   jsPubOptions_Init(&po);
-  po.MsgId = msg_id.c_str();
+  po.MsgId = msg_id.empty() ? nullptr : msg_id.c_str();
   po.MaxWait = kRequestWaitMs;
   jsPubAck* ack = nullptr;
   jsErrCode jerr = jsErrCode(0);

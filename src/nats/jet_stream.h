@@ -53,7 +53,7 @@ class JetStream {
 
   // Publishes and waits for the cluster's acknowledgement (the message is stored on a
   // quorum of the stream's replicas then). `msg_id` is its Nats-Msg-Id: a message with the
-  // same id within the stream's duplicate window is stored once. Returns its sequence (the
+  // same id within the stream's duplicate window is stored once (empty: no id). Returns its sequence (the
   // first one's for a duplicate).
   uint64_t publish(const std::string& subject, std::string_view data, const std::string& msg_id);
 

@@ -96,14 +96,14 @@ void EdgeSync::session(bool one_shot) {
       for (const auto& m : msgs) {
         if (one_shot && m.seq > target) break;
         last_seq = m.seq;
-        if (!apply_message(m.data)) {
+        if (!apply_message(m)) {
           fanout::Message marker = fanout::decode_message(bytes_of(m.data));
           commit_store();
           restore_newest_snapshot(js, "the hub copied tables again at " + marker.lsn.str());
-          if (state_.applied_lsn < marker.lsn)
+          if (restored_marker_seq_ < m.seq)
             throw Error(ErrorCategory::kSourceState,
-                        "the hub copied tables again at " + marker.lsn.str() + " but its newest snapshot is at " +
-                            state_.applied_lsn.str() + "; waiting for the next one",
+                        "the hub copied tables again at " + marker.lsn.str() + " (sequence " +
+                            std::to_string(m.seq) + ") but has not published the snapshot after it yet; waiting for it",
                         "", /*transient=*/true);
           load_tables();
           restart = true;
@@ -176,8 +176,8 @@ uint64_t EdgeSync::find_start(nats::JetStream& js, Lsn applied) {
   return lo;
 }
 
-bool EdgeSync::apply_message(const std::string& data) {
-  fanout::Message msg = fanout::decode_message(bytes_of(data));
+bool EdgeSync::apply_message(const nats::StoredMessage& m) {
+  fanout::Message msg = fanout::decode_message(bytes_of(m.data));
   switch (msg.kind) {
     case fanout::Message::Kind::kTransactions:
       for (const auto& t : msg.transactions) apply(t);
@@ -208,8 +208,7 @@ bool EdgeSync::apply_message(const std::string& data) {
     }
     case fanout::Message::Kind::kTablesResynced:
       // A marker the store is past already (restored from a snapshot after it).
-      if (msg.lsn <= state_.applied_lsn) return true;
-      return false;
+      return m.seq <= restored_marker_seq_;
   }
   return true;
 }
@@ -358,6 +357,7 @@ void EdgeSync::restore_newest_snapshot(nats::JetStream& js, const std::string& w
     throw;
   }
   state_ = st;
+  restored_marker_seq_ = h.marker_seq;
   log_.info("restored " + std::to_string(h.tables.size()) + " tables, " + std::to_string(rows) + " rows; store at " +
             h.lsn.str());
 }

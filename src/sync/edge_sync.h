@@ -14,7 +14,10 @@
 //   order). When the stream no longer holds what the store needs (retention removed it),
 //   the newest snapshot is restored instead, and the log says so.
 // * A resync marker (the hub copied tables again) is followed by restoring the snapshot
-//   the hub published after it: the copied tables' rows are in no change message.
+//   the hub published after it: the copied tables' rows are in no change message. Which
+//   markers a restored snapshot covers is told by stream sequence (the snapshot names its
+//   marker's), not by LSN: a table sync does not move the hub's applied LSN. A restarted
+//   edge that meets the marker of the snapshot it restored restores it again (harmless).
 //
 // One-shot: applies what the stream held when run() started, then returns. Follow: until
 // stop, retrying (with backoff) while NATS cannot be reached.
@@ -50,8 +53,8 @@ class EdgeSync {
   // The newest commit LSN in the message at `seq`, or none for a marker or a gap.
   std::optional<Lsn> newest_lsn_at(nats::JetStream& js, uint64_t seq, uint32_t* part_index);
   // Applies one change message; returns false when it is a resync marker that needs a
-  // snapshot restored (nothing of it applied).
-  bool apply_message(const std::string& data);
+  // snapshot restored (one after the snapshot this run restored).
+  bool apply_message(const nats::StoredMessage& m);
   void apply(const fanout::Transaction& t);
   void open_store_txn();
   void commit_store();
@@ -70,6 +73,7 @@ class EdgeSync {
   size_t txns_in_batch_ = 0;
   uint64_t applied_txns_ = 0;
   uint64_t skipped_txns_ = 0;
+  uint64_t restored_marker_seq_ = 0;  // of the snapshot this run restored last
   std::string parts_;      // a transaction arriving in parts, so far
   Lsn parts_lsn_;
   uint32_t parts_next_ = 0;

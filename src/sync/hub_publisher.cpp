@@ -35,11 +35,26 @@ void HubPublisher::start(Store& store) {
   published_ = stream_position();
   log_.info("publishing to NATS stream " + names_.changes + " at " + js_->servers() +
             (published_.valid() ? " (it holds transactions up to " + published_.str() + ")" : ""));
-  if (!js_->last_message(names_.snapshots, names_.snapshot_end)) publish_snapshot(store);
+  // No snapshot yet, or the hub stopped between a resync marker and its snapshot.
+  std::optional<uint64_t> newest = newest_snapshot_marker();
+  if (!newest || *newest < tail_marker_seq_) publish_snapshot(store, tail_marker_seq_);
+}
+
+std::optional<uint64_t> HubPublisher::newest_snapshot_marker() {
+  std::optional<nats::StoredMessage> end = js_->last_message(names_.snapshots, names_.snapshot_end);
+  if (!end) return std::nullopt;
+  auto bytes = [](const std::string& s) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  };
+  fanout::SnapshotMessage e = fanout::decode_snapshot_message(bytes(end->data));
+  std::optional<nats::StoredMessage> head = js_->message(names_.snapshots, e.end.header_seq);
+  if (!head) return std::nullopt;
+  return fanout::decode_snapshot_message(bytes(head->data)).header.marker_seq;
 }
 
 Lsn HubPublisher::stream_position() {
   nats::StreamBounds b = js_->bounds(names_.changes);
+  tail_marker_seq_ = 0;
   for (uint64_t seq = b.last_seq; seq >= b.first_seq && seq > 0; --seq) {
     std::optional<nats::StoredMessage> m = js_->message(names_.changes, seq);
     if (!m) continue;
@@ -54,6 +69,7 @@ Lsn HubPublisher::stream_position() {
         // published again, whole: everything before it is in.
         return msg.part_index + 1 == msg.part_count ? msg.lsn : Lsn(msg.lsn.value - 1);
       case fanout::Message::Kind::kTablesResynced:
+        if (tail_marker_seq_ == 0) tail_marker_seq_ = seq;
         break;  // says nothing about transactions: look further back
     }
   }
@@ -94,8 +110,8 @@ void HubPublisher::commit(const Commit& c) {
   pending_.push_back(encoder_.commit(c.end_lsn));
 }
 
-void HubPublisher::publish_changes(const std::string& data, const std::string& msg_id) {
-  js_->publish(names_.change_subject, data, msg_id);
+uint64_t HubPublisher::publish_changes(const std::string& data, const std::string& msg_id) {
+  return js_->publish(names_.change_subject, data, msg_id);
 }
 
 void HubPublisher::flush() {
@@ -129,11 +145,14 @@ void HubPublisher::flush() {
 
 void HubPublisher::tables_resynced(Store& store, Lsn applied) {
   flush();
-  publish_changes(fanout::encode_tables_resynced(applied), "s:" + applied.str());
-  publish_snapshot(store);
+  // No message id: a marker is never published twice (a restarted hub finds it at the
+  // stream's tail and publishes only the snapshot it lacks), and two table syncs at one LSN
+  // must not be taken for one.
+  uint64_t seq = publish_changes(fanout::encode_tables_resynced(applied), "");
+  publish_snapshot(store, seq);
 }
 
-void HubPublisher::publish_snapshot(Store& store) {
+void HubPublisher::publish_snapshot(Store& store, uint64_t marker_seq) {
   StoreState st = store.state();
   fanout::SnapshotHeader h;
   h.lsn = st.applied_lsn;
@@ -142,8 +161,10 @@ void HubPublisher::publish_snapshot(Store& store) {
   h.slot = st.slot;
   h.publication = st.publication;
   h.timeline = st.timeline;
+  h.marker_seq = marker_seq;
   h.tables = store.tables();
-  const std::string at = st.applied_lsn.str();
+  // The LSN and the marker name a snapshot: a republish after a crash is the same one.
+  const std::string at = st.applied_lsn.str() + ":" + std::to_string(marker_seq);
   uint64_t header_seq = js_->publish(names_.snapshot_data, fanout::encode_snapshot_header(h), "h:" + at);
   uint64_t chunks = 0, rows = 0;
   const size_t limit = std::min(kMaxSnapshotChunk, max_message_);

@@ -59,16 +59,21 @@ class HubPublisher {
   void tables_resynced(Store& store, Lsn applied);
 
  private:
-  void publish_snapshot(Store& store);
-  void publish_changes(const std::string& data, const std::string& msg_id);
-  // The commit LSN up to which the change stream holds every transaction (read at start).
+  // `marker_seq`: the change stream's sequence of the resync marker it follows (0: none).
+  void publish_snapshot(Store& store, uint64_t marker_seq);
+  uint64_t publish_changes(const std::string& data, const std::string& msg_id);
+  // The commit LSN up to which the change stream holds every transaction, and the newest
+  // resync marker after the last transaction (tail_marker_seq_), read at start.
   Lsn stream_position();
+  // The marker sequence of the newest whole snapshot (none: no snapshot).
+  std::optional<uint64_t> newest_snapshot_marker();
 
   nats::NatsAddress address_;
   fanout::StreamNames names_;
   const Logger& log_;
   std::optional<nats::JetStream> js_;
   size_t max_message_ = 0;
+  uint64_t tail_marker_seq_ = 0;
   Lsn published_;        // every transaction whose commit LSN is at or below it is in the stream
   bool skipping_ = false;  // the transaction in hand is in the stream already
   fanout::TxnEncoder encoder_;

@@ -173,6 +173,7 @@ TEST(FanoutCodec, SnapshotMessagesRoundTrip) {
   h.slot = "pgseed_hub";
   h.publication = "p";
   h.timeline = 2;
+  h.marker_seq = 41;
   h.tables = {orders(), keyless()};
   fanout::SnapshotMessage hm = fanout::decode_snapshot_message(bytes(fanout::encode_snapshot_header(h)));
   ASSERT_EQ(hm.kind, fanout::SnapshotMessage::Kind::kHeader);
@@ -180,6 +181,7 @@ TEST(FanoutCodec, SnapshotMessagesRoundTrip) {
   EXPECT_EQ(hm.header.system_id, h.system_id);
   EXPECT_EQ(hm.header.slot, "pgseed_hub");
   EXPECT_EQ(hm.header.timeline, 2u);
+  EXPECT_EQ(hm.header.marker_seq, 41u);
   ASSERT_EQ(hm.header.tables.size(), 2u);
   EXPECT_TRUE(hm.header.tables[0].same_columns(orders()));
 
