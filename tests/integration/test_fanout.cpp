@@ -1,7 +1,8 @@
 // Fan-out through NATS JetStream (#17): a hub holds the only slot and publishes every
 // transaction and a snapshot; edges of both store kinds restore the snapshot and follow the
-// stream. A real nats-server cluster (nats_cluster.h), the real pgseed binary, a writer on
-// the source; the hub and an edge are killed (-9) and restarted, a NATS node too; every
+// stream. A real 3-node nats-server cluster (nats_cluster.h), the real pgseed binary, a
+// writer on the source; a column added (a resync on the hub, a new snapshot for the edges);
+// the hub and an edge are killed (-9) and restarted, a NATS node too; every
 // edge ends equal to the source (the key-less table proves nothing is applied twice or
 // lost), and the source has exactly one slot.
 #include <signal.h>
@@ -81,6 +82,10 @@ TEST_P(FanOut, HubAndEdgesFollowAWriterThroughKills) {
   // Phase 2: an edge killed (-9) and restarted, the hub killed (-9) and restarted, a NATS
   // node killed and restarted, while the writer writes.
   write(40);
+  // A schema change: the hub copies the table again and publishes a marker and a snapshot,
+  // which the edges restore.
+  src.db().exec("ALTER TABLE acct ADD COLUMN extra int DEFAULT 5");
+  write(20);
   kill(edge_pids[0], SIGKILL);
   wait_pid(edge_pids[0]);
   write(40);
