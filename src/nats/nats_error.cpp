@@ -8,7 +8,9 @@ std::string status_text(natsStatus s) {
   natsStatus last = NATS_OK;
   const char* detail = nats_GetLastError(&last);
   std::string out = natsStatus_GetText(s);
-  if (detail && *detail && last == s && out != detail) out += " (" + std::string(detail) + ")";
+  // The detail repeats the status text behind a source location, unless it says more.
+  if (detail && *detail && last == s && std::string(detail).find(out) == std::string::npos)
+    out += " (" + std::string(detail) + ")";
   return out;
 }
 

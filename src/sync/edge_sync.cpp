@@ -300,7 +300,9 @@ void EdgeSync::restore_newest_snapshot(nats::JetStream& js, const std::string& w
   st.phase = StoreState::Phase::kCopying;
   st.system_id = h.system_id;
   st.database = h.database;
-  st.slot = h.slot;
+  // No slot: the hub's is the only one, and an edge's store must not name it (drop on an
+  // edge would drop the hub's slot, sync --source would stream from it).
+  st.slot.clear();
   st.publication = h.publication;
   st.timeline = h.timeline;
   st.consistent_point = h.lsn;

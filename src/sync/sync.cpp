@@ -565,12 +565,23 @@ void check_fanout_options(const SyncOptions& o) {
     throw Error(ErrorCategory::kConfiguration, "--publish and --stream go together (the NATS servers and the stream name)");
 }
 
-// An edge: the store follows a hub's NATS stream (sync/edge_sync.h).
+// An edge: the store follows a hub's NATS stream (sync/edge_sync.h). A first run that
+// fails before the snapshot is restored leaves no store where there was none.
 bool run_edge(const SyncOptions& o, const Logger& log, const std::atomic<bool>& stop) {
+  std::error_code ec;
+  bool existed = std::filesystem::exists(StoreUri::parse(o.store).path, ec);
   std::unique_ptr<Store> store = Store::open(o.store);
   store->claim_writer(o.log);
-  EdgeSync edge(o, *store, log, stop);
-  edge.run();
+  try {
+    EdgeSync edge(o, *store, log, stop);
+    edge.run();
+  } catch (...) {
+    if (!existed && store->state().phase != StoreState::Phase::kStreaming) {
+      store.reset();
+      Store::remove(o.store);
+    }
+    throw;
+  }
   return true;
 }
 }  // namespace
@@ -594,6 +605,11 @@ bool Sync::run() {
   bool copy_kept = false;  // an interrupted initial copy keeps what it finished
   try {
     StoreState st = store->state();
+    // An edge of a NATS stream has no slot of its own (the hub holds the only one).
+    if (st.phase == StoreState::Phase::kStreaming && st.slot.empty())
+      throw Error(ErrorCategory::kConfiguration,
+                  "store " + options_.store + " is an edge of a NATS stream (it has no slot): "
+                  "sync it with --from nats://.../STREAM, not --source");
     // Safe default: no publication for every table unless asked for by name (before
     // anything is created or even connected to).
     if (st.publication.empty() && options_.publication.empty() && options_.tables.empty() &&

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 #include <string>
 
@@ -114,14 +115,62 @@ TEST_P(FanOut, HubAndEdgesFollowAWriterThroughKills) {
     kill(edge_pids[k], SIGTERM);
     EXPECT_EQ(wait_pid(edge_pids[k]), 0) << read_text(edge_logs[k]);
   }
+  // The edges: every published table, every published column, equal to the source (verify
+  // cannot catch an edge up: it has no slot); the hub: the same, and verify.
   for (const auto& e : edges) {
     SCOPED_TRACE(e);
     expect_workload_equal(src, e);
-    expect_replica_equal(src, e);
+    EXPECT_EQ(stored(e), published(src.db()));
+    for (const auto& t : published(src.db()))
+      expect_dump_equals(src, e, t, "SELECT " + published_columns(src.db(), t) + " FROM " + t);
+    RunResult v = run_pgseed({"verify", "--source", src.conninfo(), "--store", e});
+    EXPECT_EQ(v.exit_code, 5) << v.err;
+    EXPECT_NE(v.err.find("is an edge of a NATS stream"), std::string::npos) << v.err;
   }
+  expect_replica_equal(src, hub);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, FanOut, ::testing::Values("sqlite", "rocksdb"));
+
+// Bad input gets one clear line and a non-zero exit, and a first edge run that fails leaves
+// no store behind; an edge store is refused as a --source store (it has no slot).
+TEST(FanOutErrors, OneClearLineAndNothingLeftBehind) {
+  TestDatabase src;
+  src.db().exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1); CREATE PUBLICATION p FOR TABLE t;");
+  NatsCluster nats(1);
+  auto one_line = [](const RunResult& r) { return r.err.find('\n') == r.err.size() - 1; };
+
+  const std::string edge = temp_store("sqlite");
+  const std::string path = edge.substr(edge.find(':') + 1);
+  RunResult r = run_pgseed({"sync", "--from", nats.urls() + "/missing", "--store", edge});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(one_line(r)) << r.err;
+  EXPECT_NE(r.err.find("NATS stream missing does not exist"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(path));
+
+  r = run_pgseed({"sync", "--from", "nats://u:hunter2@127.0.0.1:1/s", "--store", edge});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(one_line(r)) << r.err;
+  EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
+
+  r = run_pgseed({"sync", "--from", "nats://127.0.0.1:4222", "--store", edge});
+  EXPECT_EQ(r.exit_code, 5) << r.err;  // configuration: no stream named
+  r = run_pgseed({"sync", "--source", src.conninfo(), "--store", edge, "--publish", nats.urls()});
+  EXPECT_EQ(r.exit_code, 5) << r.err;  // configuration: --publish without --stream
+
+  // A hub's one-shot run publishes the snapshot; an edge made from it is no --source store.
+  const std::string hub = temp_store("sqlite");
+  r = run_pgseed({"sync", "--source", src.conninfo(), "--store", hub, "--publication", "p",
+                  "--publish", nats.urls(), "--stream", "s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_pgseed({"sync", "--from", nats.urls() + "/s", "--store", edge});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_table_equal(src, edge, "public.t");
+  r = run_pgseed({"sync", "--source", src.conninfo(), "--store", edge});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("is an edge of a NATS stream"), std::string::npos) << r.err;
+  run_pgseed({"drop", "--source", src.conninfo(), "--store", hub});
+}
 
 }  // namespace
 }  // namespace pgseed::test
