@@ -143,16 +143,16 @@ void HubPublisher::flush() {
   pending_lsns_.clear();
 }
 
-void HubPublisher::tables_resynced(Store& store, Lsn applied) {
+void HubPublisher::tables_resynced(Store& store, Lsn applied, const std::function<void()>& tick) {
   flush();
   // No message id: a marker is never published twice (a restarted hub finds it at the
   // stream's tail and publishes only the snapshot it lacks), and two table syncs at one LSN
   // must not be taken for one.
   uint64_t seq = publish_changes(fanout::encode_tables_resynced(applied), "");
-  publish_snapshot(store, seq);
+  publish_snapshot(store, seq, tick);
 }
 
-void HubPublisher::publish_snapshot(Store& store, uint64_t marker_seq) {
+void HubPublisher::publish_snapshot(Store& store, uint64_t marker_seq, const std::function<void()>& tick) {
   StoreState st = store.state();
   fanout::SnapshotHeader h;
   h.lsn = st.applied_lsn;
@@ -177,6 +177,7 @@ void HubPublisher::publish_snapshot(Store& store, uint64_t marker_seq) {
       ++chunks;
       chunk = fanout::begin_snapshot_chunk(h.lsn, t.source_oid);
       in_chunk = 0;
+      if (tick) tick();
     };
     store.scan(t, [&](const Row& row) {
       size_t before = chunk.size();

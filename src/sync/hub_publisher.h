@@ -17,6 +17,7 @@
 // stream telling edges to restore it).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -56,11 +57,12 @@ class HubPublisher {
 
   // Tables were copied again (added to the publication, a schema change, a resync) and the
   // store is durable at `applied`: a marker in the change stream, then a new snapshot.
-  void tables_resynced(Store& store, Lsn applied);
+  // `tick` is called after each snapshot chunk (StreamApply answers the walsender there).
+  void tables_resynced(Store& store, Lsn applied, const std::function<void()>& tick = {});
 
  private:
   // `marker_seq`: the change stream's sequence of the resync marker it follows (0: none).
-  void publish_snapshot(Store& store, uint64_t marker_seq);
+  void publish_snapshot(Store& store, uint64_t marker_seq, const std::function<void()>& tick = {});
   uint64_t publish_changes(const std::string& data, const std::string& msg_id);
   // The commit LSN up to which the change stream holds every transaction, and the newest
   // resync marker after the last transaction (tail_marker_seq_), read at start.

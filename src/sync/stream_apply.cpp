@@ -635,7 +635,7 @@ void StreamApply::sync_pending_tables() {
   // A hub's edges get the copied tables through a new snapshot (their rows are in no
   // change message).
   if (publisher_ && (!outcome.copied.empty() || !outcome.dropped.empty()))
-    publisher_->tables_resynced(store_, store_.state().applied_lsn);
+    publisher_->tables_resynced(store_, store_.state().applied_lsn, [this] { send_status(false); });
 }
 
 void StreamApply::reconcile_with_catalog(bool with_filenodes) {
