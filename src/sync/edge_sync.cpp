@@ -16,8 +16,8 @@ namespace {
 constexpr int kFetchBatch = 256;
 constexpr auto kFetchWait = std::chrono::milliseconds(500);
 constexpr size_t kMaxTxnsPerBatch = 5000;
-// As StreamApply's group commit: a following edge makes what it applied durable (and
-// visible to readers) at most this long after it arrived.
+// As StreamApply's group commit: while batches keep coming full, a following edge makes
+// what it applied durable (and visible to readers) at most this long after it arrived.
 constexpr auto kGroupCommitDelay = std::chrono::milliseconds(10);
 
 std::span<const uint8_t> bytes_of(const std::string& s) {
@@ -94,7 +94,10 @@ void EdgeSync::session(bool one_shot) {
     while (!restart && !stop_ && !(one_shot && last_seq >= target)) {
       std::vector<nats::StoredMessage> msgs = reader.fetch(kFetchBatch, kFetchWait);
       for (const auto& m : msgs) {
-        if (one_shot && m.seq > target) break;
+        if (one_shot && m.seq > target) {
+          last_seq = target;  // the target itself is gone (deleted): done all the same
+          break;
+        }
         last_seq = m.seq;
         if (!apply_message(m)) {
           fanout::Message marker = fanout::decode_message(bytes_of(m.data));
@@ -110,7 +113,9 @@ void EdgeSync::session(bool one_shot) {
           break;
         }
       }
-      if (store_txn_open_ && (msgs.empty() || txns_in_batch_ >= kMaxTxnsPerBatch ||
+      // A batch smaller than asked for: the stream is drained for now, so what was applied
+      // is made durable (and visible) at once; a full one is followed by more at once.
+      if (store_txn_open_ && (int(msgs.size()) < kFetchBatch || txns_in_batch_ >= kMaxTxnsPerBatch ||
                               std::chrono::steady_clock::now() - batch_started_ >= kGroupCommitDelay))
         commit_store();
     }
