@@ -43,6 +43,11 @@ namespace pgseed {
 //   followed exactly or the table is copied again: never applied to the wrong columns.
 // * The flush LSN sent to the server is only ever durable_lsn_: what a completed, durable
 //   store commit holds.
+// * A fan-out hub (publisher_) publishes the transactions of a store commit to JetStream and
+//   has them acknowledged before the store commits: the stream always holds at least what
+//   the store holds, so durable_lsn_ is also acknowledged, and the slot is never confirmed
+//   past min(stored, acknowledged). A transaction the store skips (below its LSN) is in the
+//   stream already and is not published again (sync/hub_publisher.h).
 
 namespace {
 constexpr size_t kMaxTxnsPerBatch = 5000;                 // source txns per store txn
