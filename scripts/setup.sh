@@ -23,11 +23,14 @@ say() { printf 'setup: %s\n' "$*"; }
 
 # Required packages. clang + libclang-rt-14-dev: the libFuzzer targets.
 # iproute2: `ss`, used by scripts/pg.sh to find a free port.
+# nats-server + libnats-dev: the fan-out through NATS JetStream (src/nats; the tests start
+# their own nats-server).
 # libsystemd-dev: sd_notify for the systemd unit; help2man: the man page (the build
 # works without either: no notifications, no man page).
 required=(
   build-essential cmake pkg-config
   libpq-dev libsqlite3-dev sqlite3 librocksdb-dev libcli11-dev
+  libnats-dev nats-server
   libsystemd-dev help2man
   libgtest-dev googletest
   postgresql-15 postgresql-client-15

@@ -119,6 +119,20 @@ struct SyncOptions {
   // snapshot, then stream from the new slot. Old rows stay readable until each table's
   // new copy is in place; an interrupted reseed continues where it stopped.
   bool reseed = false;
+  // Fan-out hub: NATS servers, "nats://h1:p1,h2:p2,...". Every transaction applied to the
+  // store is also published, in commit order, to the JetStream stream `stream` (created if
+  // missing, one replica per server named, at most 3), and a snapshot of the store to
+  // `stream`-snapshots when it has none and after tables are copied again. The slot is
+  // confirmed only up to what the store holds durably and JetStream acknowledged.
+  // docs/fanout-encoding.md describes the messages.
+  std::string publish;
+  std::string stream;
+  // Fan-out edge: "nats://h1:p1,h2:p2,.../NAME". The store follows the hub that publishes
+  // stream NAME instead of a PostgreSQL source (no `source`, no slot of its own): a new
+  // store restores the newest snapshot, then applies the stream from the snapshot's LSN,
+  // skipping transactions at or below the store's LSN. One-shot applies what the stream
+  // held at the start; follow runs until stop().
+  std::string from;
   LogSink log;              // where progress and warnings go; may be empty
   // Called on the sync's thread after each transaction is durably stored.
   std::function<void(const AppliedTransaction&)> on_commit;

@@ -311,6 +311,13 @@ VerifyReport verify(const VerifyOptions& options, const LogSink& sink) {
   require_same_source(st, source, store_uri);
   if (st.phase != StoreState::Phase::kStreaming)
     throw Error(ErrorCategory::kStore, "store " + store_uri + " has not finished its initial copy");
+  // The catch-up below streams from the store's own slot: an edge of a NATS stream has none
+  // (the hub's is not its to move).
+  if (st.slot.empty())
+    throw Error(ErrorCategory::kConfiguration,
+                "store " + store_uri + " is an edge of a NATS stream (it has no slot): verify "
+                "cannot catch it up to the source yet; verify its hub, and compare the edge with "
+                "pgseed dump once both are at the same LSN");
 
   // A snapshot of the source at a known WAL position P...
   pg::Connection snap_conn = pg::Connection::open(source);

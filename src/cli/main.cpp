@@ -213,9 +213,24 @@ int main(int argc, char** argv) {
   cmd_sync->add_flag("--reseed", sync.reseed,
                      "The store's slot is gone or invalidated: create it anew and copy every "
                      "table again (old rows stay readable until each new copy is in place)");
+  cmd_sync->add_option("--publish", sync.publish,
+                       "Fan-out hub: also publish every applied transaction, in commit order, to "
+                       "the NATS JetStream stream --stream on these servers (created if missing), "
+                       "and snapshots of the store to STREAM-snapshots; the slot is confirmed only "
+                       "up to what JetStream acknowledged")
+      ->type_name("nats://HOST:PORT,...");
+  cmd_sync->add_option("--stream", sync.stream, "With --publish: the JetStream stream's name ([A-Za-z0-9_-])")
+      ->type_name("NAME");
+  cmd_sync->add_option("--from", sync.from,
+                       "Fan-out edge: follow a hub's NATS stream instead of a source (no --source, "
+                       "no slot): a new store restores the hub's newest snapshot, then applies "
+                       "the stream from its LSN")
+      ->type_name("nats://HOST:PORT,.../NAME");
   add_help_footer(cmd_sync, app,
                   "  pgseed sync --source 'host=db1 dbname=shop user=replica' --store shop.db --tables orders,customers\n"
                   "  pgseed sync --store shop.db --follow     (later runs: resume, keep streaming)\n"
+                  "  pgseed sync --store hub.db --follow --publish nats://n1:4222,n2:4222,n3:4222 --stream shop\n"
+                  "  pgseed sync --from nats://n1:4222,n2:4222,n3:4222/shop --store edge.db --follow\n"
                   "  PGSEED_SOURCE=postgresql://replica@db1/shop pgseed sync --store rocksdb:/var/lib/pgseed/shop \\\n"
                   "      --publication shop_pub -j 4 --follow\n");
 

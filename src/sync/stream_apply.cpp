@@ -43,6 +43,11 @@ namespace pgseed {
 //   followed exactly or the table is copied again: never applied to the wrong columns.
 // * The flush LSN sent to the server is only ever durable_lsn_: what a completed, durable
 //   store commit holds.
+// * A fan-out hub (publisher_) publishes the transactions of a store commit to JetStream and
+//   has them acknowledged before the store commits: the stream always holds at least what
+//   the store holds, so durable_lsn_ is also acknowledged, and the slot is never confirmed
+//   past min(stored, acknowledged). A transaction the store skips (below its LSN) is in the
+//   stream already and is not published again (sync/hub_publisher.h).
 
 namespace {
 constexpr size_t kMaxTxnsPerBatch = 5000;                 // source txns per store txn
@@ -147,6 +152,9 @@ void StreamApply::session(bool one_shot) {
   Lsn target = Lsn::parse(catalog_->query_value("SELECT " + pg::current_wal_lsn_sql() + "::text"));
   if (stop_before_.valid()) target = stop_before_;
   reached_stop_before_ = false;
+
+  // A hub: connected to NATS, and the stream holds a snapshot, before anything is applied.
+  if (publisher_) publisher_->start(store_);
 
   // What changed in the publication while no sync ran: bring those tables in line first
   // (their keepalive tick finds no repl_ yet: nothing is streamed to answer for).
@@ -388,11 +396,13 @@ void StreamApply::handle(const PgOutputMessage& msg) {
         } else if constexpr (std::is_same_v<T, Insert>) {
           if (const TableDef* t = target(m.relid, m.new_tuple.size())) {
             store_.upsert(*t, m.new_tuple);
+            if (publisher_) publisher_->insert(*t, m.new_tuple);
             note_change(*t, 'I', m.new_tuple);
           }
         } else if constexpr (std::is_same_v<T, Update>) {
           if (const TableDef* t = target(m.relid, m.new_tuple.size())) {
             store_.update(*t, m.old_tuple, m.new_tuple);
+            if (publisher_) publisher_->update(*t, m.old_kind, m.old_tuple, m.new_tuple);
             // A key that changed: the old key's row is gone, tell the callback so.
             if (!m.old_tuple.empty()) note_change(*t, 'D', m.old_tuple);
             note_change(*t, 'U', m.new_tuple);
@@ -400,12 +410,14 @@ void StreamApply::handle(const PgOutputMessage& msg) {
         } else if constexpr (std::is_same_v<T, Delete>) {
           if (const TableDef* t = target(m.relid, m.old_tuple.size())) {
             store_.remove(*t, m.old_tuple);
+            if (publisher_) publisher_->remove(*t, m.old_kind, m.old_tuple);
             note_change(*t, 'D', m.old_tuple);
           }
         } else if constexpr (std::is_same_v<T, Truncate>) {
           for (uint32_t relid : m.relids)
             if (const TableDef* t = target(relid, SIZE_MAX)) {
               store_.truncate(*t);
+              if (publisher_) publisher_->truncate(*t);
               // The table has a new relfilenode now, which no reconcile should take for
               // a rewrite: it is unknown until the table is next copied.
               if (t->relfilenode != 0) {
@@ -432,6 +444,10 @@ void StreamApply::open_store_txn() {
 
 void StreamApply::commit_store() {
   if (!store_txn_open_) return;
+  // A hub: the change stream holds what the store is about to hold before it holds it
+  // (so the slot, confirmed up to the store's durable LSN, is never confirmed beyond what
+  // JetStream acknowledged). A failure here leaves the store transaction to be rolled back.
+  if (publisher_) publisher_->flush();
   if (last_commit_time_) {  // formatted once per store commit, not per transaction
     state_.last_commit_time = format_pg_timestamp(*last_commit_time_);
     last_commit_time_.reset();
@@ -493,6 +509,7 @@ void StreamApply::on_begin(const Begin& b) {
   if (skip_txn_) return;
   if (!oldest_undurable_commit_time_) oldest_undurable_commit_time_ = b.commit_time;
   open_store_txn();
+  if (publisher_) publisher_->begin(b);
   if (options_.on_commit) {  // collected only for a callback
     current_ = AppliedTransaction{};
     current_.commit_lsn = b.final_lsn;
@@ -503,6 +520,7 @@ void StreamApply::on_begin(const Begin& b) {
 void StreamApply::on_commit(const Commit& c) {
   in_source_txn_ = false;
   if (skip_txn_) return;
+  if (publisher_) publisher_->commit(c);
   state_.applied_lsn = c.end_lsn;
   last_commit_time_ = c.commit_time;  // into state_ by commit_store()
   ++txns_in_batch_;
@@ -619,6 +637,10 @@ void StreamApply::sync_pending_tables() {
     log_.warn("table " + name + " is no longer published (dropped, or removed from the publication): removed from the store");
   load_tables();
   last_schema_check_ = std::chrono::steady_clock::now();
+  // A hub's edges get the copied tables through a new snapshot (their rows are in no
+  // change message).
+  if (publisher_ && (!outcome.copied.empty() || !outcome.dropped.empty()))
+    publisher_->tables_resynced(store_, store_.state().applied_lsn, [this] { send_status(false); });
 }
 
 void StreamApply::reconcile_with_catalog(bool with_filenodes) {

@@ -18,6 +18,7 @@
 #include "pg/replication_connection.h"
 #include "pgseed/sync.h"
 #include "store/store.h"
+#include "sync/hub_publisher.h"
 #include "sync/logger.h"
 #include "sync/table_sync.h"
 
@@ -27,10 +28,12 @@ class StreamApply {
  public:
   // With `stop_before`, a one-shot run applies exactly the transactions that committed
   // before that WAL position and stops there (verify uses it to line the store up with
-  // a snapshot taken at that position).
+  // a snapshot taken at that position). With `publisher` (a fan-out hub), every applied
+  // transaction is published too, and is acknowledged before the store commits it.
   StreamApply(const SyncOptions& options, Store& store, const Logger& log,
-              const std::atomic<bool>& stop, Lsn stop_before = {})
-      : options_(options), store_(store), log_(log), stop_(stop), stop_before_(stop_before) {}
+              const std::atomic<bool>& stop, Lsn stop_before = {}, HubPublisher* publisher = nullptr)
+      : options_(options), store_(store), log_(log), stop_(stop), stop_before_(stop_before),
+        publisher_(publisher) {}
 
   // One-shot: applies everything the server had written when called, then returns.
   // Follow: runs until `stop`, reconnecting with backoff when the connection drops.
@@ -92,6 +95,7 @@ class StreamApply {
   const std::atomic<bool>& stop_;
   Lsn stop_before_;
   bool reached_stop_before_ = false;
+  HubPublisher* publisher_;
 
   pg::ReplicationConnection* repl_ = nullptr;
   std::optional<pg::Connection> catalog_;  // a normal connection for catalog lookups

@@ -18,6 +18,8 @@
 #include "pgseed/error.h"
 #include "store/store.h"
 #include "store/store_txn.h"
+#include "sync/edge_sync.h"
+#include "sync/hub_publisher.h"
 #include "sync/initial_copy.h"
 #include "sync/logger.h"
 #include "sync/slot_creation.h"
@@ -547,8 +549,47 @@ Sync::~Sync() = default;
 
 void Sync::stop() { stop_ = true; }
 
+namespace {
+// The fan-out options that go together, checked before anything is opened.
+void check_fanout_options(const SyncOptions& o) {
+  if (!o.from.empty()) {
+    if (!o.source.empty() || !o.publish.empty() || !o.publication.empty() || !o.tables.empty() ||
+        o.all_tables || !o.slot.empty() || o.reseed || !o.resync_tables.empty() || o.failover)
+      throw Error(ErrorCategory::kConfiguration,
+                  "--from (an edge of a NATS stream) cannot be combined with --source, --publish, "
+                  "--publication, --tables, --all-tables, --slot, --reseed, --failover or resync: "
+                  "the hub has the source");
+    return;
+  }
+  if (o.publish.empty() != o.stream.empty())
+    throw Error(ErrorCategory::kConfiguration, "--publish and --stream go together (the NATS servers and the stream name)");
+}
+
+// An edge: the store follows a hub's NATS stream (sync/edge_sync.h). A first run that
+// fails before the snapshot is restored leaves no store where there was none.
+bool run_edge(const SyncOptions& o, const Logger& log, const std::atomic<bool>& stop) {
+  std::error_code ec;
+  bool existed = std::filesystem::exists(StoreUri::parse(o.store).path, ec);
+  std::unique_ptr<Store> store = Store::open(o.store);
+  store->claim_writer(o.log);
+  try {
+    EdgeSync edge(o, *store, log, stop);
+    edge.run();
+  } catch (...) {
+    if (!existed && store->state().phase != StoreState::Phase::kStreaming) {
+      store.reset();
+      Store::remove(o.store);
+    }
+    throw;
+  }
+  return true;
+}
+}  // namespace
+
 bool Sync::run() {
   Logger log(options_.log);
+  check_fanout_options(options_);
+  if (!options_.from.empty()) return run_edge(options_, log, stop_);
   if (options_.all_tables && (!options_.tables.empty() || !options_.publication.empty()))
     throw Error(ErrorCategory::kConfiguration,
                 "--all-tables cannot be combined with --tables or --publication");
@@ -564,6 +605,11 @@ bool Sync::run() {
   bool copy_kept = false;  // an interrupted initial copy keeps what it finished
   try {
     StoreState st = store->state();
+    // An edge of a NATS stream has no slot of its own (the hub holds the only one).
+    if (st.phase == StoreState::Phase::kStreaming && st.slot.empty())
+      throw Error(ErrorCategory::kConfiguration,
+                  "store " + options_.store + " is an edge of a NATS stream (it has no slot): "
+                  "sync it with --from nats://.../STREAM, not --source");
     // Safe default: no publication for every table unless asked for by name (before
     // anything is created or even connected to).
     if (st.publication.empty() && options_.publication.empty() && options_.tables.empty() &&
@@ -609,7 +655,9 @@ bool Sync::run() {
     throw;
   }
 
-  StreamApply stream(options_, *store, log, stop_);
+  std::optional<HubPublisher> publisher;
+  if (!options_.publish.empty()) publisher.emplace(options_.publish, options_.stream, log);
+  StreamApply stream(options_, *store, log, stop_, Lsn(), publisher ? &*publisher : nullptr);
   stream.run();
   return true;
 }

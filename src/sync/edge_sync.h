@@ -1,0 +1,83 @@
+// EdgeSync: an edge of the fan-out (`sync --from nats://h1:p1,.../NAME --store EDGE`). It
+// never connects to PostgreSQL: it restores the newest snapshot a hub published, then
+// applies the hub's change stream from the snapshot's LSN, with the rule StreamApply
+// applies to the source's stream (sync/stream_apply.cpp):
+//
+// * The store's applied LSN is the end LSN of the last transaction it holds (or the LSN of
+//   the snapshot it was restored from). A transaction whose commit LSN is below it is
+//   already stored and is skipped: a message read twice (a restart, a redelivery) changes
+//   nothing. Each transaction is applied in one store transaction with its end LSN.
+// * A table's copy point (TableDef::snapshot_lsn, from the hub) applies as on the hub:
+//   changes of transactions committed before it are in the copy (should_apply).
+// * Where to start reading: the first message holding a transaction at or after the
+//   applied LSN, found by bisecting the stream's sequences (the hub publishes in commit
+//   order). When the stream no longer holds what the store needs (retention removed it),
+//   the newest snapshot is restored instead, and the log says so.
+// * A resync marker (the hub copied tables again) is followed by restoring the snapshot
+//   the hub published after it: the copied tables' rows are in no change message. Which
+//   markers a restored snapshot covers is told by stream sequence (the snapshot names its
+//   marker's), not by LSN: a table sync does not move the hub's applied LSN. A restarted
+//   edge that meets the marker of the snapshot it restored restores it again (harmless).
+//
+// One-shot: applies what the stream held when run() started, then returns. Follow: until
+// stop, retrying (with backoff) while NATS cannot be reached.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "fanout/stream_names.h"
+#include "fanout/txn_codec.h"
+#include "nats/jet_stream.h"
+#include "nats/nats_url.h"
+#include "pgseed/sync.h"
+#include "store/store.h"
+#include "sync/logger.h"
+
+namespace pgseed {
+
+class EdgeSync {
+ public:
+  EdgeSync(const SyncOptions& options, Store& store, const Logger& log, const std::atomic<bool>& stop);
+  void run();
+
+ private:
+  // One pass: connect, restore when needed, apply; returns when done (one-shot) or stopped.
+  void session(bool one_shot);
+  void restore_newest_snapshot(nats::JetStream& js, const std::string& why);
+  // The sequence to start reading at for `applied` (0: the stream lost what is needed).
+  uint64_t find_start(nats::JetStream& js, Lsn applied);
+  // The newest commit LSN in the message at `seq`, or none for a marker or a gap.
+  std::optional<Lsn> newest_lsn_at(nats::JetStream& js, uint64_t seq, uint32_t* part_index);
+  // Applies one change message; returns false when it is a resync marker that needs a
+  // snapshot restored (one after the snapshot this run restored).
+  bool apply_message(const nats::StoredMessage& m);
+  void apply(const fanout::Transaction& t);
+  void open_store_txn();
+  void commit_store();
+  void load_tables();
+
+  const SyncOptions& options_;
+  Store& store_;
+  const Logger& log_;
+  const std::atomic<bool>& stop_;
+  nats::NatsAddress address_;
+  fanout::StreamNames names_;
+
+  StoreState state_;
+  std::map<uint32_t, TableDef> tables_;  // by source OID
+  bool store_txn_open_ = false;
+  size_t txns_in_batch_ = 0;
+  uint64_t applied_txns_ = 0;
+  uint64_t skipped_txns_ = 0;
+  uint64_t restored_marker_seq_ = 0;  // of the snapshot this run restored last
+  std::string parts_;      // a transaction arriving in parts, so far
+  Lsn parts_lsn_;
+  uint32_t parts_next_ = 0;
+  std::chrono::steady_clock::time_point batch_started_;
+};
+
+}  // namespace pgseed

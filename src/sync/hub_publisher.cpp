@@ -1,0 +1,202 @@
+#include "sync/hub_publisher.h"
+
+#include <algorithm>
+
+#include "fanout/snapshot_codec.h"
+#include "pgseed/error.h"
+
+namespace pgseed {
+
+namespace {
+// Room left in a message for NATS's own headers (the message id, JetStream's headers).
+constexpr size_t kHeaderRoom = 4096;
+constexpr size_t kMaxSnapshotChunk = size_t(512) << 10;
+}  // namespace
+
+HubPublisher::HubPublisher(const std::string& servers, const std::string& stream, const Logger& log)
+    : address_(nats::parse_nats_address(servers, /*with_stream=*/false)),
+      names_(fanout::StreamNames::of(stream)),
+      log_(log) {
+  nats::check_stream_name(stream);
+}
+
+void HubPublisher::start(Store& store) {
+  pending_.clear();
+  pending_lsns_.clear();
+  skipping_ = false;
+  js_.reset();
+  js_.emplace(nats::JetStream::connect(address_, "pgseed hub"));
+  max_message_ = js_->max_payload() > kHeaderRoom * 2 ? js_->max_payload() - kHeaderRoom : js_->max_payload() / 2;
+  // One copy per server named, at most 3 (JetStream's usual replication): a cluster of
+  // three keeps the streams through the loss of one node.
+  int replicas = int(std::min<size_t>(3, address_.servers.size()));
+  js_->ensure_stream(names_.changes, names_.change_subject, replicas);
+  js_->ensure_stream(names_.snapshots, names_.snapshot_subjects, replicas);
+  published_ = stream_position();
+  log_.info("publishing to NATS stream " + names_.changes + " at " + js_->servers() +
+            (published_.valid() ? " (it holds transactions up to " + published_.str() + ")" : ""));
+  // No snapshot yet, or the hub stopped between a resync marker and its snapshot.
+  std::optional<uint64_t> newest = newest_snapshot_marker();
+  if (!newest || *newest < tail_marker_seq_) publish_snapshot(store, tail_marker_seq_);
+}
+
+std::optional<uint64_t> HubPublisher::newest_snapshot_marker() {
+  std::optional<nats::StoredMessage> end = js_->last_message(names_.snapshots, names_.snapshot_end);
+  if (!end) return std::nullopt;
+  auto bytes = [](const std::string& s) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  };
+  fanout::SnapshotMessage e = fanout::decode_snapshot_message(bytes(end->data));
+  std::optional<nats::StoredMessage> head = js_->message(names_.snapshots, e.end.header_seq);
+  if (!head) return std::nullopt;
+  return fanout::decode_snapshot_message(bytes(head->data)).header.marker_seq;
+}
+
+Lsn HubPublisher::stream_position() {
+  nats::StreamBounds b = js_->bounds(names_.changes);
+  tail_marker_seq_ = 0;
+  for (uint64_t seq = b.last_seq; seq >= b.first_seq && seq > 0; --seq) {
+    std::optional<nats::StoredMessage> m = js_->message(names_.changes, seq);
+    if (!m) continue;
+    fanout::Message msg = fanout::decode_message(
+        {reinterpret_cast<const uint8_t*>(m->data.data()), m->data.size()});
+    switch (msg.kind) {
+      case fanout::Message::Kind::kTransactions:
+        if (!msg.transactions.empty()) return msg.transactions.back().final_lsn;
+        break;
+      case fanout::Message::Kind::kPart:
+        // A transaction whose last part is missing (the hub stopped between parts) is
+        // published again, whole: everything before it is in.
+        return msg.part_index + 1 == msg.part_count ? msg.lsn : Lsn(msg.lsn.value - 1);
+      case fanout::Message::Kind::kTablesResynced:
+        if (tail_marker_seq_ == 0) tail_marker_seq_ = seq;
+        break;  // says nothing about transactions: look further back
+    }
+  }
+  return Lsn();
+}
+
+void HubPublisher::begin(const Begin& b) {
+  skipping_ = b.final_lsn <= published_;
+  if (!skipping_) encoder_.begin(b.final_lsn, b.commit_time);
+}
+
+void HubPublisher::insert(const TableDef& t, std::span<const Datum> row) {
+  if (!skipping_ && encoder_.open()) encoder_.insert(t, row);
+}
+
+void HubPublisher::update(const TableDef& t, char old_kind, std::span<const Datum> old_row,
+                          std::span<const Datum> new_row) {
+  if (!skipping_ && encoder_.open()) encoder_.update(t, old_kind, old_row, new_row);
+}
+
+void HubPublisher::remove(const TableDef& t, char old_kind, std::span<const Datum> old_row) {
+  if (!skipping_ && encoder_.open()) encoder_.remove(t, old_kind, old_row);
+}
+
+void HubPublisher::truncate(const TableDef& t) {
+  if (!skipping_ && encoder_.open()) encoder_.truncate(t);
+}
+
+void HubPublisher::commit(const Commit& c) {
+  if (skipping_ || !encoder_.open()) return;
+  // A transaction that changed nothing the store holds is not published: an edge's LSN
+  // then stays at the last transaction that mattered to it.
+  if (encoder_.changes() == 0) {
+    encoder_.commit(c.end_lsn);
+    return;
+  }
+  pending_lsns_.push_back(c.commit_lsn);
+  pending_.push_back(encoder_.commit(c.end_lsn));
+}
+
+uint64_t HubPublisher::publish_changes(const std::string& data, const std::string& msg_id) {
+  return js_->publish(names_.change_subject, data, msg_id);
+}
+
+void HubPublisher::flush() {
+  if (pending_.empty()) return;
+  if (!js_) throw Error(ErrorCategory::kInternal, "HubPublisher::flush before start");
+  size_t i = 0;
+  while (i < pending_.size()) {
+    if (fanout::transactions_message_size(pending_[i].size()) > max_message_) {
+      // Too large for one message: in parts, each acknowledged before the next.
+      std::vector<std::string> parts = fanout::encode_parts(pending_lsns_[i], pending_[i], max_message_);
+      for (size_t p = 0; p < parts.size(); ++p)
+        publish_changes(parts[p], "p:" + pending_lsns_[i].str() + ":" + std::to_string(p));
+      published_ = pending_lsns_[i];
+      ++i;
+      continue;
+    }
+    size_t end = i, bytes = 0;
+    while (end < pending_.size() &&
+           fanout::transactions_message_size(bytes + pending_[end].size()) <= max_message_) {
+      bytes += pending_[end].size();
+      ++end;
+    }
+    std::span<const std::string> batch(pending_.data() + i, end - i);
+    publish_changes(fanout::encode_transactions(batch), "t:" + pending_lsns_[end - 1].str());
+    published_ = pending_lsns_[end - 1];
+    i = end;
+  }
+  pending_.clear();
+  pending_lsns_.clear();
+}
+
+void HubPublisher::tables_resynced(Store& store, Lsn applied, const std::function<void()>& tick) {
+  flush();
+  // No message id: a marker is never published twice (a restarted hub finds it at the
+  // stream's tail and publishes only the snapshot it lacks), and two table syncs at one LSN
+  // must not be taken for one.
+  uint64_t seq = publish_changes(fanout::encode_tables_resynced(applied), "");
+  publish_snapshot(store, seq, tick);
+}
+
+void HubPublisher::publish_snapshot(Store& store, uint64_t marker_seq, const std::function<void()>& tick) {
+  StoreState st = store.state();
+  fanout::SnapshotHeader h;
+  h.lsn = st.applied_lsn;
+  h.system_id = st.system_id;
+  h.database = st.database;
+  h.slot = st.slot;
+  h.publication = st.publication;
+  h.timeline = st.timeline;
+  h.marker_seq = marker_seq;
+  h.tables = store.tables();
+  // The LSN and the marker name a snapshot: a republish after a crash is the same one.
+  const std::string at = st.applied_lsn.str() + ":" + std::to_string(marker_seq);
+  uint64_t header_seq = js_->publish(names_.snapshot_data, fanout::encode_snapshot_header(h), "h:" + at);
+  uint64_t chunks = 0, rows = 0;
+  const size_t limit = std::min(kMaxSnapshotChunk, max_message_);
+  for (const TableDef& t : h.tables) {
+    std::string chunk = fanout::begin_snapshot_chunk(h.lsn, t.source_oid);
+    uint32_t in_chunk = 0;
+    auto send = [&] {
+      fanout::finish_snapshot_chunk(chunk, in_chunk);
+      js_->publish(names_.snapshot_data, chunk, "c:" + at + ":" + std::to_string(chunks));
+      ++chunks;
+      chunk = fanout::begin_snapshot_chunk(h.lsn, t.source_oid);
+      in_chunk = 0;
+      if (tick) tick();
+    };
+    store.scan(t, [&](const Row& row) {
+      size_t before = chunk.size();
+      fanout::add_snapshot_row(chunk, row);
+      if (chunk.size() > limit && in_chunk > 0) {  // this row starts the next chunk
+        std::string row_bytes = chunk.substr(before);
+        chunk.resize(before);
+        send();
+        chunk += row_bytes;
+      }
+      ++in_chunk;
+      ++rows;
+    });
+    if (in_chunk > 0) send();
+  }
+  js_->publish(names_.snapshot_end, fanout::encode_snapshot_end({h.lsn, header_seq, chunks}), "e:" + at);
+  log_.info("published a snapshot at " + at + " to NATS stream " + names_.snapshots + ": " +
+            std::to_string(h.tables.size()) + " tables, " + std::to_string(rows) + " rows, " +
+            std::to_string(chunks) + " chunks");
+}
+
+}  // namespace pgseed

@@ -1,0 +1,86 @@
+// HubPublisher: the hub's side of the fan-out (`sync --publish nats://... --stream NAME`).
+// StreamApply hands it every source transaction it applies, as it applies it; before each
+// store commit flush() publishes them to the change stream and waits for JetStream's
+// acknowledgement. So the change stream always holds at least what the store holds
+// durably, and the slot (confirmed only up to the store's durable LSN) is confirmed only
+// up to what is both stored and acknowledged.
+//
+// Exactly once into the stream: transactions are published in commit order, one message
+// acknowledged before the next is sent. A hub that restarts reads the stream's last
+// message and does not publish again what the stream holds (the store may be behind it:
+// a crash between the acknowledgement and the store's commit); the message id (Nats-Msg-Id)
+// is the commit LSN, so that JetStream drops a republish within its duplicate window too.
+//
+// Snapshots: a hub's store at a durable LSN, scanned table by table outside any store
+// transaction (the hub applies nothing meanwhile), published in chunks to NAME-snapshots:
+// when the stream holds none, and after every table sync (with a marker in the change
+// stream telling edges to restore it).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "decode/pgoutput.h"
+#include "fanout/stream_names.h"
+#include "fanout/txn_codec.h"
+#include "nats/jet_stream.h"
+#include "nats/nats_url.h"
+#include "store/store.h"
+#include "sync/logger.h"
+
+namespace pgseed {
+
+class HubPublisher {
+ public:
+  HubPublisher(const std::string& servers, const std::string& stream, const Logger& log);
+
+  // At each session's start, outside any store transaction: connects (again), creates the
+  // streams when missing, reads how far the change stream goes, and publishes a snapshot
+  // of `store` when the snapshot stream has none. Drops anything not flushed before.
+  void start(Store& store);
+
+  // The transaction in hand, as StreamApply applies it (only what it applies).
+  void begin(const Begin& b);
+  void insert(const TableDef& t, std::span<const Datum> row);
+  void update(const TableDef& t, char old_kind, std::span<const Datum> old_row, std::span<const Datum> new_row);
+  void remove(const TableDef& t, char old_kind, std::span<const Datum> old_row);
+  void truncate(const TableDef& t);
+  void commit(const Commit& c);
+
+  // Publishes every committed transaction not yet published and waits for the acks.
+  // Throws Error (transient when NATS may come back); nothing is then known to be
+  // published beyond what the stream's last message says (start() reads it again).
+  void flush();
+
+  // Tables were copied again (added to the publication, a schema change, a resync) and the
+  // store is durable at `applied`: a marker in the change stream, then a new snapshot.
+  // `tick` is called after each snapshot chunk (StreamApply answers the walsender there).
+  void tables_resynced(Store& store, Lsn applied, const std::function<void()>& tick = {});
+
+ private:
+  // `marker_seq`: the change stream's sequence of the resync marker it follows (0: none).
+  void publish_snapshot(Store& store, uint64_t marker_seq, const std::function<void()>& tick = {});
+  uint64_t publish_changes(const std::string& data, const std::string& msg_id);
+  // The commit LSN up to which the change stream holds every transaction, and the newest
+  // resync marker after the last transaction (tail_marker_seq_), read at start.
+  Lsn stream_position();
+  // The marker sequence of the newest whole snapshot (none: no snapshot).
+  std::optional<uint64_t> newest_snapshot_marker();
+
+  nats::NatsAddress address_;
+  fanout::StreamNames names_;
+  const Logger& log_;
+  std::optional<nats::JetStream> js_;
+  size_t max_message_ = 0;
+  uint64_t tail_marker_seq_ = 0;
+  Lsn published_;        // every transaction whose commit LSN is at or below it is in the stream
+  bool skipping_ = false;  // the transaction in hand is in the stream already
+  fanout::TxnEncoder encoder_;
+  std::vector<std::string> pending_;  // committed transactions' records, in commit order
+  std::vector<Lsn> pending_lsns_;
+};
+
+}  // namespace pgseed
