@@ -124,7 +124,7 @@ struct SyncOptions {
   // missing, one replica per server named, at most 3), and a snapshot of the store to
   // `stream`-snapshots when it has none and after tables are copied again. The slot is
   // confirmed only up to what the store holds durably and JetStream acknowledged.
-  // docs/fanout-encoding.md describes the messages.
+  // src/fanout/ENCODING.md describes the messages.
   std::string publish;
   std::string stream;
   // Fan-out edge: "nats://h1:p1,h2:p2,.../NAME". The store follows the hub that publishes

@@ -1,6 +1,6 @@
 // The parts that pgseed's fan-out messages (txn_codec.h, snapshot_codec.h) share: a table's
 // definition and a row, each as bytes. Pure encoding: no I/O. The format is documented in
-// docs/fanout-encoding.md; every integer is big-endian, every read goes through ByteReader.
+// src/fanout/ENCODING.md; every integer is big-endian, every read goes through ByteReader.
 #pragma once
 
 #include <span>

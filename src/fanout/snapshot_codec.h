@@ -1,6 +1,6 @@
 // The snapshot stream's messages (version 1): a hub's store, consistent at one LSN, in
 // chunks that each fit a NATS message. Pure encoding and decoding of bytes;
-// docs/fanout-encoding.md is the reference.
+// src/fanout/ENCODING.md is the reference.
 //
 // A snapshot is published as: one header ('H': the LSN, the hub's source identity, the
 // resync marker it follows, the table definitions), then

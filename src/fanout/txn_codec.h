@@ -1,6 +1,6 @@
 // The change stream's messages (version 1): source transactions as the hub applied them, in
 // commit order, each with its commit LSN, the definitions of the tables it changes and its
-// changes. Pure encoding and decoding of bytes; docs/fanout-encoding.md is the reference.
+// changes. Pure encoding and decoding of bytes; src/fanout/ENCODING.md is the reference.
 //
 // A message is "PGS" + version (1) + a kind byte:
 //   'T' one or more whole transactions (u32 count, then each Transaction record);

@@ -1,4 +1,4 @@
-// The fan-out encoding (src/fanout, docs/fanout-encoding.md): transactions, parts, resync
+// The fan-out encoding (src/fanout, src/fanout/ENCODING.md): transactions, parts, resync
 // markers and snapshot chunks round-trip; the bytes start as documented; every truncation
 // and a few lies are refused with Error(kDecode), never read outside the buffer.
 #include <gtest/gtest.h>
