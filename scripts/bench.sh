@@ -546,7 +546,7 @@ fi
 # latency
 
 if want latency; then
-  say "latency: pgseed sync --follow into SQLite, pgbench -R 1000 -T 20"
+  say "latency: pgseed sync --follow into SQLite, pgbench -R 1000 -T $((quick ? 3 : 20))"
   q "$AUX" -c "CREATE TABLE lat (id bigserial PRIMARY KEY, pad text NOT NULL)" \
     -c "CREATE PUBLICATION lat_pub FOR TABLE lat"
   echo "INSERT INTO lat (pad) VALUES ('0123456789abcdef0123456789abcdef');" >"$work/lat.sql"
