@@ -59,7 +59,7 @@ storeof() { if [ "$1" = sqlite ]; then echo "sqlite:$work/$2.db"; else echo "roc
 
 mc_narrow() {
   q "$SRC" -c "CREATE TABLE mc_narrow (id bigint PRIMARY KEY, v int NOT NULL, f bool NOT NULL)" \
-    -c "INSERT INTO mc_narrow SELECT g, (g * 7919) % 100000, g % 3 = 0 FROM generate_series(1, $rows) g"
+    -c "INSERT INTO mc_narrow SELECT g, (g * 7919) % 100000, g % 3 = 0 FROM generate_series(1::bigint, $rows) g"
   echo mc_narrow
 }
 mc_wide() {   # 40 columns, ~1.1 KB of COPY text per row
@@ -67,7 +67,7 @@ mc_wide() {   # 40 columns, ~1.1 KB of COPY text per row
   for k in $(seq 1 26); do cols+=", t$k text"; sel+=", m.m || '$k'"; done
   for k in $(seq 1 13); do cols+=", i$k int"; sel+=", (g * $k) % 1000003"; done
   q "$SRC" -c "CREATE TABLE mc_wide ($cols)" \
-    -c "INSERT INTO mc_wide SELECT $sel FROM generate_series(1, $n) g, LATERAL (SELECT md5(g::text) AS m) m"
+    -c "INSERT INTO mc_wide SELECT $sel FROM generate_series(1::bigint, $n) g, LATERAL (SELECT md5(g::text) AS m) m"
   echo mc_wide
 }
 mc_numts() {  # numeric and timestamps, which pgseed stores as text (numeric) or converts
@@ -78,7 +78,7 @@ mc_numts() {  # numeric and timestamps, which pgseed stores as text (numeric) or
       g::numeric ^ 2 / 3, g * 3.14159265358979323846::numeric(38,10),
       timestamptz '2024-01-01 00:00:00+00' + g * interval '1.5 seconds', now() - g * interval '1 minute',
       timestamp '2020-02-29 12:00:00' + g * interval '17 ms', date '2000-01-01' + (g % 9000)::int,
-      (g % 1000) * interval '1 hour 3 minutes', g / 7.0 FROM generate_series(1, $n) g"
+      (g % 1000) * interval '1 hour 3 minutes', g / 7.0 FROM generate_series(1::bigint, $n) g"
   echo mc_numts
 }
 mc_toast() {  # ~2 KB of random bytea and ~8 KB of hex text per row: both stored out of line
@@ -137,9 +137,11 @@ matrix_copy() {
   local c tables
   for c in narrow wide numts toast many; do
     say "matrix copy $c: generating"
-    mapfile -t tables < <("mc_$c")
+    "mc_$c" >"$work/mc-tables"
+    mapfile -t tables <"$work/mc-tables"
+    ((${#tables[@]})) || die "matrix copy $c: no tables"
     run_copy_case "$c" "${tables[@]}"
-    q "$SRC" -c "DROP TABLE $(IFS=,; echo "${tables[*]}")" -c "DROP SCHEMA IF EXISTS mc_many"
+    q "$SRC" -c "SET client_min_messages = warning" -c "DROP TABLE $(IFS=,; echo "${tables[*]}")" -c "DROP SCHEMA IF EXISTS mc_many"
   done
 }
 
