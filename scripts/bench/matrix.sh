@@ -104,12 +104,13 @@ run_copy_case() {
   local c=$1 t n bytes r kind store slot a b t0 t1 args=()
   shift
   q "$SRC" -c "VACUUM (FREEZE, ANALYZE)" -c "CREATE PUBLICATION mc_$c FOR TABLE $(IFS=,; echo "$*")"
-  n=0; bytes=0
-  for t in "$@"; do   # (this also warms the page cache)
-    n=$((n + $(qv "$SRC" -c "SELECT count(*) FROM $t")))
-    bytes=$((bytes + $(qv "$SRC" -c "COPY $t TO STDOUT" | wc -c)))
+  local counts=()
+  for t in "$@"; do
     args+=(-c "COPY $t TO STDOUT")
+    counts+=("SELECT count(*) FROM $t")
   done
+  n=$(qv "$SRC" -c "SELECT sum(count) FROM ($(printf '%s UNION ALL ' "${counts[@]}") SELECT 0) c")
+  bytes=$(qv "$SRC" "${args[@]}" | wc -c)   # (this also warms the page cache)
   meta "case_copy_${c}" "$n rows in $# tables, $(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }') MB of COPY text"
   for ((r = 1; r <= repeat; r++)); do
     say "matrix copy $c $r/$repeat: $n rows"
