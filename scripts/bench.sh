@@ -8,7 +8,7 @@
 #   --repeat K    repetitions of every timed run (default 3): median, min and max are reported
 #   --changes C   changes per stream workload (default N/5)
 #   --only S      run only these sections: copy, stream, memory, latency, migrations,
-#                 matrix-copy, matrix-stream (comma-separated; default all)
+#                 matrix-copy, matrix-stream, formats (comma-separated; default all)
 #   --quick       everything tiny (smoke test, a few minutes): --rows 4000 --repeat 1
 #                 --changes 2000 unless given, 3 s of latency, 50 migrations
 #   --big         memory: also sync a 5M-row table (implied by --rows >= 5000000)
@@ -31,6 +31,8 @@
 #                  large txn, keyless, migration-heavy) vs pg_recvlogical of the same WAL;
 #                  per case rows/s, ratio, pgseed CPU-s, source CPU-s per million rows (the
 #                  server's own accounting of its exited backends), peak RSS
+#   formats        the source's CPU per row for COPY text vs binary and pgoutput binary
+#                  'false' vs 'true' (PostgreSQL's own clients; scripts/bench/formats.sh)
 #   latency  `pgseed sync --follow` into SQLite under ~1000 single-row transactions/s
 #            (pgbench -R 1000 -T 20): commit time on the source (track_commit_timestamp)
 #            to the moment a reader of the SQLite file first sees the row, p50/p99
@@ -45,7 +47,7 @@ root=$PWD
 rows=1000000
 repeat=3
 changes=
-only=copy,stream,memory,latency,migrations,matrix-copy,matrix-stream
+only=copy,stream,memory,latency,migrations,matrix-copy,matrix-stream,formats
 quick=0
 rows_given=0
 repeat_given=0
@@ -77,7 +79,7 @@ changes=${changes:-$((rows / 5))}
 ((changes >= 100)) || changes=100
 ((rows >= 5000000)) && big=1
 for s in ${only//,/ }; do
-  case "$s" in copy|stream|memory|latency|migrations|matrix-copy|matrix-stream) ;; *) echo "bench.sh: unknown section: $s" >&2; exit 2 ;; esac
+  case "$s" in copy|stream|memory|latency|migrations|matrix-copy|matrix-stream|formats) ;; *) echo "bench.sh: unknown section: $s" >&2; exit 2 ;; esac
 done
 want() { [[ ",$only," == *",$1,"* ]]; }
 case "$out" in /*) ;; *) out="$root/$out" ;; esac
@@ -635,10 +637,14 @@ fi
 # ---------------------------------------------------------------------------------------
 # matrix: the workload matrix of issue 16 (scripts/bench/matrix.sh)
 
-if want matrix-copy || want matrix-stream; then
+if want matrix-copy || want matrix-stream || want formats; then
   source "$root/scripts/bench/matrix.sh"
   want matrix-copy && matrix_copy
   want matrix-stream && matrix_stream
+  if want formats; then
+    source "$root/scripts/bench/formats.sh"
+    formats
+  fi
 fi
 
 # ---------------------------------------------------------------------------------------

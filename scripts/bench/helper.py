@@ -180,28 +180,33 @@ def matrix(groups, med, ratios, targets):
             cases.append(subj.split("/")[0])
     order = ["copy_narrow", "copy_wide", "copy_numts", "copy_toast", "copy_many", "stream_insert",
              "stream_update", "stream_delete", "stream_onerow", "stream_bigtxn", "stream_keyless",
-             "stream_migrations"]
+             "stream_migrations", "format_copy_narrow", "format_copy_wide", "format_copy_numts",
+             "format_copy_toast", "format_stream"]
     cases.sort(key=lambda c: order.index(c) if c in order else len(order))
     rows = []
     for c in cases:
-        lim = med("matrix", f"{c}/limit", "rows_per_s")
-        lim_src = med("matrix", f"{c}/limit", "src_cpu_s_per_mrow")
-        for who in ("limit", "sqlite", "rocksdb"):
+        # A format case compares binary with text (the source's CPU); the others pgseed
+        # with the limit.
+        runners = ("text", "binary") if c.startswith("format_") else ("limit", "sqlite", "rocksdb")
+        base = runners[0]
+        lim = med("matrix", f"{c}/{base}", "rows_per_s")
+        lim_src = med("matrix", f"{c}/{base}", "src_cpu_s_per_mrow")
+        for who in runners:
             subj = f"{c}/{who}"
             rps = med("matrix", subj, "rows_per_s")
             if rps is None:
                 continue
             row = {"case": c, "runner": who, "rows_per_s": rps,
                    "rows_per_s_whole_command": med("matrix", subj, "rows_per_s_whole_command"),
-                   "ratio_to_limit": rps / lim if lim and who != "limit" else None,
+                   "ratio_to_limit": rps / lim if lim and who != base else None,
                    "cpu_s": med("matrix", subj, "cpu_s"), "rss_mb": med("matrix", subj, "rss_mb"),
                    "src_cpu_s": med("matrix", subj, "src_cpu_s"),
                    "src_cpu_s_per_mrow": med("matrix", subj, "src_cpu_s_per_mrow"),
                    "n": len(groups.get(("matrix", subj, "rows_per_s"), []))}
             s = row["src_cpu_s_per_mrow"]
-            row["src_cpu_ratio_to_limit"] = s / lim_src if s is not None and lim_src and who != "limit" else None
+            row["src_cpu_ratio_to_limit"] = s / lim_src if s is not None and lim_src and who != base else None
             rows.append(row)
-            if who == "limit":
+            if who == base or base != "limit":
                 continue
             r = row["ratio_to_limit"]
             ratios[f"matrix_{c}_{who}_vs_limit"] = r
@@ -217,7 +222,8 @@ def print_matrix(rows, meta):
         if x is None:
             return "-"
         return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.{nd}f}"
-    print("matrix (medians; limit = raw COPY TO STDOUT / pg_recvlogical of the same rows, same run)")
+    print("matrix (medians; limit = raw COPY TO STDOUT / pg_recvlogical of the same rows, same run;"
+          " format_*: binary against text)")
     print(f"  {'case':<18} {'runner':<8} {'rows/s':>10} {'x limit':>8} {'CPU s':>7} "
           f"{'src CPU s/Mrow':>14} {'src x lim':>9} {'RSS MB':>7}")
     for r in rows:

@@ -167,6 +167,16 @@ ms_setup() {
     -c "INSERT INTO ms_keyless SELECT g, g % 1000, md5(g::text) FROM generate_series(1, $nk) g, generate_series(1, 2) d" \
     -c "VACUUM (FREEZE, ANALYZE)" \
     -c "CREATE PUBLICATION ms_pub FOR TABLE ms_ins, ms_upd, ms_del, ms_one, ms_big, ms_keyless"
+  ms_procedures
+  echo "INSERT INTO ms_one (v, t) VALUES (1, '0123456789abcdef0123456789abcdef');" >"$work/ms_one.sql"
+  ms_sqlite=$(storeof sqlite ms); ms_rocks=$(storeof rocksdb ms)
+  for kind in sqlite rocksdb; do
+    pgseed_run "$work/ms-init-$kind.log" sync --source "$SRC" --store "$(storeof $kind ms)" --publication ms_pub --slot ms_$kind
+  done
+}
+
+# The workloads' procedures (the stream cases and scripts/bench/formats.sh).
+ms_procedures() {
   # Random keys without repeats: id = 1 + (i * p) mod n with p prime to n visits each once.
   q "$SRC" -c "
     CREATE PROCEDURE ms_random(verb text, n bigint, cnt int, first bigint, per_txn int)
@@ -196,11 +206,6 @@ ms_setup() {
         COMMIT;
       END LOOP;
     END \$\$;"
-  echo "INSERT INTO ms_one (v, t) VALUES (1, '0123456789abcdef0123456789abcdef');" >"$work/ms_one.sql"
-  ms_sqlite=$(storeof sqlite ms); ms_rocks=$(storeof rocksdb ms)
-  for kind in sqlite rocksdb; do
-    pgseed_run "$work/ms-init-$kind.log" sync --source "$SRC" --store "$(storeof $kind ms)" --publication ms_pub --slot ms_$kind
-  done
 }
 
 # Workloads: each sets N (the changes it made; for migrations the transactions).
