@@ -228,7 +228,10 @@ void StreamApply::session(bool one_shot) {
       }
       break;
     }
-    if (reached_stop_before_) break;
+    if (reached_stop_before_) {
+      sync_pending_tables();  // tables new before the stop point are in the store at it
+      break;
+    }
     if (options_.on_progress) {
       auto now = std::chrono::steady_clock::now();
       double dt = std::chrono::duration<double>(now - last_progress).count();
