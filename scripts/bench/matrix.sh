@@ -179,7 +179,7 @@ ms_setup() {
 ms_procedures() {
   # Random keys without repeats: id = 1 + (i * p) mod n with p prime to n visits each once.
   q "$SRC" -c "
-    CREATE PROCEDURE ms_random(verb text, n bigint, cnt int, first bigint, per_txn int)
+    CREATE OR REPLACE PROCEDURE ms_random(verb text, n bigint, cnt int, first bigint, per_txn int)
     LANGUAGE plpgsql AS \$\$
     DECLARE p bigint := 1000003; k bigint;
     BEGIN
@@ -197,7 +197,7 @@ ms_procedures() {
       END LOOP;
     END \$\$;" \
     -c "
-    CREATE PROCEDURE ms_inserts(first bigint, cnt int, per_txn int)
+    CREATE OR REPLACE PROCEDURE ms_inserts(first bigint, cnt int, per_txn int)
     LANGUAGE plpgsql AS \$\$
     BEGIN
       FOR b IN 0 .. (cnt - 1) / per_txn LOOP
