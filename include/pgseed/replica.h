@@ -36,7 +36,12 @@ struct TableInfo {
 };
 
 struct ReplicaState {
-  std::string phase;  // "empty", "copying" (initial copy not finished) or "streaming"
+  enum class Phase {
+    kEmpty,      // no sync has written the store yet
+    kCopying,    // the initial copy is not finished
+    kStreaming,  // copied; changes are applied from applied_lsn on
+  };
+  Phase phase = Phase::kEmpty;
   std::string source_system_id;
   std::string source_database;
   std::string slot;
@@ -46,6 +51,9 @@ struct ReplicaState {
   Lsn applied_lsn;       // everything the source committed before this is in the store
   std::string last_commit_time;  // of the last applied transaction; empty if none
 };
+
+// "empty", "copying" or "streaming", as `pgseed status` prints the phase.
+const char* to_string(ReplicaState::Phase phase);
 
 // How a Replica follows a store that a sync writes meanwhile.
 struct ReplicaOptions {

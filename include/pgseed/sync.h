@@ -14,14 +14,29 @@
 
 namespace pgseed {
 
+// What a change did to the rows of its table.
+enum class ChangeKind {
+  kInsert,
+  kUpdate,    // key: the row's key after the update. When the source sent the old row too
+              // (the key changed, or REPLICA IDENTITY FULL), a kDelete of the old key
+              // comes first: a cache drops both.
+  kDelete,
+  kTruncate,  // every row of the table; no key
+};
+
+// "insert", "update", "delete" or "truncate".
+const char* to_string(ChangeKind kind);
+
 // One applied source transaction, as the change callback sees it.
 struct AppliedTransaction {
   Lsn commit_lsn;
   std::string commit_time;  // ISO 8601, UTC
   struct Change {
-    std::string table;               // "schema.table", quoted as PostgreSQL needs
-    char kind;                       // 'I' insert, 'U' update, 'D' delete, 'T' truncate
-    std::vector<std::string> key;    // key values in PostgreSQL text form (empty for 'T')
+    std::string table;  // "schema.table", quoted as PostgreSQL needs
+    ChangeKind kind = ChangeKind::kInsert;
+    // Key values in PostgreSQL text form, in key order (what Replica::lookup takes); every
+    // column for a table without a key; empty for kTruncate.
+    std::vector<std::string> key;
   };
   std::vector<Change> changes;
 };

@@ -388,19 +388,19 @@ void StreamApply::handle(const PgOutputMessage& msg) {
         } else if constexpr (std::is_same_v<T, Insert>) {
           if (const TableDef* t = target(m.relid, m.new_tuple.size())) {
             store_.upsert(*t, m.new_tuple);
-            note_change(*t, 'I', m.new_tuple);
+            note_change(*t, ChangeKind::kInsert, m.new_tuple);
           }
         } else if constexpr (std::is_same_v<T, Update>) {
           if (const TableDef* t = target(m.relid, m.new_tuple.size())) {
             store_.update(*t, m.old_tuple, m.new_tuple);
             // A key that changed: the old key's row is gone, tell the callback so.
-            if (!m.old_tuple.empty()) note_change(*t, 'D', m.old_tuple);
-            note_change(*t, 'U', m.new_tuple);
+            if (!m.old_tuple.empty()) note_change(*t, ChangeKind::kDelete, m.old_tuple);
+            note_change(*t, ChangeKind::kUpdate, m.new_tuple);
           }
         } else if constexpr (std::is_same_v<T, Delete>) {
           if (const TableDef* t = target(m.relid, m.old_tuple.size())) {
             store_.remove(*t, m.old_tuple);
-            note_change(*t, 'D', m.old_tuple);
+            note_change(*t, ChangeKind::kDelete, m.old_tuple);
           }
         } else if constexpr (std::is_same_v<T, Truncate>) {
           for (uint32_t relid : m.relids)
@@ -413,7 +413,7 @@ void StreamApply::handle(const PgOutputMessage& msg) {
                 mine.relfilenode = 0;
                 store_.set_sync_state(mine);
               }
-              note_change(*t, 'T', {});
+              note_change(*t, ChangeKind::kTruncate, {});
             }
         }
         // Origin, Type, Message: nothing to store. Stream*: not requested (no
@@ -534,7 +534,7 @@ void StreamApply::load_tables() {
   for (auto& t : store_.tables()) tables_[t.source_oid] = t;
 }
 
-void StreamApply::note_change(const TableDef& def, char kind, std::span<const Datum> row) {
+void StreamApply::note_change(const TableDef& def, ChangeKind kind, std::span<const Datum> row) {
   if (!options_.on_commit || current_.changes.size() >= kMaxCallbackChanges) return;
   AppliedTransaction::Change c;
   c.table = def.qualified();

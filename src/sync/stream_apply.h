@@ -62,7 +62,7 @@ class StreamApply {
   // The store table a change applies to, or nullptr when the change is to be skipped.
   // `tuple_columns`: the width of the change's tuple (SIZE_MAX: none, a TRUNCATE).
   const TableDef* target(uint32_t relid, size_t tuple_columns);
-  void note_change(const TableDef& def, char kind, std::span<const Datum> row);
+  void note_change(const TableDef& def, ChangeKind kind, std::span<const Datum> row);
 
   // Checks the timeline of the server this session reached (IDENTIFY_SYSTEM's) against the
   // one the store's applied LSN was reached on (this run's last session's, else the store's

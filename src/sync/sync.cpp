@@ -542,6 +542,16 @@ void remove_new_store(std::unique_ptr<Store>& store, bool store_existed, const s
 
 }  // namespace
 
+const char* to_string(ChangeKind kind) {
+  switch (kind) {
+    case ChangeKind::kInsert: return "insert";
+    case ChangeKind::kUpdate: return "update";
+    case ChangeKind::kDelete: return "delete";
+    case ChangeKind::kTruncate: return "truncate";
+  }
+  return "unknown";
+}
+
 Sync::Sync(SyncOptions options) : options_(std::move(options)) {}
 Sync::~Sync() = default;
 
