@@ -2,7 +2,6 @@
 // library's write side; the CLI's `sync` is a thin wrapper over it.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -157,6 +156,8 @@ class Sync {
  public:
   explicit Sync(SyncOptions options);
   ~Sync();
+  Sync(const Sync&) = delete;
+  Sync& operator=(const Sync&) = delete;
 
   // First run: creates the slot (and a publication if needed), copies the tables under
   // the slot's exported snapshot, then streams. The source may be a hot standby
@@ -180,8 +181,8 @@ class Sync {
   void stop();
 
  private:
-  SyncOptions options_;
-  std::atomic<bool> stop_{false};
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace pgseed
