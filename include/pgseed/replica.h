@@ -77,9 +77,9 @@ struct ReplicaOptions {
 // never shows rows newer than the applied LSN its state reports, nor part of a source
 // transaction.
 //
-// Thread-safety: thread-safe. Calls from several threads are serialised (one at a time);
-// for reads in parallel, open one Replica per thread. A scan()'s callback must not call
-// the same Replica (Error kInternal).
+// Thread-safety: thread-safe: any number of threads may call one Replica at once, and the
+// calls are serialised (one at a time); for reads in parallel, open one Replica per thread.
+// A scan()'s callback must not call the same Replica (Error kInternal).
 //
 // Cost: table metadata is cached and read again only when the store's tables changed
 // (SQLite: after another connection committed, PRAGMA data_version; RocksDB: a version

@@ -149,9 +149,15 @@ std::vector<std::string> parse_table_list(const std::string& list);
 // ("64MB", "512 kB", "1gb", "1048576"). Throws Error(kConfiguration) naming `what`.
 uint64_t parse_byte_size(const std::string& text, const std::string& what = "size");
 
-// Runs a sync on the caller's thread. Thread-safe: stop() from any thread. While run()
-// writes the store, Replica::open(options.store) reads it from any other thread (or
-// process), for either store (replica.h).
+// Runs a sync on the caller's thread. While run() writes the store,
+// Replica::open(options.store) reads it from any other thread (or process), for either
+// store (replica.h).
+//
+// Thread-safety: stop() may be called from any thread at any time, also while run() runs.
+// It is not undone: a run() of a Sync already stopped returns as after a stop() at its
+// start. run() is called from one thread at a time; Syncs of different stores may run at
+// once, each on a thread of its own. The callbacks of SyncOptions run on run()'s thread,
+// except `log`, which the copy's worker threads call too (log.h).
 class Sync {
  public:
   explicit Sync(SyncOptions options);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <filesystem>
@@ -52,16 +53,17 @@ inline constexpr uint64_t kBulkFileBytes = 64u << 20;    // an SST file is close
 inline constexpr size_t kBulkSortBytes = 8u << 20;       // rows that fit no run: sorted in this much
 inline constexpr rocksdb::CompressionType kBulkCompression = rocksdb::kLZ4Compression;
 
-// Test hooks (rocksdb_store_testing).
+// Test hooks (rocksdb_store_testing): settings a test makes before it opens a store, and
+// counters that stores in any thread add to (atomic: several Syncs may run at once).
 inline size_t g_spill_bytes = kDefaultSpillBytes;
 inline std::string g_crash_point;
 inline int g_crash_countdown = 0;
-inline uint64_t g_spill_count = 0;
+inline std::atomic<uint64_t> g_spill_count{0};
 inline uint64_t g_bulk_file_bytes = kBulkFileBytes;
 inline size_t g_bulk_sort_bytes = kBulkSortBytes;
 inline size_t g_bulk_run_bytes = kBulkRunBytes;
-inline uint64_t g_bulk_files_ingested = 0;
-inline uint64_t g_bulk_rows_sorted = 0;
+inline std::atomic<uint64_t> g_bulk_files_ingested{0};
+inline std::atomic<uint64_t> g_bulk_rows_sorted{0};
 
 inline void crash_point(std::string_view name) {
   if (g_crash_point.empty() || g_crash_point != name) return;
