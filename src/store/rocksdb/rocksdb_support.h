@@ -2,31 +2,15 @@
 // (rocksdb_store_testing); the layout's keys and helpers come from rocksdb_layout.h.
 #pragma once
 
-#include <rocksdb/db.h>
-#include <rocksdb/env.h>
-#include <rocksdb/file_system.h>
-#include <rocksdb/iterator.h>
-#include <rocksdb/cache.h>
-#include <rocksdb/options.h>
-#include <rocksdb/sst_file_writer.h>
-#include <rocksdb/table.h>
-#include <rocksdb/write_batch.h>
+#include <rocksdb/compression_type.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
-#include <cctype>
-#include <cstring>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
-#include <map>
-#include <optional>
-#include <set>
-#include <vector>
-
-#include "pgseed/error.h"
-#include "common/bytes.h"
-#include "store/key_codec.h"
-#include "store/row_codec.h"
+#include <string>
+#include <string_view>
 
 #include "store/rocksdb/rocksdb_layout.h"
 #include "store/rocksdb_store.h"
