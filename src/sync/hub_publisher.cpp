@@ -1,6 +1,7 @@
 #include "sync/hub_publisher.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "fanout/snapshot_codec.h"
 #include "pgseed/error.h"
@@ -36,11 +37,29 @@ void HubPublisher::start(Store& store) {
   log_.info("publishing to NATS stream " + names_.changes + " at " + js_->servers() +
             (published_.valid() ? " (it holds transactions up to " + published_.str() + ")" : ""));
   // No snapshot yet, or the hub stopped between a resync marker and its snapshot.
-  std::optional<uint64_t> newest = newest_snapshot_marker();
-  if (!newest || *newest < tail_marker_seq_) publish_snapshot(store, tail_marker_seq_);
+  std::optional<fanout::SnapshotHeader> newest = newest_snapshot();
+  if (!newest || newest->marker_seq < tail_marker_seq_) {
+    publish_snapshot(store, tail_marker_seq_);
+  } else if (!same_copies(newest->tables, store.tables())) {
+    // The hub stopped after a table sync was stored and before its marker was published:
+    // the edges hold the tables as the newest snapshot has them, and the stream goes on
+    // with the new ones. The marker and snapshot it owes come first.
+    log_.info("the store's tables are not those of the newest snapshot in " + names_.snapshots +
+              " (a table sync the hub stopped before publishing): publishing it now");
+    tables_resynced(store, store.state().applied_lsn);
+  }
 }
 
-std::optional<uint64_t> HubPublisher::newest_snapshot_marker() {
+bool HubPublisher::same_copies(std::vector<TableDef> a, std::vector<TableDef> b) {
+  auto key = [](const TableDef& t) { return std::tuple(t.source_oid, t.snapshot_lsn.value, t.relfilenode, t.columns.size()); };
+  auto by_oid = [](const TableDef& x, const TableDef& y) { return x.source_oid < y.source_oid; };
+  std::sort(a.begin(), a.end(), by_oid);
+  std::sort(b.begin(), b.end(), by_oid);
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [&](const TableDef& x, const TableDef& y) { return key(x) == key(y); });
+}
+
+std::optional<fanout::SnapshotHeader> HubPublisher::newest_snapshot() {
   std::optional<nats::StoredMessage> end = js_->last_message(names_.snapshots, names_.snapshot_end);
   if (!end) return std::nullopt;
   auto bytes = [](const std::string& s) {
@@ -49,7 +68,7 @@ std::optional<uint64_t> HubPublisher::newest_snapshot_marker() {
   fanout::SnapshotMessage e = fanout::decode_snapshot_message(bytes(end->data));
   std::optional<nats::StoredMessage> head = js_->message(names_.snapshots, e.end.header_seq);
   if (!head) return std::nullopt;
-  return fanout::decode_snapshot_message(bytes(head->data)).header.marker_seq;
+  return fanout::decode_snapshot_message(bytes(head->data)).header;
 }
 
 Lsn HubPublisher::stream_position() {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "decode/pgoutput.h"
+#include "fanout/snapshot_codec.h"
 #include "fanout/stream_names.h"
 #include "fanout/txn_codec.h"
 #include "nats/jet_stream.h"
@@ -67,8 +68,11 @@ class HubPublisher {
   // The commit LSN up to which the change stream holds every transaction, and the newest
   // resync marker after the last transaction (tail_marker_seq_), read at start.
   Lsn stream_position();
-  // The marker sequence of the newest whole snapshot (none: no snapshot).
-  std::optional<uint64_t> newest_snapshot_marker();
+  // The header of the newest whole snapshot (none: no snapshot).
+  std::optional<fanout::SnapshotHeader> newest_snapshot();
+  // Whether two table lists are the same copies (each table's oid, copy point, relfilenode
+  // and column count): the store's and a snapshot's.
+  static bool same_copies(std::vector<TableDef> a, std::vector<TableDef> b);
 
   nats::NatsAddress address_;
   fanout::StreamNames names_;
