@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Benchmarks pgseed against the physical limits on this machine (issue 6).
+# Benchmarks pgseed against the physical limits on this machine (issues 6 and 16).
 #
 #   scripts/bench.sh [--rows N] [--repeat K] [--changes C] [--only SECTION[,SECTION]]
-#                    [--big] [--out FILE] [--profile DIR]
+#                    [--big] [--quick] [--out FILE] [--profile DIR]
 #
 #   --rows N      rows of the `events` table (default 1000000); the smaller tables scale with it
 #   --repeat K    repetitions of every timed run (default 3): median, min and max are reported
 #   --changes C   changes per stream workload (default N/5)
-#   --only S      run only these sections: copy, stream, memory, latency, migrations
-#                 (comma-separated)
+#   --only S      run only these sections: copy, stream, memory, latency, migrations,
+#                 matrix-copy, matrix-stream, formats (comma-separated; default all)
+#   --quick       everything tiny (smoke test, a few minutes): --rows 4000 --repeat 1
+#                 --changes 2000 unless given, 3 s of latency, 50 migrations
 #   --big         memory: also sync a 5M-row table (implied by --rows >= 5000000)
 #   --out FILE    machine-readable results (default bench-results.json)
 #   --profile DIR `perf record --call-graph dwarf` the last repeat's pgseed copy into SQLite
@@ -23,6 +25,14 @@
 #            same publication, same WAL range) vs applied by `pgseed sync` one-shot
 #   memory   peak RSS of every pgseed run, one source transaction of min(N, 1M) rows,
 #            and (--big) a 5M-row table
+#   matrix-copy    copy cases (wide, narrow, numeric/timestamp, bytea + TOAST, many small
+#                  tables) vs raw COPY TO STDOUT of the same tables    (scripts/bench/matrix.sh)
+#   matrix-stream  stream cases (insert-heavy, update-heavy, delete-heavy, one-row txns, one
+#                  large txn, keyless, migration-heavy) vs pg_recvlogical of the same WAL;
+#                  per case rows/s, ratio, pgseed CPU-s, source CPU-s per million rows (the
+#                  server's own accounting of its exited backends), peak RSS
+#   formats        the source's CPU per row for COPY text vs binary and pgoutput binary
+#                  'false' vs 'true' (PostgreSQL's own clients; scripts/bench/formats.sh)
 #   latency  `pgseed sync --follow` into SQLite under ~1000 single-row transactions/s
 #            (pgbench -R 1000 -T 20): commit time on the source (track_commit_timestamp)
 #            to the moment a reader of the SQLite file first sees the row, p50/p99
@@ -37,30 +47,39 @@ root=$PWD
 rows=1000000
 repeat=3
 changes=
-only=copy,stream,memory,latency,migrations
+only=copy,stream,memory,latency,migrations,matrix-copy,matrix-stream,formats
+quick=0
+rows_given=0
+repeat_given=0
 big=0
 out=bench-results.json
 profile=
 while (($#)); do
   case "$1" in
-    --rows) rows=$2; shift 2 ;;
-    --repeat) repeat=$2; shift 2 ;;
+    --rows) rows=$2; rows_given=1; shift 2 ;;
+    --repeat) repeat=$2; repeat_given=1; shift 2 ;;
+    --quick) quick=1; shift ;;
     --changes) changes=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --big) big=1; shift ;;
     --out) out=$2; shift 2 ;;
     --profile) profile=$2; shift 2 ;;
-    -h|--help) sed -n '2,30s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if ((quick)); then
+  ((rows_given)) || rows=4000
+  ((repeat_given)) || repeat=1
+  changes=${changes:-2000}
+fi
 [[ $rows =~ ^[0-9]+$ ]] && ((rows >= 1000)) || { echo "bench.sh: --rows must be >= 1000" >&2; exit 2; }
 [[ $repeat =~ ^[0-9]+$ ]] && ((repeat >= 1)) || { echo "bench.sh: --repeat must be >= 1" >&2; exit 2; }
 changes=${changes:-$((rows / 5))}
 ((changes >= 100)) || changes=100
 ((rows >= 5000000)) && big=1
 for s in ${only//,/ }; do
-  case "$s" in copy|stream|memory|latency|migrations) ;; *) echo "bench.sh: unknown section: $s" >&2; exit 2 ;; esac
+  case "$s" in copy|stream|memory|latency|migrations|matrix-copy|matrix-stream|formats) ;; *) echo "bench.sh: unknown section: $s" >&2; exit 2 ;; esac
 done
 want() { [[ ",$only," == *",$1,"* ]]; }
 case "$out" in /*) ;; *) out="$root/$out" ;; esac
@@ -115,10 +134,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# autovacuum off: the source CPU of a matrix run is that of the backends exiting meanwhile
+# (scripts/bench/matrix.sh), and no autovacuum worker may be among them; tables are vacuumed
+# where the data is made.
 # track_commit_timestamp: the latency section reads each row's commit time from the source.
 # A large max_wal_size keeps checkpoints out of the measurements.
 say "starting a throwaway PostgreSQL in $pg"
-PG_EXTRA_OPTS="-c track_commit_timestamp=on -c max_wal_size=8GB -c checkpoint_timeout=30min" \
+PG_EXTRA_OPTS="-c autovacuum=off -c track_commit_timestamp=on -c max_wal_size=8GB -c checkpoint_timeout=30min" \
   scripts/pg.sh start "$pg" >/dev/null
 conn_base=$(cat "$pg/conninfo")
 conn_base=${conn_base% dbname=postgres}
@@ -186,185 +208,7 @@ wait_flushed() {
   die "WAL did not flush up to $lsn"
 }
 
-cat >"$work/helper.py" <<'PY'
-import json, os, sqlite3, statistics, sys, time
-
-def poll(db, stop_file, out):
-    """Records when each row of `lat` first becomes visible to a reader of the SQLite file."""
-    while not os.path.exists(db):
-        time.sleep(0.01)
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    seen, wm, maxid = {}, 0, 0  # wm: every id <= wm has been seen
-    while not os.path.exists(stop_file):
-        try:
-            ids = con.execute("SELECT id FROM lat WHERE id > ?", (wm,)).fetchall()
-        except sqlite3.OperationalError:  # table not created yet
-            time.sleep(0.01)
-            continue
-        t = time.time()
-        for (i,) in ids:
-            if i not in seen:
-                seen[i] = t
-                maxid = max(maxid, i)
-        while wm + 1 in seen:
-            wm += 1
-        time.sleep(0.001)
-    with open(out, "w") as f:
-        for i, t in seen.items():
-            f.write(f"{i}\t{t:.6f}\n")
-
-def latency(seen_file, commits_file):
-    seen = dict(l.split("\t") for l in open(seen_file).read().split("\n") if l)
-    lat, missing = [], 0
-    first = last = None
-    for line in open(commits_file):
-        i, ct = line.split("\t")
-        ct = float(ct)
-        first = ct if first is None else min(first, ct)
-        last = ct if last is None else max(last, ct)
-        if i not in seen:
-            missing += 1
-            continue
-        lat.append((float(seen[i]) - ct) * 1000.0)
-    lat.sort()
-    def pct(p):
-        return lat[min(len(lat) - 1, int(round(p / 100.0 * (len(lat) - 1))))] if lat else float("nan")
-    rate = (len(lat) + missing) / (last - first) if last and last > first else 0
-    print(f"{pct(50):.3f} {pct(90):.3f} {pct(99):.3f} {lat[-1] if lat else float('nan'):.3f} "
-          f"{len(lat)} {missing} {rate:.1f}")
-
-def summarize(tsv, out):
-    meta, groups = {}, {}
-    for line in open(tsv):
-        sec, subj, metric, val = line.rstrip("\n").split("\t")
-        if sec == "meta":
-            meta[metric] = val
-            continue
-        groups.setdefault((sec, subj, metric), []).append(float(val))
-    def st(sec, subj, metric):
-        v = groups.get((sec, subj, metric))
-        if not v:
-            return None
-        return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v), "values": v}
-    def med(sec, subj, metric):
-        s = st(sec, subj, metric)
-        return s["median"] if s else None
-    res = {"meta": meta, "results": {}}
-    for (sec, subj, metric) in groups:
-        res["results"].setdefault(sec, {}).setdefault(subj, {})[metric] = st(sec, subj, metric)
-
-    ratios, targets = {}, []
-    def ratio(a, b):
-        return a / b if a and b else None
-    raw = med("copy", "raw_copy", "rows_per_s")
-    for s, goal in (("pgseed_sqlite", 0.75), ("pgseed_rocksdb", 0.9)):
-        r = ratio(med("copy", s, "rows_per_s"), raw)
-        ratios[f"copy_{s}_vs_raw"] = r
-        ratios[f"copy_{s}_whole_command_vs_raw"] = ratio(med("copy", s, "rows_per_s_whole_command"), raw)
-        if r is not None:
-            targets.append({"target": f"copy into {s[7:]} >= {goal} x raw COPY", "value": round(r, 3),
-                            "met": r >= goal})
-        pc = med("copy", "pgcopydb", "rows_per_s")
-        mine = med("copy", s, "rows_per_s")
-        if pc and mine:
-            ratios[f"copy_{s}_vs_pgcopydb"] = mine / pc
-            targets.append({"target": f"copy into {s[7:]} ahead of pgcopydb", "value": round(mine / pc, 3),
-                            "met": mine > pc})
-    recv = med("stream", "pg_recvlogical", "changes_per_s")
-    for s in ("pgseed_sqlite", "pgseed_rocksdb"):
-        r = ratio(med("stream", s, "changes_per_s"), recv)
-        ratios[f"stream_{s}_vs_recvlogical"] = r
-        ratios[f"stream_{s}_whole_command_vs_recvlogical"] = ratio(med("stream", s, "changes_per_s_whole_command"), recv)
-        if r is not None:
-            targets.append({"target": f"stream apply into {s[7:]} >= 0.9 x pg_recvlogical", "value": round(r, 3),
-                            "met": r >= 0.9})
-    rss = [(k, max(v)) for k, v in groups.items() if k[2] == "rss_mb" and k[1].startswith("pgseed")]
-    if rss:
-        worst = max(rss, key=lambda x: x[1])
-        res["peak_rss_mb_max"] = {"value": worst[1], "run": f"{worst[0][0]}/{worst[0][1]}"}
-        targets.append({"target": "peak RSS < 100 MB in every run", "value": worst[1],
-                        "worst_run": f"{worst[0][0]}/{worst[0][1]}", "met": worst[1] < 100})
-    for kind in ("sqlite", "rocksdb"):
-        m = med("migrations", f"pgseed_{kind}", "txn_per_s")
-        if m is not None:
-            targets.append({"target": f"migration-heavy catch-up into {kind} >= 500 txn/s", "value": m, "met": m >= 500})
-    p99 = med("latency", "pgseed_sqlite_follow", "p99_ms")
-    if p99 is not None:
-        targets.append({"target": "--follow lag p99 < 100 ms at ~1k txn/s", "value": p99, "met": p99 < 100})
-    res["ratios"] = ratios
-    res["targets"] = targets
-    with open(out, "w") as f:
-        json.dump(res, f, indent=2)
-        f.write("\n")
-
-    # The short table.
-    def fmt(x, unit=""):
-        if x is None:
-            return "-"
-        if abs(x) >= 1000:
-            return f"{x:,.0f}{unit}"
-        return f"{x:.3g}{unit}" if abs(x) < 10 else f"{x:.1f}{unit}"
-    def line(label, sec, subj, metric, extra=""):
-        s = st(sec, subj, metric)
-        if not s:
-            return
-        print(f"  {label:<38} {fmt(s['median']):>12}  [{fmt(s['min'])} .. {fmt(s['max'])}]{extra}")
-    print(f"pgseed benchmark: {meta.get('rows')} rows, repeat {meta.get('repeat')}, "
-          f"{meta.get('cpus')} CPUs ({meta.get('cpu_model')}), {meta.get('pg_version')}, "
-          f"load average {meta.get('loadavg_start')} at start, {meta.get('loadavg_end')} at end")
-    if any(k[0] == "copy" for k in groups):
-        print(f"copy ({meta.get('copy_rows')} rows, {float(meta.get('copy_mb', 0)):.0f} MB COPY text)  median [min .. max]")
-        line("raw COPY rows/s", "copy", "raw_copy", "rows_per_s")
-        line("raw COPY MB/s", "copy", "raw_copy", "mb_per_s")
-        for s in ("pgseed_sqlite", "pgseed_rocksdb"):
-            r = ratios.get(f"copy_{s}_vs_raw")
-            line(f"{s} copy phase rows/s", "copy", s, "rows_per_s", f"  = {r:.2f} x raw" if r else "")
-            line(f"{s} copy phase MB/s", "copy", s, "mb_per_s")
-            line(f"{s} whole command s", "copy", s, "wall_s")
-            line(f"{s} peak RSS MB", "copy", s, "rss_mb")
-            line(f"{s} CPU s (user+sys)", "copy", s, "cpu_s")
-        line("pgcopydb copy table-data rows/s", "copy", "pgcopydb", "rows_per_s",
-             f"  = {ratio(med('copy', 'pgcopydb', 'rows_per_s'), raw):.2f} x raw" if raw and med('copy', 'pgcopydb', 'rows_per_s') else "")
-        if meta.get("pgcopydb") == "missing":
-            print("  pgcopydb: not installed, skipped")
-    if any(k[0] == "stream" for k in groups):
-        print(f"stream ({meta.get('stream_changes')} changes/run in {meta.get('stream_txns')} transactions)")
-        line("pg_recvlogical changes/s", "stream", "pg_recvlogical", "changes_per_s")
-        line("pg_recvlogical CPU s (user+sys)", "stream", "pg_recvlogical", "cpu_s")
-        for s in ("pgseed_sqlite", "pgseed_rocksdb"):
-            r = ratios.get(f"stream_{s}_vs_recvlogical")
-            line(f"{s} apply changes/s", "stream", s, "changes_per_s", f"  = {r:.2f} x recvlogical" if r else "")
-            line(f"{s} whole command changes/s", "stream", s, "changes_per_s_whole_command")
-            line(f"{s} peak RSS MB", "stream", s, "rss_mb")
-            line(f"{s} CPU s (user+sys)", "stream", s, "cpu_s")
-    if any(k[0] == "memory" for k in groups):
-        print("memory")
-        for (sec, subj, metric) in sorted(groups):
-            if sec == "memory" and metric in ("rss_mb", "rows_per_s", "changes_per_s", "cpu_s"):
-                line(f"{subj} {metric}", sec, subj, metric)
-    if any(k[0] == "migrations" for k in groups):
-        print(f"migrations (catch-up of {meta.get('migration_txns')} create/insert/drop transactions, "
-              f"{meta.get('migration_tables')} published tables)")
-        for s in ("pgseed_sqlite", "pgseed_rocksdb"):
-            line(f"{s} transactions/s", "migrations", s, "txn_per_s")
-    if any(k[0] == "latency" for k in groups):
-        print("latency (--follow, SQLite, commit on source -> visible to a reader)")
-        for m in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "txn_per_s", "rss_mb", "cpu_s"):
-            line(m, "latency", "pgseed_sqlite_follow", m)
-    print("targets")
-    for t in targets:
-        print(f"  {'MET    ' if t['met'] else 'NOT MET'} {t['target']}: {t['value']}")
-
-if __name__ == "__main__":
-    cmd = sys.argv[1]
-    if cmd == "poll":
-        poll(*sys.argv[2:5])
-    elif cmd == "latency":
-        latency(*sys.argv[2:4])
-    elif cmd == "summarize":
-        summarize(*sys.argv[2:4])
-PY
-helper() { python3 "$work/helper.py" "$@"; }
+helper() { python3 "$root/scripts/bench/helper.py" "$@"; }
 
 meta rows "$rows"
 meta repeat "$repeat"
@@ -379,7 +223,7 @@ meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 if awk -v c="$(nproc)" '{ exit !($1 > c / 2) }' /proc/loadavg; then
   say "warning: load average $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs: other work will skew the figures"
 fi
-meta command "scripts/bench.sh --rows $rows --repeat $repeat --changes $changes --only $only$( ((big)) && echo ' --big')"
+meta command "scripts/bench.sh --rows $rows --repeat $repeat --changes $changes --only $only$( ((big)) && echo ' --big')$( ((quick)) && echo ' --quick')"
 
 # ---------------------------------------------------------------------------------------
 # Data set
@@ -704,7 +548,7 @@ fi
 # latency
 
 if want latency; then
-  say "latency: pgseed sync --follow into SQLite, pgbench -R 1000 -T 20"
+  say "latency: pgseed sync --follow into SQLite, pgbench -R 1000 -T $((quick ? 3 : 20))"
   q "$AUX" -c "CREATE TABLE lat (id bigserial PRIMARY KEY, pad text NOT NULL)" \
     -c "CREATE PUBLICATION lat_pub FOR TABLE lat"
   echo "INSERT INTO lat (pad) VALUES ('0123456789abcdef0123456789abcdef');" >"$work/lat.sql"
@@ -722,10 +566,10 @@ if want latency; then
     sleep 0.1
   done
   grep -q "streaming from" "$work/follow.log" || die "pgseed --follow did not start streaming"
-  python3 "$work/helper.py" poll "$lat_db" "$work/poll.stop" "$work/seen.tsv" &
+  helper poll "$lat_db" "$work/poll.stop" "$work/seen.tsv" &
   poller_pid=$!
   sleep 1
-  pgbench -n -f "$work/lat.sql" -c 4 -j 2 -R 1000 -T 20 "$AUX" >"$work/pgbench.log" 2>&1 ||
+  pgbench -n -f "$work/lat.sql" -c 4 -j 2 -R 1000 -T "$((quick ? 3 : 20))" "$AUX" >"$work/pgbench.log" 2>&1 ||
     die "pgbench failed: $(tail -n 5 "$work/pgbench.log")"
   total=$(qv "$AUX" -c "SELECT count(*) FROM lat")
   for _ in $(seq 1 300); do   # wait until the store holds everything (at most 30 s)
@@ -764,29 +608,43 @@ fi
 # costs one catalog lookup (it no longer exists when pgseed gets to it).
 
 if want migrations; then
-  say "migrations: 1000 create/insert/drop transactions, 500 published tables"
-  q "$AUX" -c "CREATE SCHEMA mig" -c "DO \$\$ BEGIN FOR i IN 1..500 LOOP
+  nmig=$((quick ? 50 : 1000)); ntab=$((quick ? 20 : 500))
+  say "migrations: $nmig create/insert/drop transactions, $ntab published tables"
+  q "$AUX" -c "CREATE SCHEMA mig" -c "DO \$\$ BEGIN FOR i IN 1..$ntab LOOP
       EXECUTE format('CREATE TABLE mig.t%s (id int PRIMARY KEY, v text)', i);
       EXECUTE format('INSERT INTO mig.t%s VALUES (1, ''x'')', i); END LOOP; END \$\$" \
     -c "CREATE PUBLICATION mig_pub FOR TABLES IN SCHEMA mig"
-  for i in $(seq 1 1000); do
+  for i in $(seq 1 "$nmig"); do
     echo "BEGIN; CREATE TABLE mig.n$i (id int PRIMARY KEY, v text); INSERT INTO mig.n$i VALUES (1, 'a'), (2, 'b'); DROP TABLE mig.n$i; COMMIT;"
   done >"$work/migrations.sql"
-  meta migration_txns 1000
-  meta migration_tables 500
+  meta migration_txns "$nmig"
+  meta migration_tables "$ntab"
   for ((r = 1; r <= repeat; r++)); do
     for kind in sqlite rocksdb; do
       if [ $kind = sqlite ]; then store="sqlite:$work/mig.db"; else store="rocksdb:$work/mig.rocks"; fi
       pgseed_run "$work/mig-$kind.log" sync --source "$AUX" --store "$store" --publication mig_pub --slot mig_$kind
       q "$AUX" -f "$work/migrations.sql" >/dev/null
       pgseed_run "$work/mig-$kind.log" sync --source "$AUX" --store "$store"
-      record migrations "pgseed_$kind" txn_per_s "$(rate 1000 "$WALL")"
+      record migrations "pgseed_$kind" txn_per_s "$(rate "$nmig" "$WALL")"
       record migrations "pgseed_$kind" rss_mb "$(mb "$RSS_KB")"
       drop_slot "$AUX" "mig_$kind"
       rm -rf "${store#*:}" "${store#*:}-wal" "${store#*:}-shm"
     done
   done
-  q "$AUX" -c "DROP PUBLICATION mig_pub" -c "DROP SCHEMA mig CASCADE" >/dev/null
+  q "$AUX" -c "SET client_min_messages = warning" -c "DROP PUBLICATION mig_pub" -c "DROP SCHEMA mig CASCADE"
+fi
+
+# ---------------------------------------------------------------------------------------
+# matrix: the workload matrix of issue 16 (scripts/bench/matrix.sh)
+
+if want matrix-copy || want matrix-stream || want formats; then
+  source "$root/scripts/bench/matrix.sh"
+  want matrix-copy && matrix_copy
+  want matrix-stream && matrix_stream
+  if want formats; then
+    source "$root/scripts/bench/formats.sh"
+    formats
+  fi
 fi
 
 # ---------------------------------------------------------------------------------------

@@ -134,13 +134,16 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
     return oid;
   };
 
+  // A table's estimates sum over its partition tree (itself, for a plain table), looked
+  // up by oid: `r.oid IN (subquery)` read the whole of pg_class once per table, which cost
+  // seconds per read with a few hundred published tables (bench.sh's migration-heavy case).
   std::string sql =
       "SELECT c.oid, pt.schemaname, pt.tablename, coalesce(pt.rowfilter, ''), "
       "       array_to_string(pt.attnames, chr(1)), "
       "       (SELECT coalesce(sum(greatest(r.reltuples, 0)), 0)::bigint FROM pg_class r "
-      "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)), "
+      "        WHERE r.oid = ANY (ARRAY(SELECT relid FROM pg_partition_tree(c.oid)) || c.oid)), "
       "       (SELECT coalesce(sum(pg_relation_size(r.oid)), 0)::bigint FROM pg_class r "
-      "        WHERE r.oid IN (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid)), "
+      "        WHERE r.oid = ANY (ARRAY(SELECT relid FROM pg_partition_tree(c.oid)) || c.oid)), "
       "       c.relkind = 'p', c.relkind::text, pg_relation_size(c.oid), "
       "       pg_relation_size(c.oid) / current_setting('block_size')::bigint, c.relfilenode "
       "FROM pg_publication_tables pt "
@@ -266,17 +269,31 @@ std::vector<PublishedTable> published_tables(Connection& conn, const std::string
   return query_tables(conn, publication, 0);
 }
 
-bool is_published(Connection& conn, const std::string& publication, uint32_t oid) {
-  // A table that no longer exists (created and dropped since: the common case of a
-  // migration-heavy stream) is answered from pg_class alone; pg_publication_tables
-  // lists every table of a FOR ALL TABLES publication.
-  return read_again_after_ddl([&] { return conn.query_value(
-             "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = $2::oid) THEN false "
-             "ELSE EXISTS (SELECT 1 FROM pg_publication_tables pt "
-             "  JOIN pg_namespace n ON n.nspname = pt.schemaname "
-             "  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
-             "  WHERE pt.pubname = $1 AND c.oid = $2::oid) END::text",
-             {publication, std::to_string(oid)}) == "true"; });
+std::vector<uint32_t> published_among(Connection& conn, const std::string& publication,
+                                      const std::vector<uint32_t>& oids) {
+  if (oids.empty()) return {};
+  std::string list = "{";
+  for (size_t i = 0; i < oids.size(); ++i) list += (i ? "," : "") + std::to_string(oids[i]);
+  list += "}";
+  // Tables that no longer exist (created and dropped since: the common case of a
+  // migration-heavy stream) are answered from pg_class alone: the publication's view is
+  // read only for the live ones (pg_publication_tables lists every table of a FOR ALL
+  // TABLES publication).
+  std::string found = read_again_after_ddl([&] { return conn.query_value(
+      "SELECT coalesce(string_agg(l.oid::text, ',' ORDER BY l.ord), '') FROM "
+      "(SELECT c.oid, c.relname, n.nspname, o.ord FROM unnest($2::oid[]) WITH ORDINALITY o(oid, ord) "
+      "  JOIN pg_class c ON c.oid = o.oid JOIN pg_namespace n ON n.oid = c.relnamespace) l "
+      "WHERE EXISTS (SELECT 1 FROM pg_publication_tables pt "
+      "  WHERE pt.pubname = $1 AND pt.schemaname = l.nspname AND pt.tablename = l.relname)",
+      {publication, list}); });
+  std::vector<uint32_t> out;
+  for (size_t pos = 0; pos < found.size();) {
+    size_t end = found.find(',', pos);
+    if (end == std::string::npos) end = found.size();
+    out.push_back(parse_uint32(std::string_view(found).substr(pos, end - pos), "a published table's oid"));
+    pos = end + 1;
+  }
+  return out;
 }
 
 bool unchanged_since_snapshot(Connection& conn, const PublishedTable& t) {

@@ -72,8 +72,10 @@ std::optional<bool> slot_holds_xmin(Connection& conn, const std::string& slot);
 // connection's current transaction (the exported snapshot, when called by the copy).
 std::vector<PublishedTable> published_tables(Connection& conn, const std::string& publication);
 
-// Whether `publication` publishes the table with this OID now (one cheap query).
-bool is_published(Connection& conn, const std::string& publication, uint32_t oid);
+// Which of these OIDs' tables `publication` publishes now, in their order (one query for
+// all; a table that no longer exists costs a pg_class lookup only).
+std::vector<uint32_t> published_among(Connection& conn, const std::string& publication,
+                                      const std::vector<uint32_t>& oids);
 
 // In a transaction that imported an exported snapshot: locks `t` (ACCESS SHARE, held to
 // the transaction's end, so that no DDL can change it from now on) and tells whether the

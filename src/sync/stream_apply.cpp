@@ -48,6 +48,8 @@ namespace {
 constexpr size_t kMaxTxnsPerBatch = 5000;                 // source txns per store txn
 constexpr size_t kMaxChangesPerBatch = 100000;
 constexpr auto kMaxBatchAge = std::chrono::milliseconds(50);
+// Tables new to the store whose publication is asked about at once (sync_pending_tables).
+constexpr size_t kMaxPendingLookups = 256;
 // Group commit: a drained stream commits the store transaction in hand only once it is
 // this old, so a busy source costs one fsync per ~10 ms rather than one per transaction
 // (the latency this adds is what a --follow reader sees; well under the 100 ms target).
@@ -226,7 +228,10 @@ void StreamApply::session(bool one_shot) {
       }
       break;
     }
-    if (reached_stop_before_) break;
+    if (reached_stop_before_) {
+      sync_pending_tables();  // tables new before the stop point are in the store at it
+      break;
+    }
     if (options_.on_progress) {
       auto now = std::chrono::steady_clock::now();
       double dt = std::chrono::duration<double>(now - last_progress).count();
@@ -274,17 +279,28 @@ void StreamApply::session(bool one_shot) {
         send_status(false);
         last_status = std::chrono::steady_clock::now();
       }
-      if (!in_source_txn_ && !pending_sync_.empty()) sync_pending_tables();
-      if (store_txn_open_ && !in_source_txn_ &&
+      const bool batch_due =
+          store_txn_open_ && !in_source_txn_ &&
           (txns_in_batch_ >= max_txns || changes_in_batch_ >= kMaxChangesPerBatch ||
-           std::chrono::steady_clock::now() - batch_started_ > std::max<std::chrono::milliseconds>(kMaxBatchAge, group_delay)))
-        commit_store();
+           std::chrono::steady_clock::now() - batch_started_ > std::max<std::chrono::milliseconds>(kMaxBatchAge, group_delay));
+      // A stored table to copy again is copied once the transaction in hand is over.
+      // Tables new to the store wait until the store batch ends or the stream pauses, so
+      // that a migration-heavy stream (a table created and dropped per transaction) asks
+      // the catalog once per batch, not once per transaction: their changes meanwhile are
+      // skipped as those of any table not in the store (the copy, under a later snapshot,
+      // holds them), and after a crash the start's reconcile finds the published ones.
+      if (!in_source_txn_ && !pending_sync_.empty() &&
+          (batch_due || pending_sync_.size() >= kMaxPendingLookups ||
+           std::any_of(pending_sync_.begin(), pending_sync_.end(), [&](uint32_t oid) { return tables_.count(oid) > 0; })))
+        sync_pending_tables();
+      if (batch_due && store_txn_open_) commit_store();
       continue;
     }
 
     // Nothing buffered: the stream is drained for now. Make what we have durable, and say
     // so at once: the slot then releases WAL, and a watcher of the slot sees the progress.
     if (!in_source_txn_) {
+      if (!pending_sync_.empty()) sync_pending_tables();
       if (store_txn_open_ && (std::chrono::steady_clock::now() - batch_started_ >= group_delay ||
                               stop_ || (one_shot && state_.applied_lsn >= target)))
         commit_store();
@@ -584,11 +600,14 @@ bool StreamApply::sync_pending(uint32_t oid) const {
 void StreamApply::sync_pending_tables() {
   if (pending_sync_.empty()) return;
   // Tables new to the store that the publication no longer has (created and dropped
-  // since, the common case of a migration-heavy stream) cost one catalog lookup each,
-  // not a snapshot.
-  std::vector<uint32_t> oids;
+  // since, the common case of a migration-heavy stream) cost a share of one catalog
+  // lookup for all of them, not a snapshot.
+  std::vector<uint32_t> unknown, oids;
   for (uint32_t oid : pending_sync_)
-    if (tables_.count(oid) || pg::is_published(*catalog_, state_.publication, oid)) oids.push_back(oid);
+    if (!tables_.count(oid)) unknown.push_back(oid);
+  std::vector<uint32_t> live = pg::published_among(*catalog_, state_.publication, unknown);
+  for (uint32_t oid : pending_sync_)
+    if (tables_.count(oid) || std::find(live.begin(), live.end(), oid) != live.end()) oids.push_back(oid);
   pending_sync_.clear();
   if (oids.empty()) return;
   commit_store();  // the copy's own store transaction follows

@@ -154,6 +154,11 @@ bool RocksDbStore::heap_after(const BulkRow& a, const BulkRow& b) {
 }
 
 void RocksDbStore::bulk_add(BulkTable& bt, std::string key, std::string value) {
+  // A table's first rows share the sort buffer's files with other small tables.
+  if (bt.runs.empty() && bt.sorted_bytes < std::min(kBulkSmallTableBytes, g_bulk_file_bytes / 64)) {
+    bt.sorted_bytes += key.size() + value.size();
+    return sort_add(key, value);
+  }
   // bt.runs is sorted by last key: the row goes to the run whose last key is the
   // greatest one below it.
   auto& runs = bt.runs;

@@ -99,7 +99,10 @@
 //     written key is the greatest one below it, else to a new run (replacing one idle for
 //     kBulkIdleRows rows when there are enough), else (rows far out of order, e.g. a
 //     keyless table, whose keys start with the column values) to a sort buffer of
-//     kBulkSortBytes that is written, sorted, as one more file when full. A run's rows
+//     kBulkSortBytes that is written, sorted, as one more file when full. A table's first
+//     kBulkSmallTableBytes (at most 1/64 of kBulkFileBytes) go to the sort buffer too, so
+//     that small tables share files: ingestion syncs every file it takes in, and a
+//     publication of 500 small tables cost 500 fsyncs with a file each. A run's rows
 //     wait in a min-heap of kBulkRunBytes (all runs: at most kBulkBufferedBytes) before
 //     they are written smallest first, which absorbs local disorder (the rows of one
 //     insert stream spread over heap pages filled out of order). Interleaved streams (two
@@ -213,6 +216,7 @@ class RocksDbStore final : public Store {
   };
   struct BulkTable {
     std::vector<std::unique_ptr<BulkRun>> runs;
+    uint64_t sorted_bytes = 0;  // of its first rows, sent to the sort buffer
   };
   struct BulkFile {
     std::string path, smallest, largest;

@@ -50,6 +50,7 @@ inline constexpr size_t kBulkBufferedBytes = 8u << 20;   // ... and in all runs
 inline constexpr uint64_t kBulkIdleRows = 8192;          // a run unused for this many rows may go
 inline constexpr uint64_t kBulkFileBytes = 64u << 20;    // an SST file is closed at this size
 inline constexpr size_t kBulkSortBytes = 8u << 20;       // rows that fit no run: sorted in this much
+inline constexpr uint64_t kBulkSmallTableBytes = 1u << 20;  // a table's first rows: sorted too
 inline constexpr rocksdb::CompressionType kBulkCompression = rocksdb::kLZ4Compression;
 
 // Test hooks (rocksdb_store_testing).

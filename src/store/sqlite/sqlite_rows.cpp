@@ -80,6 +80,7 @@ void SqliteStore::update(const TableDef& def, std::span<const Datum> old_row,
             qi(def.columns[0].name);
     }
     sql += match_clause(def, def.columns.size() + 1);
+    if (!a.keyed) ensure_match_index(def);
     it = a.updates.emplace(mask, prepare(sql)).first;
   }
   sqlite3_stmt* st = it->second.get();
@@ -106,7 +107,10 @@ void SqliteStore::remove(const TableDef& def, std::span<const Datum> old_row) {
   require_txn("remove");
   check_width(def, old_row);
   ApplyStatements& a = apply_statements(def);
-  if (!a.remove) a.remove = prepare("DELETE FROM " + qi(name_of(def)) + match_clause(def, 1));
+  if (!a.remove) {
+    if (!a.keyed) ensure_match_index(def);
+    a.remove = prepare("DELETE FROM " + qi(name_of(def)) + match_clause(def, 1));
+  }
   bind_match(a.remove.get(), def, old_row, 1);
   step_done(a.remove.get());
 }
@@ -216,6 +220,25 @@ std::string SqliteStore::match_clause(const TableDef& def, size_t first_param) c
   if (keyed) return " WHERE " + cond;
   return " WHERE rowid = (SELECT rowid FROM " + qi(name_of(def)) +
          (cond.empty() ? "" : " WHERE " + cond) + " LIMIT 1)";
+}
+
+void SqliteStore::ensure_match_index(const TableDef& def) {
+  // The first columns, bytea skipped (long values that rarely tell rows apart): the
+  // match's subquery then reads the rows equal on them instead of the whole table, and
+  // still takes the first row equal on every column (LIMIT 1: one of equal rows). Made on
+  // the first UPDATE or DELETE of the table, so the copy does not pay for it and stores
+  // written before it get it too; it goes with the table when the table is dropped or
+  // rebuilt (alter_table, format upgrade), and comes back at the next change after that.
+  std::string cols;
+  size_t n = 0;
+  for (const auto& c : def.columns) {
+    if (c.storage == StorageClass::kBytes) continue;
+    cols += (cols.empty() ? "" : ", ") + qi(c.name);
+    if (++n == kMatchIndexColumns) break;
+  }
+  if (cols.empty()) return;
+  exec("CREATE INDEX IF NOT EXISTS " + qi("_pgseed_match_" + std::to_string(def.id)) + " ON " +
+       qi(name_of(def)) + " (" + cols + ")");
 }
 
 void SqliteStore::bind_match(sqlite3_stmt* st, const TableDef& def, std::span<const Datum> row, int first) {

@@ -140,6 +140,11 @@ class SqliteStore final : public Store {
   // WHERE clause matching one row: by key, or (no key) the first row equal on every
   // column; `IS` makes NULLs compare equal.
   std::string match_clause(const TableDef& def, size_t first_param) const;
+  // A table without key gets an index on its first kMatchIndexColumns columns (not
+  // bytea), named _pgseed_match_ID, so that match_clause() finds a row without reading
+  // the whole table; made if missing (inside the caller's transaction).
+  void ensure_match_index(const TableDef& def);
+  static constexpr size_t kMatchIndexColumns = 4;
   void bind_match(sqlite3_stmt* st, const TableDef& def, std::span<const Datum> row, int first);
   static void check_width(const TableDef& def, std::span<const Datum> row);
   void bind_row(sqlite3_stmt* st, const TableDef& def, std::span<const Datum> row, int first);

@@ -1,0 +1,244 @@
+# Helpers of scripts/bench.sh: the latency poller, percentiles, and the summary (table + JSON).
+import json, os, sqlite3, statistics, sys, time
+
+def poll(db, stop_file, out):
+    """Records when each row of `lat` first becomes visible to a reader of the SQLite file."""
+    while not os.path.exists(db):
+        time.sleep(0.01)
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    seen, wm, maxid = {}, 0, 0  # wm: every id <= wm has been seen
+    while not os.path.exists(stop_file):
+        try:
+            ids = con.execute("SELECT id FROM lat WHERE id > ?", (wm,)).fetchall()
+        except sqlite3.OperationalError:  # table not created yet
+            time.sleep(0.01)
+            continue
+        t = time.time()
+        for (i,) in ids:
+            if i not in seen:
+                seen[i] = t
+                maxid = max(maxid, i)
+        while wm + 1 in seen:
+            wm += 1
+        time.sleep(0.001)
+    with open(out, "w") as f:
+        for i, t in seen.items():
+            f.write(f"{i}\t{t:.6f}\n")
+
+def latency(seen_file, commits_file):
+    seen = dict(l.split("\t") for l in open(seen_file).read().split("\n") if l)
+    lat, missing = [], 0
+    first = last = None
+    for line in open(commits_file):
+        i, ct = line.split("\t")
+        ct = float(ct)
+        first = ct if first is None else min(first, ct)
+        last = ct if last is None else max(last, ct)
+        if i not in seen:
+            missing += 1
+            continue
+        lat.append((float(seen[i]) - ct) * 1000.0)
+    lat.sort()
+    def pct(p):
+        return lat[min(len(lat) - 1, int(round(p / 100.0 * (len(lat) - 1))))] if lat else float("nan")
+    rate = (len(lat) + missing) / (last - first) if last and last > first else 0
+    print(f"{pct(50):.3f} {pct(90):.3f} {pct(99):.3f} {lat[-1] if lat else float('nan'):.3f} "
+          f"{len(lat)} {missing} {rate:.1f}")
+
+def summarize(tsv, out):
+    meta, groups = {}, {}
+    for line in open(tsv):
+        sec, subj, metric, val = line.rstrip("\n").split("\t")
+        if sec == "meta":
+            meta[metric] = val
+            continue
+        groups.setdefault((sec, subj, metric), []).append(float(val))
+    def st(sec, subj, metric):
+        v = groups.get((sec, subj, metric))
+        if not v:
+            return None
+        return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v), "values": v}
+    def med(sec, subj, metric):
+        s = st(sec, subj, metric)
+        return s["median"] if s else None
+    res = {"meta": meta, "results": {}}
+    for (sec, subj, metric) in groups:
+        res["results"].setdefault(sec, {}).setdefault(subj, {})[metric] = st(sec, subj, metric)
+
+    ratios, targets = {}, []
+    def ratio(a, b):
+        return a / b if a and b else None
+    raw = med("copy", "raw_copy", "rows_per_s")
+    for s, goal in (("pgseed_sqlite", 0.75), ("pgseed_rocksdb", 0.9)):
+        r = ratio(med("copy", s, "rows_per_s"), raw)
+        ratios[f"copy_{s}_vs_raw"] = r
+        ratios[f"copy_{s}_whole_command_vs_raw"] = ratio(med("copy", s, "rows_per_s_whole_command"), raw)
+        if r is not None:
+            targets.append({"target": f"copy into {s[7:]} >= {goal} x raw COPY", "value": round(r, 3),
+                            "met": r >= goal})
+        pc = med("copy", "pgcopydb", "rows_per_s")
+        mine = med("copy", s, "rows_per_s")
+        if pc and mine:
+            ratios[f"copy_{s}_vs_pgcopydb"] = mine / pc
+            targets.append({"target": f"copy into {s[7:]} ahead of pgcopydb", "value": round(mine / pc, 3),
+                            "met": mine > pc})
+    recv = med("stream", "pg_recvlogical", "changes_per_s")
+    for s in ("pgseed_sqlite", "pgseed_rocksdb"):
+        r = ratio(med("stream", s, "changes_per_s"), recv)
+        ratios[f"stream_{s}_vs_recvlogical"] = r
+        ratios[f"stream_{s}_whole_command_vs_recvlogical"] = ratio(med("stream", s, "changes_per_s_whole_command"), recv)
+        if r is not None:
+            targets.append({"target": f"stream apply into {s[7:]} >= 0.9 x pg_recvlogical", "value": round(r, 3),
+                            "met": r >= 0.9})
+    rss = [(k, max(v)) for k, v in groups.items() if k[2] == "rss_mb" and k[1].startswith("pgseed")]
+    if rss:
+        worst = max(rss, key=lambda x: x[1])
+        res["peak_rss_mb_max"] = {"value": worst[1], "run": f"{worst[0][0]}/{worst[0][1]}"}
+        targets.append({"target": "peak RSS < 100 MB in every run", "value": worst[1],
+                        "worst_run": f"{worst[0][0]}/{worst[0][1]}", "met": worst[1] < 100})
+    for kind in ("sqlite", "rocksdb"):
+        m = med("migrations", f"pgseed_{kind}", "txn_per_s")
+        if m is not None:
+            targets.append({"target": f"migration-heavy catch-up into {kind} >= 500 txn/s", "value": m, "met": m >= 500})
+    p99 = med("latency", "pgseed_sqlite_follow", "p99_ms")
+    if p99 is not None:
+        targets.append({"target": "--follow lag p99 < 100 ms at ~1k txn/s", "value": p99, "met": p99 < 100})
+    matrix_rows = matrix(groups, med, ratios, targets)
+    res["matrix"] = matrix_rows
+    res["ratios"] = ratios
+    res["targets"] = targets
+    with open(out, "w") as f:
+        json.dump(res, f, indent=2)
+        f.write("\n")
+
+    # The short table.
+    def fmt(x, unit=""):
+        if x is None:
+            return "-"
+        if abs(x) >= 1000:
+            return f"{x:,.0f}{unit}"
+        return f"{x:.3g}{unit}" if abs(x) < 10 else f"{x:.1f}{unit}"
+    def line(label, sec, subj, metric, extra=""):
+        s = st(sec, subj, metric)
+        if not s:
+            return
+        print(f"  {label:<38} {fmt(s['median']):>12}  [{fmt(s['min'])} .. {fmt(s['max'])}]{extra}")
+    print(f"pgseed benchmark: {meta.get('rows')} rows, repeat {meta.get('repeat')}, "
+          f"{meta.get('cpus')} CPUs ({meta.get('cpu_model')}), {meta.get('pg_version')}, "
+          f"load average {meta.get('loadavg_start')} at start, {meta.get('loadavg_end')} at end")
+    if any(k[0] == "copy" for k in groups):
+        print(f"copy ({meta.get('copy_rows')} rows, {float(meta.get('copy_mb', 0)):.0f} MB COPY text)  median [min .. max]")
+        line("raw COPY rows/s", "copy", "raw_copy", "rows_per_s")
+        line("raw COPY MB/s", "copy", "raw_copy", "mb_per_s")
+        for s in ("pgseed_sqlite", "pgseed_rocksdb"):
+            r = ratios.get(f"copy_{s}_vs_raw")
+            line(f"{s} copy phase rows/s", "copy", s, "rows_per_s", f"  = {r:.2f} x raw" if r else "")
+            line(f"{s} copy phase MB/s", "copy", s, "mb_per_s")
+            line(f"{s} whole command s", "copy", s, "wall_s")
+            line(f"{s} peak RSS MB", "copy", s, "rss_mb")
+            line(f"{s} CPU s (user+sys)", "copy", s, "cpu_s")
+        line("pgcopydb copy table-data rows/s", "copy", "pgcopydb", "rows_per_s",
+             f"  = {ratio(med('copy', 'pgcopydb', 'rows_per_s'), raw):.2f} x raw" if raw and med('copy', 'pgcopydb', 'rows_per_s') else "")
+        if meta.get("pgcopydb") == "missing":
+            print("  pgcopydb: not installed, skipped")
+    if any(k[0] == "stream" for k in groups):
+        print(f"stream ({meta.get('stream_changes')} changes/run in {meta.get('stream_txns')} transactions)")
+        line("pg_recvlogical changes/s", "stream", "pg_recvlogical", "changes_per_s")
+        line("pg_recvlogical CPU s (user+sys)", "stream", "pg_recvlogical", "cpu_s")
+        for s in ("pgseed_sqlite", "pgseed_rocksdb"):
+            r = ratios.get(f"stream_{s}_vs_recvlogical")
+            line(f"{s} apply changes/s", "stream", s, "changes_per_s", f"  = {r:.2f} x recvlogical" if r else "")
+            line(f"{s} whole command changes/s", "stream", s, "changes_per_s_whole_command")
+            line(f"{s} peak RSS MB", "stream", s, "rss_mb")
+            line(f"{s} CPU s (user+sys)", "stream", s, "cpu_s")
+    if any(k[0] == "memory" for k in groups):
+        print("memory")
+        for (sec, subj, metric) in sorted(groups):
+            if sec == "memory" and metric in ("rss_mb", "rows_per_s", "changes_per_s", "cpu_s"):
+                line(f"{subj} {metric}", sec, subj, metric)
+    if any(k[0] == "migrations" for k in groups):
+        print(f"migrations (catch-up of {meta.get('migration_txns')} create/insert/drop transactions, "
+              f"{meta.get('migration_tables')} published tables)")
+        for s in ("pgseed_sqlite", "pgseed_rocksdb"):
+            line(f"{s} transactions/s", "migrations", s, "txn_per_s")
+    if any(k[0] == "latency" for k in groups):
+        print("latency (--follow, SQLite, commit on source -> visible to a reader)")
+        for m in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "txn_per_s", "rss_mb", "cpu_s"):
+            line(m, "latency", "pgseed_sqlite_follow", m)
+    if matrix_rows:
+        print_matrix(matrix_rows, meta)
+    print("targets")
+    for t in targets:
+        print(f"  {'MET    ' if t['met'] else 'NOT MET'} {t['target']}: {t['value']}")
+
+def matrix(groups, med, ratios, targets):
+    """The workload matrix (issue 16): one row per case and runner, medians, and the ratio
+    of each store's rows/s to the limit's (raw COPY / pg_recvlogical) of the same run."""
+    cases = []
+    for (sec, subj, metric) in groups:
+        if sec == "matrix" and "/" in subj and subj.split("/")[0] not in cases:
+            cases.append(subj.split("/")[0])
+    order = ["copy_narrow", "copy_wide", "copy_numts", "copy_toast", "copy_many", "stream_insert",
+             "stream_update", "stream_delete", "stream_onerow", "stream_bigtxn", "stream_keyless",
+             "stream_migrations", "format_copy_narrow", "format_copy_wide", "format_copy_numts",
+             "format_copy_toast", "format_stream"]
+    cases.sort(key=lambda c: order.index(c) if c in order else len(order))
+    rows = []
+    for c in cases:
+        # A format case compares binary with text (the source's CPU); the others pgseed
+        # with the limit.
+        runners = ("text", "binary") if c.startswith("format_") else ("limit", "sqlite", "rocksdb")
+        base = runners[0]
+        lim = med("matrix", f"{c}/{base}", "rows_per_s")
+        lim_src = med("matrix", f"{c}/{base}", "src_cpu_s_per_mrow")
+        for who in runners:
+            subj = f"{c}/{who}"
+            rps = med("matrix", subj, "rows_per_s")
+            if rps is None:
+                continue
+            row = {"case": c, "runner": who, "rows_per_s": rps,
+                   "rows_per_s_whole_command": med("matrix", subj, "rows_per_s_whole_command"),
+                   "ratio_to_limit": rps / lim if lim and who != base else None,
+                   "cpu_s": med("matrix", subj, "cpu_s"), "rss_mb": med("matrix", subj, "rss_mb"),
+                   "src_cpu_s": med("matrix", subj, "src_cpu_s"),
+                   "src_cpu_s_per_mrow": med("matrix", subj, "src_cpu_s_per_mrow"),
+                   "n": len(groups.get(("matrix", subj, "rows_per_s"), []))}
+            s = row["src_cpu_s_per_mrow"]
+            row["src_cpu_ratio_to_limit"] = s / lim_src if s is not None and lim_src and who != base else None
+            rows.append(row)
+            if who == base or base != "limit":
+                continue
+            r = row["ratio_to_limit"]
+            ratios[f"matrix_{c}_{who}_vs_limit"] = r
+            goal = 0.9 if c.startswith("copy") else 1.0
+            if r is not None:
+                targets.append({"target": f"{c} into {who} >= {goal} x limit", "value": round(r, 3), "met": r >= goal})
+            if row["rss_mb"] is not None and row["rss_mb"] >= 100:
+                targets.append({"target": f"{c} into {who}: peak RSS < 100 MB", "value": row["rss_mb"], "met": False})
+    return rows
+
+def print_matrix(rows, meta):
+    def f(x, nd=2):
+        if x is None:
+            return "-"
+        return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.{nd}f}"
+    print("matrix (medians; limit = raw COPY TO STDOUT / pg_recvlogical of the same rows, same run;"
+          " format_*: binary against text)")
+    print(f"  {'case':<18} {'runner':<8} {'rows/s':>10} {'x limit':>8} {'CPU s':>7} "
+          f"{'src CPU s/Mrow':>14} {'src x lim':>9} {'RSS MB':>7}")
+    for r in rows:
+        print(f"  {r['case']:<18} {r['runner']:<8} {f(r['rows_per_s']):>10} {f(r['ratio_to_limit']):>8} "
+              f"{f(r['cpu_s']):>7} {f(r['src_cpu_s_per_mrow']):>14} {f(r['src_cpu_ratio_to_limit']):>9} "
+              f"{f(r['rss_mb'], 1):>7}")
+    for k in sorted(meta):
+        if k.startswith("case_"):
+            print(f"  {k[5:]}: {meta[k]}")
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "poll":
+        poll(*sys.argv[2:5])
+    elif cmd == "latency":
+        latency(*sys.argv[2:4])
+    elif cmd == "summarize":
+        summarize(*sys.argv[2:4])
