@@ -238,7 +238,7 @@ int run(const Args& args) {
   options.on_commit = [&](const pgseed::AppliedTransaction& txn) {
     for (const auto& change : txn.changes) {
       if (change.table != table) continue;
-      if (change.kind == 'T') {
+      if (change.kind == pgseed::ChangeKind::kTruncate) {
         cache.clear();
         say("invalidated " + table + " (all rows)");
       } else {

@@ -1,4 +1,8 @@
 // Operating a replica: status (health check), verify (compare with the source), drop.
+//
+// Thread-safety: each call opens connections and store handles of its own, so calls may run
+// on several threads at once, and while a Sync writes the store, except where a call says
+// it needs the store to itself (verify).
 #pragma once
 
 #include <cstdint>

@@ -21,6 +21,9 @@ const char* category_name(ErrorCategory c);
 
 // Thrown by every library call on failure. The message is one line, never holds a
 // password, and says what to do where that is known.
+//
+// Thread-safety: immutable once made; any number of threads may read one Error at once
+// (an exception_ptr carrying it may be rethrown on another thread).
 class Error : public std::runtime_error {
  public:
   Error(ErrorCategory category, const std::string& message, std::string sqlstate = {},

@@ -8,6 +8,8 @@
 
 namespace pgseed {
 
+// Thread-safety: a value type, like the integer inside: threads may read one Lsn at once;
+// one that is written while others read it needs external synchronization.
 struct Lsn {
   uint64_t value = 0;
 

@@ -36,7 +36,12 @@ struct TableInfo {
 };
 
 struct ReplicaState {
-  std::string phase;  // "empty", "copying" (initial copy not finished) or "streaming"
+  enum class Phase {
+    kEmpty,      // no sync has written the store yet
+    kCopying,    // the initial copy is not finished
+    kStreaming,  // copied; changes are applied from applied_lsn on
+  };
+  Phase phase = Phase::kEmpty;
   std::string source_system_id;
   std::string source_database;
   std::string slot;
@@ -50,6 +55,9 @@ struct ReplicaState {
   // pgseed recorded it, or nothing streamed yet).
   uint32_t timeline = 0;
 };
+
+// "empty", "copying" or "streaming", as `pgseed status` prints the phase.
+const char* to_string(ReplicaState::Phase phase);
 
 // How a Replica follows a store that a sync writes meanwhile.
 struct ReplicaOptions {
@@ -73,9 +81,9 @@ struct ReplicaOptions {
 // never shows rows newer than the applied LSN its state reports, nor part of a source
 // transaction.
 //
-// Thread-safety: thread-safe. Calls from several threads are serialised (one at a time);
-// for reads in parallel, open one Replica per thread. A scan()'s callback must not call
-// the same Replica (Error kInternal).
+// Thread-safety: thread-safe: any number of threads may call one Replica at once, and the
+// calls are serialised (one at a time); for reads in parallel, open one Replica per thread.
+// A scan()'s callback must not call the same Replica (Error kInternal).
 //
 // Cost: table metadata is cached and read again only when the store's tables changed
 // (SQLite: after another connection committed, PRAGMA data_version; RocksDB: a version

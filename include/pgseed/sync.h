@@ -2,7 +2,6 @@
 // library's write side; the CLI's `sync` is a thin wrapper over it.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -14,14 +13,29 @@
 
 namespace pgseed {
 
+// What a change did to the rows of its table.
+enum class ChangeKind {
+  kInsert,
+  kUpdate,    // key: the row's key after the update. When the source sent the old row too
+              // (the key changed, or REPLICA IDENTITY FULL), a kDelete of the old key
+              // comes first: a cache drops both.
+  kDelete,
+  kTruncate,  // every row of the table; no key
+};
+
+// "insert", "update", "delete" or "truncate".
+const char* to_string(ChangeKind kind);
+
 // One applied source transaction, as the change callback sees it.
 struct AppliedTransaction {
   Lsn commit_lsn;
   std::string commit_time;  // ISO 8601, UTC
   struct Change {
-    std::string table;               // "schema.table", quoted as PostgreSQL needs
-    char kind;                       // 'I' insert, 'U' update, 'D' delete, 'T' truncate
-    std::vector<std::string> key;    // key values in PostgreSQL text form (empty for 'T')
+    std::string table;  // "schema.table", quoted as PostgreSQL needs
+    ChangeKind kind = ChangeKind::kInsert;
+    // Key values in PostgreSQL text form, in key order (what Replica::lookup takes); every
+    // column for a table without a key; empty for kTruncate.
+    std::vector<std::string> key;
   };
   std::vector<Change> changes;
 };
@@ -135,13 +149,21 @@ std::vector<std::string> parse_table_list(const std::string& list);
 // ("64MB", "512 kB", "1gb", "1048576"). Throws Error(kConfiguration) naming `what`.
 uint64_t parse_byte_size(const std::string& text, const std::string& what = "size");
 
-// Runs a sync on the caller's thread. Thread-safe: stop() from any thread. While run()
-// writes the store, Replica::open(options.store) reads it from any other thread (or
-// process), for either store (replica.h).
+// Runs a sync on the caller's thread. While run() writes the store,
+// Replica::open(options.store) reads it from any other thread (or process), for either
+// store (replica.h).
+//
+// Thread-safety: stop() may be called from any thread at any time, also while run() runs.
+// It is not undone: a run() of a Sync already stopped returns as after a stop() at its
+// start. run() is called from one thread at a time; Syncs of different stores may run at
+// once, each on a thread of its own. The callbacks of SyncOptions run on run()'s thread,
+// except `log`, which the copy's worker threads call too (log.h).
 class Sync {
  public:
   explicit Sync(SyncOptions options);
   ~Sync();
+  Sync(const Sync&) = delete;
+  Sync& operator=(const Sync&) = delete;
 
   // First run: creates the slot (and a publication if needed), copies the tables under
   // the slot's exported snapshot, then streams. The source may be a hot standby
@@ -165,8 +187,8 @@ class Sync {
   void stop();
 
  private:
-  SyncOptions options_;
-  std::atomic<bool> stop_{false};
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace pgseed

@@ -146,6 +146,15 @@ uint64_t Replica::count(const std::string& table) const {
   return impl_->store->count(impl_->find(table));
 }
 
+const char* to_string(ReplicaState::Phase phase) {
+  switch (phase) {
+    case ReplicaState::Phase::kEmpty: return "empty";
+    case ReplicaState::Phase::kCopying: return "copying";
+    case ReplicaState::Phase::kStreaming: return "streaming";
+  }
+  return "unknown";
+}
+
 void append_csv_field(std::string& out, const Value& v, bool single_column) {
   append_csv_field(out, v ? Datum::of(*v) : Datum::null(), single_column);
 }

@@ -1,14 +1,26 @@
 // The store's state as the public API shows it.
 #pragma once
 
+#include <string>
+
+#include "pgseed/error.h"
 #include "pgseed/replica.h"
 #include "store/store.h"
 
 namespace pgseed {
 
+inline ReplicaState::Phase to_replica_phase(StoreState::Phase p) {
+  switch (p) {
+    case StoreState::Phase::kEmpty: return ReplicaState::Phase::kEmpty;
+    case StoreState::Phase::kCopying: return ReplicaState::Phase::kCopying;
+    case StoreState::Phase::kStreaming: return ReplicaState::Phase::kStreaming;
+  }
+  throw Error(ErrorCategory::kInternal, "unknown store phase " + std::to_string(int(p)));
+}
+
 inline ReplicaState to_replica_state(const StoreState& s) {
   ReplicaState r;
-  r.phase = phase_name(s.phase);
+  r.phase = to_replica_phase(s.phase);
   r.source_system_id = s.system_id;
   r.source_database = s.database;
   r.slot = s.slot;

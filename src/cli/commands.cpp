@@ -319,10 +319,10 @@ std::string status_json(const StatusOptions& o, const StatusReport* rep, const s
                         double now) {
   std::string out = "{\"time\":\"" + rfc3339(now) + "\",\"store\":" + json_string(o.store);
   const ReplicaState* st = rep ? &rep->state : nullptr;
-  out += ",\"phase\":" + (st ? json_or_null(st->phase) : "null");
+  out += ",\"phase\":" + (st ? json_string(to_string(st->phase)) : "null");
   out += ",\"slot\":" + (st ? json_or_null(st->slot) : "null");
   out += ",\"publication\":" + (st ? json_or_null(st->publication) : "null");
-  out += ",\"applied_lsn\":" + (st && st->phase != "empty" ? json_string(st->applied_lsn.str()) : "null");
+  out += ",\"applied_lsn\":" + (st && st->phase != ReplicaState::Phase::kEmpty ? json_string(st->applied_lsn.str()) : "null");
   out += ",\"timeline\":" + (st && st->timeline ? std::to_string(st->timeline) : "null");
   out += ",\"last_commit_time\":" + (rep ? json_or_null(rep->last_commit_time) : "null");
   out += ",\"lag_bytes\":" + (rep && rep->lag_bytes >= 0 ? std::to_string(rep->lag_bytes) : "null");
@@ -391,7 +391,7 @@ std::string status_prometheus(const StatusOptions& o, const StatusReport* rep) {
   metric("pgseed_up", "1 when the store (and the source, when given) could be read, else 0.", up ? "1" : "0");
   if (!rep) return out;
   metric("pgseed_healthy", "1 when pgseed status finds the replica healthy, else 0.", rep->healthy ? "1" : "0");
-  if (rep->state.phase != "empty")
+  if (rep->state.phase != ReplicaState::Phase::kEmpty)
     metric("pgseed_applied_lsn", "The store's applied WAL position (LSN as a number).",
            std::to_string(rep->state.applied_lsn.value));
   metric("pgseed_tables", "Tables in the store.", std::to_string(rep->tables.size()));
@@ -449,7 +449,7 @@ CheckResult status_check(const StatusOptions& o, const StatusReport* rep, const 
       if (rep->lag_seconds >= o.crit_lag) c.code = 2, reasons.insert(reasons.begin(), "lag " + num(rep->lag_seconds, 0) + " s >= " + num(o.crit_lag, 0) + " s");
       else if (rep->lag_seconds >= o.warn_lag) c.code = std::max(c.code, 1), reasons.insert(reasons.begin(), "lag " + num(rep->lag_seconds, 0) + " s >= " + num(o.warn_lag, 0) + " s");
     }
-    text = rep->state.phase + " at " + rep->state.applied_lsn.str();
+    text = std::string(to_string(rep->state.phase)) + " at " + rep->state.applied_lsn.str();
     if (rep->lag_seconds >= 0) text += ", lag " + num(rep->lag_seconds, 1) + " s";
     if (rep->lag_bytes >= 0) text += " (" + std::to_string(rep->lag_bytes) + " bytes)";
     if (o.source.empty()) text += ", source not checked";
@@ -506,7 +506,7 @@ int run_status(const StatusOptions& o, const LogSink&) {
   const ReplicaState& st = r->state;
   std::printf("store:            %s\nphase:            %s\nslot:             %s\n"
               "publication:      %s\napplied LSN:      %s\nlast commit:      %s\n",
-              o.store.c_str(), st.phase.c_str(), st.slot.empty() ? "-" : st.slot.c_str(),
+              o.store.c_str(), to_string(st.phase), st.slot.empty() ? "-" : st.slot.c_str(),
               st.publication.empty() ? "-" : st.publication.c_str(), st.applied_lsn.str().c_str(),
               r->last_commit_time.empty() ? "-" : r->last_commit_time.c_str());
   if (st.timeline) std::printf("timeline:         %u\n", st.timeline);

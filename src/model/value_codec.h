@@ -12,7 +12,6 @@
 #include <string_view>
 
 #include "model/row.h"
-#include "model/pg_type.h"
 
 namespace pgseed {
 

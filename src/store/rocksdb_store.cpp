@@ -2,6 +2,20 @@
 // rocksdb/rocksdb_store_impl.h for the design and the other parts).
 #include "store/rocksdb/rocksdb_store_impl.h"
 
+#include <rocksdb/cache.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/table.h>
+
+#include <cctype>
+#include <filesystem>
+#include <system_error>
+
+#include "common/bytes.h"
+#include "pgseed/error.h"
+#include "store/key_codec.h"
+#include "store/rocksdb_store.h"
+
 namespace pgseed::rocks {
 
 RocksDbStore::RocksDbStore(std::string path, std::unique_ptr<rocksdb::DB> db) : path_(std::move(path)), db_(std::move(db)) {

@@ -2,12 +2,12 @@
 
 #include <bit>
 #include <charconv>
-#include <cmath>
 #include <limits>
 #include <optional>
 #include <vector>
 
 #include "pgseed/error.h"
+#include "common/byte_reader.h"
 #include "common/bytes.h"
 #include "model/value_codec.h"
 

@@ -34,8 +34,6 @@
 #include <string>
 #include <string_view>
 
-#include "common/byte_reader.h"
-#include "common/bytes.h"
 #include "model/row.h"
 #include "model/table_def.h"
 

@@ -3,24 +3,15 @@
 #include "store/sqlite_store.h"
 
 #include <sqlite3.h>
-#include <sys/file.h>
 #include <unistd.h>
-#include <fcntl.h>
 
-#include <cerrno>
-#include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <initializer_list>
 #include <map>
 #include <mutex>
-#include <string_view>
 
 #include "pgseed/error.h"
 #include "store/sqlite_values.h"
-#include "model/value_codec.h"
 
 #include "store/sqlite/sqlite_store_impl.h"
 

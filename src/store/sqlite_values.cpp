@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "model/pg_type.h"
 #include "model/value_codec.h"
 
 namespace pgseed {

@@ -22,7 +22,6 @@
 #include <string>
 #include <string_view>
 
-#include "model/pg_type.h"
 #include "model/table_def.h"
 
 namespace pgseed {

@@ -19,9 +19,9 @@
 //   Error(kStore). A store that threw inside a transaction must be rolled back.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>

@@ -21,10 +21,17 @@ class StoreTxn {
   }
   StoreTxn(const StoreTxn&) = delete;
   StoreTxn& operator=(const StoreTxn&) = delete;
-  // Commits durably (Store::commit); after it the destructor does nothing.
+  // Commits durably (Store::commit); after it the destructor does nothing. When it throws,
+  // the transaction is still open (the destructor rolls it back).
   void commit() {
     store_.commit();
     open_ = false;
+  }
+  // Rolls back now, reporting a failure (Store::rollback's Error) instead of swallowing it
+  // as the destructor does; after it the destructor does nothing.
+  void rollback() {
+    open_ = false;
+    store_.rollback();
   }
 
  private:

@@ -97,9 +97,9 @@ void StreamApply::run() {
       // from the slot: an error.
       bool slot_busy_at_start = e.sqlstate() == "55006" && !streamed_before_;
       if (!e.transient() || slot_busy_at_start) throw;
-      if (store_txn_open_) {
-        store_.rollback();
-        store_txn_open_ = false;
+      if (store_txn_) {
+        store_txn_->rollback();
+        store_txn_.reset();
       }
       if (streaming_) backoff = 1;  // it had recovered: this is a new outage
       log_.warn(std::string(e.what()) + "; retrying in " + std::to_string(backoff) + "s");
@@ -116,7 +116,8 @@ void StreamApply::session(bool one_shot) {
   oldest_undurable_commit_time_.reset();
   durable_lsn_ = state_.applied_lsn;
   reported_lsn_ = Lsn();
-  in_source_txn_ = store_txn_open_ = false;
+  in_source_txn_ = false;
+  store_txn_.reset();  // none is open here: run() rolls back before a retry
   relations_.clear();
   clear_backlog();
   pending_sync_.clear();  // looked up again below
@@ -280,7 +281,7 @@ void StreamApply::session(bool one_shot) {
         last_status = std::chrono::steady_clock::now();
       }
       const bool batch_due =
-          store_txn_open_ && !in_source_txn_ &&
+          store_txn_ && !in_source_txn_ &&
           (txns_in_batch_ >= max_txns || changes_in_batch_ >= kMaxChangesPerBatch ||
            std::chrono::steady_clock::now() - batch_started_ > std::max<std::chrono::milliseconds>(kMaxBatchAge, group_delay));
       // A stored table to copy again is copied once the transaction in hand is over.
@@ -293,7 +294,7 @@ void StreamApply::session(bool one_shot) {
           (batch_due || pending_sync_.size() >= kMaxPendingLookups ||
            std::any_of(pending_sync_.begin(), pending_sync_.end(), [&](uint32_t oid) { return tables_.count(oid) > 0; })))
         sync_pending_tables();
-      if (batch_due && store_txn_open_) commit_store();
+      if (batch_due && store_txn_) commit_store();
       continue;
     }
 
@@ -301,7 +302,7 @@ void StreamApply::session(bool one_shot) {
     // so at once: the slot then releases WAL, and a watcher of the slot sees the progress.
     if (!in_source_txn_) {
       if (!pending_sync_.empty()) sync_pending_tables();
-      if (store_txn_open_ && (std::chrono::steady_clock::now() - batch_started_ >= group_delay ||
+      if (store_txn_ && (std::chrono::steady_clock::now() - batch_started_ >= group_delay ||
                               stop_ || (one_shot && state_.applied_lsn >= target)))
         commit_store();
       if (durable_lsn_ > reported_lsn_) {
@@ -352,7 +353,7 @@ void StreamApply::session(bool one_shot) {
       last_ping = now;
     }
     int wait_ms = 100;
-    if (store_txn_open_ && !in_source_txn_) {  // wake up in time for the group commit
+    if (store_txn_ && !in_source_txn_) {  // wake up in time for the group commit
       auto due = batch_started_ + group_delay - std::chrono::steady_clock::now();
       wait_ms = int(std::clamp<int64_t>(
           std::chrono::duration_cast<std::chrono::milliseconds>(due).count() + 1, 1, 100));
@@ -362,7 +363,7 @@ void StreamApply::session(bool one_shot) {
 
   // Done: everything is durable; tell the server, end the stream cleanly so that it has
   // processed our last status before we go.
-  if (store_txn_open_) commit_store();
+  if (store_txn_) commit_store();
   send_status(false);
   repl.end_stream();
   clear_backlog();
@@ -404,19 +405,19 @@ void StreamApply::handle(const PgOutputMessage& msg) {
         } else if constexpr (std::is_same_v<T, Insert>) {
           if (const TableDef* t = target(m.relid, m.new_tuple.size())) {
             store_.upsert(*t, m.new_tuple);
-            note_change(*t, 'I', m.new_tuple);
+            note_change(*t, ChangeKind::kInsert, m.new_tuple);
           }
         } else if constexpr (std::is_same_v<T, Update>) {
           if (const TableDef* t = target(m.relid, m.new_tuple.size())) {
             store_.update(*t, m.old_tuple, m.new_tuple);
             // A key that changed: the old key's row is gone, tell the callback so.
-            if (!m.old_tuple.empty()) note_change(*t, 'D', m.old_tuple);
-            note_change(*t, 'U', m.new_tuple);
+            if (!m.old_tuple.empty()) note_change(*t, ChangeKind::kDelete, m.old_tuple);
+            note_change(*t, ChangeKind::kUpdate, m.new_tuple);
           }
         } else if constexpr (std::is_same_v<T, Delete>) {
           if (const TableDef* t = target(m.relid, m.old_tuple.size())) {
             store_.remove(*t, m.old_tuple);
-            note_change(*t, 'D', m.old_tuple);
+            note_change(*t, ChangeKind::kDelete, m.old_tuple);
           }
         } else if constexpr (std::is_same_v<T, Truncate>) {
           for (uint32_t relid : m.relids)
@@ -429,7 +430,7 @@ void StreamApply::handle(const PgOutputMessage& msg) {
                 mine.relfilenode = 0;
                 store_.set_sync_state(mine);
               }
-              note_change(*t, 'T', {});
+              note_change(*t, ChangeKind::kTruncate, {});
             }
         }
         // Origin, Type, Message: nothing to store. Stream*: not requested (no
@@ -439,15 +440,14 @@ void StreamApply::handle(const PgOutputMessage& msg) {
 }
 
 void StreamApply::open_store_txn() {
-  if (store_txn_open_) return;
-  store_.begin();
-  store_txn_open_ = true;
+  if (store_txn_) return;
+  store_txn_.emplace(store_);
   txns_in_batch_ = changes_in_batch_ = 0;
   batch_started_ = std::chrono::steady_clock::now();
 }
 
 void StreamApply::commit_store() {
-  if (!store_txn_open_) return;
+  if (!store_txn_) return;
   if (last_commit_time_) {  // formatted once per store commit, not per transaction
     state_.last_commit_time = format_pg_timestamp(*last_commit_time_);
     last_commit_time_.reset();
@@ -470,7 +470,7 @@ void StreamApply::commit_store() {
     std::exception_ptr failed;
     try {
       store_.write_state(state_);
-      store_.commit();
+      store_txn_->commit();
     } catch (...) {
       failed = std::current_exception();
     }
@@ -481,9 +481,9 @@ void StreamApply::commit_store() {
     if (failed) std::rethrow_exception(failed);
   } else {
     store_.write_state(state_);
-    store_.commit();
+    store_txn_->commit();
   }
-  store_txn_open_ = false;
+  store_txn_.reset();
   durable_lsn_ = state_.applied_lsn;
   oldest_undurable_commit_time_.reset();
   if (options_.on_commit)
@@ -550,7 +550,7 @@ void StreamApply::load_tables() {
   for (auto& t : store_.tables()) tables_[t.source_oid] = t;
 }
 
-void StreamApply::note_change(const TableDef& def, char kind, std::span<const Datum> row) {
+void StreamApply::note_change(const TableDef& def, ChangeKind kind, std::span<const Datum> row) {
   if (!options_.on_commit || current_.changes.size() >= kMaxCallbackChanges) return;
   AppliedTransaction::Change c;
   c.table = def.qualified();

@@ -18,6 +18,7 @@
 #include "pg/replication_connection.h"
 #include "pgseed/sync.h"
 #include "store/store.h"
+#include "store/store_txn.h"
 #include "sync/logger.h"
 #include "sync/table_sync.h"
 
@@ -62,7 +63,7 @@ class StreamApply {
   // The store table a change applies to, or nullptr when the change is to be skipped.
   // `tuple_columns`: the width of the change's tuple (SIZE_MAX: none, a TRUNCATE).
   const TableDef* target(uint32_t relid, size_t tuple_columns);
-  void note_change(const TableDef& def, char kind, std::span<const Datum> row);
+  void note_change(const TableDef& def, ChangeKind kind, std::span<const Datum> row);
 
   // Checks the timeline of the server this session reached (IDENTIFY_SYSTEM's) against the
   // one the store's applied LSN was reached on (this run's last session's, else the store's
@@ -102,7 +103,10 @@ class StreamApply {
   bool streamed_before_ = false;  // some session of this run streamed
   uint32_t timeline_ = 0;         // the source's timeline as of the last session (0: none yet)
   uint32_t promoted_to_ = 0;      // the timeline a promotion seen by this run led to (0: none)
-  bool store_txn_open_ = false;
+  // The open store transaction, which batches source transactions: begun by
+  // open_store_txn(), committed by commit_store(), rolled back before a retry (run()) or
+  // when this StreamApply goes away with it open (an error that ends the run).
+  std::optional<StoreTxn> store_txn_;
   bool in_source_txn_ = false;
   bool skip_txn_ = false;
   Lsn txn_lsn_;             // commit LSN of the source transaction in hand

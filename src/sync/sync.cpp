@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <random>
 
 #include "pg/catalog.h"
@@ -542,57 +544,78 @@ void remove_new_store(std::unique_ptr<Store>& store, bool store_existed, const s
 
 }  // namespace
 
-Sync::Sync(SyncOptions options) : options_(std::move(options)) {}
+const char* to_string(ChangeKind kind) {
+  switch (kind) {
+    case ChangeKind::kInsert: return "insert";
+    case ChangeKind::kUpdate: return "update";
+    case ChangeKind::kDelete: return "delete";
+    case ChangeKind::kTruncate: return "truncate";
+  }
+  return "unknown";
+}
+
+// What a Sync holds; run() is Impl::run() on the caller's thread.
+struct Sync::Impl {
+  explicit Impl(SyncOptions o) : options(std::move(o)) {}
+  bool run();
+
+  const SyncOptions options;
+  std::atomic<bool> stop{false};  // set by Sync::stop(), from any thread
+};
+
+Sync::Sync(SyncOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Sync::~Sync() = default;
 
-void Sync::stop() { stop_ = true; }
+void Sync::stop() { impl_->stop = true; }
 
-bool Sync::run() {
-  Logger log(options_.log);
-  if (options_.all_tables && (!options_.tables.empty() || !options_.publication.empty()))
+bool Sync::run() { return impl_->run(); }
+
+bool Sync::Impl::run() {
+  Logger log(options.log);
+  if (options.all_tables && (!options.tables.empty() || !options.publication.empty()))
     throw Error(ErrorCategory::kConfiguration,
                 "--all-tables cannot be combined with --tables or --publication");
   // A first run that fails leaves things as they were: no slot, no publication, and no
   // store file where there was none.
-  StoreUri uri = StoreUri::parse(options_.store);
+  StoreUri uri = StoreUri::parse(options.store);
   std::error_code ec;
   bool store_existed = std::filesystem::exists(uri.path, ec);
-  std::unique_ptr<Store> store = Store::open(options_.store);
+  std::unique_ptr<Store> store = Store::open(options.store);
   // Claim the store first (its one-writer lock): a second sync on the same store must not
   // get as far as dropping the slot of a copy that is still running.
-  store->claim_writer(options_.log);
+  store->claim_writer(options.log);
   bool copy_kept = false;  // an interrupted initial copy keeps what it finished
   try {
     StoreState st = store->state();
     // Safe default: no publication for every table unless asked for by name (before
     // anything is created or even connected to).
-    if (st.publication.empty() && options_.publication.empty() && options_.tables.empty() &&
-        !options_.all_tables)
+    if (st.publication.empty() && options.publication.empty() && options.tables.empty() &&
+        !options.all_tables)
       throw Error(ErrorCategory::kConfiguration,
                   "a first sync needs --tables a,b or --publication NAME (or --all-tables for a "
                   "publication of every table, on which PostgreSQL refuses UPDATE and DELETE "
                   "for tables without a replica identity)");
-    pg::Connection conn = pg::Connection::open(options_.source);
+    pg::Connection conn = pg::Connection::open(options.source);
     pg::check_source(conn);
-    if (options_.failover) check_failover_source(conn);
+    if (options.failover) check_failover_source(conn);
     if (st.phase != StoreState::Phase::kEmpty) {
-      pg::ReplicationConnection repl = pg::ReplicationConnection::open(options_.source);
-      check_identity(st, repl.identify_system(), options_, options_.store);
-      reconcile_tables(conn, st, options_, options_.store, log);
+      pg::ReplicationConnection repl = pg::ReplicationConnection::open(options.source);
+      check_identity(st, repl.identify_system(), options, options.store);
+      reconcile_tables(conn, st, options, options.store, log);
     }
-    warn_inactive_slots(conn, !options_.slot.empty() ? options_.slot : st.slot, log);
-    warn_hosts_without_write_target(conn, options_, log);
+    warn_inactive_slots(conn, !options.slot.empty() ? options.slot : st.slot, log);
+    warn_hosts_without_write_target(conn, options, log);
     if (st.phase != StoreState::Phase::kStreaming) {
-      if (options_.reseed || !options_.resync_tables.empty())
+      if (options.reseed || !options.resync_tables.empty())
         throw Error(ErrorCategory::kConfiguration,
-                    "store " + options_.store + " has no finished copy to " +
-                        (options_.reseed ? "reseed" : "resync tables of") + "; run pgseed sync");
-      initial_sync(*store, conn, options_, log, stop_, copy_kept);
+                    "store " + options.store + " has no finished copy to " +
+                        (options.reseed ? "reseed" : "resync tables of") + "; run pgseed sync");
+      initial_sync(*store, conn, options, log, stop, copy_kept);
     } else {
-      if (!options_.resync_tables.empty()) mark_for_copy(*store, options_.resync_tables, log);
-      if (options_.reseed) reseed(*store, conn, options_, log, stop_);
+      if (!options.resync_tables.empty()) mark_for_copy(*store, options.resync_tables, log);
+      if (options.reseed) reseed(*store, conn, options, log, stop);
     }
-    if (options_.failover) ensure_failover_slot(conn, options_, store->state().slot, log);
+    if (options.failover) ensure_failover_slot(conn, options, store->state().slot, log);
   } catch (const CopyInterrupted&) {
     // stop() during the initial copy: the tables it finished are kept with the slot (the
     // next run copies the others); with none finished, nothing is kept (the slot and a
@@ -601,15 +624,15 @@ bool Sync::run() {
       log.warn("stopped during the initial copy; the next sync copies the tables it did not finish");
       return false;
     }
-    remove_new_store(store, store_existed, options_.store);
+    remove_new_store(store, store_existed, options.store);
     log.warn("stopped during the initial copy; nothing was kept, the next sync starts it again");
     return false;
   } catch (const Error&) {
-    if (!copy_kept) remove_new_store(store, store_existed, options_.store);
+    if (!copy_kept) remove_new_store(store, store_existed, options.store);
     throw;
   }
 
-  StreamApply stream(options_, *store, log, stop_);
+  StreamApply stream(options, *store, log, stop);
   stream.run();
   return true;
 }

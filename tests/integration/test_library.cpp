@@ -19,6 +19,8 @@
 namespace pgseed {
 // gtest prints an Lsn as PostgreSQL does. Internal linkage: other test files may have theirs.
 [[maybe_unused]] static void PrintTo(const Lsn& lsn, std::ostream* os) { *os << lsn.str(); }
+[[maybe_unused]] static void PrintTo(ChangeKind k, std::ostream* os) { *os << to_string(k); }
+[[maybe_unused]] static void PrintTo(ReplicaState::Phase p, std::ostream* os) { *os << to_string(p); }
 }  // namespace pgseed
 
 namespace pgseed::test {
@@ -72,7 +74,7 @@ TEST_P(LibraryTest, OneShotSyncThenReadTheReplica) {
 
   auto replica = Replica::open(store);
   ReplicaState st = replica->state();
-  EXPECT_EQ(st.phase, "streaming");
+  EXPECT_EQ(st.phase, ReplicaState::Phase::kStreaming);
   EXPECT_EQ(st.source_database, src.name());
   EXPECT_FALSE(st.slot.empty());
   EXPECT_FALSE(st.publication.empty());
@@ -139,7 +141,7 @@ TEST_P(LibraryTest, OneShotSyncThenReadTheReplica) {
   EXPECT_TRUE(report.slot_exists);
   EXPECT_FALSE(report.slot_active);
   EXPECT_GE(report.lag_bytes, 0);
-  EXPECT_EQ(report.state.phase, "streaming");
+  EXPECT_EQ(report.state.phase, ReplicaState::Phase::kStreaming);
   std::vector<std::pair<std::string, uint64_t>> counts(report.tables.begin(), report.tables.end());
   std::sort(counts.begin(), counts.end());
   EXPECT_EQ(counts, (std::vector<std::pair<std::string, uint64_t>>{
@@ -216,22 +218,22 @@ TEST_P(LibraryTest, OnCommitReportsEachTransactionWithItsKeys) {
   EXPECT_GT(Replica::open(store)->state().applied_lsn, txns.back().commit_lsn);
 
   using Change = AppliedTransaction::Change;
-  auto expect_change = [](const Change& c, const std::string& table, char kind,
+  auto expect_change = [](const Change& c, const std::string& table, ChangeKind kind,
                           const std::vector<std::string>& key) {
     EXPECT_EQ(c.table, table);
     EXPECT_EQ(c.kind, kind) << c.table;
-    EXPECT_EQ(c.key, key) << c.table << " " << c.kind;
+    EXPECT_EQ(c.key, key) << c.table << " " << to_string(c.kind);
   };
   ASSERT_EQ(txns[0].changes.size(), 1u);
-  expect_change(txns[0].changes[0], "public.products", 'I', {"5"});
+  expect_change(txns[0].changes[0], "public.products", ChangeKind::kInsert, {"5"});
   ASSERT_EQ(txns[1].changes.size(), 2u);
-  expect_change(txns[1].changes[0], "public.products", 'U', {"2"});
+  expect_change(txns[1].changes[0], "public.products", ChangeKind::kUpdate, {"2"});
   // In key order, like Replica::lookup takes it: (product_id, warehouse).
-  expect_change(txns[1].changes[1], "public.stock", 'U', {"1", "south"});
+  expect_change(txns[1].changes[1], "public.stock", ChangeKind::kUpdate, {"1", "south"});
   ASSERT_EQ(txns[2].changes.size(), 1u);
-  expect_change(txns[2].changes[0], "public.products", 'D', {"100"});
+  expect_change(txns[2].changes[0], "public.products", ChangeKind::kDelete, {"100"});
   ASSERT_EQ(txns[4].changes.size(), 1u);
-  expect_change(txns[4].changes[0], "public.events", 'T', {});
+  expect_change(txns[4].changes[0], "public.events", ChangeKind::kTruncate, {});
 
   // An update of the key touches two keys: a cache must drop the old one as well.
   auto touches = [&](const std::vector<std::string>& key) {
@@ -246,11 +248,11 @@ TEST_P(LibraryTest, OnCommitReportsEachTransactionWithItsKeys) {
   auto replica = Replica::open(store);
   for (const auto& t : txns)
     for (const auto& c : t.changes) {
-      if (c.kind == 'T') continue;
+      if (c.kind == ChangeKind::kTruncate) continue;
       std::optional<Values> row;
       EXPECT_NO_THROW(row = replica->lookup(c.table, c.key)) << c.table;
-      bool gone = c.kind == 'D' || (c.table == "public.products" && c.key == std::vector<std::string>{"10"});
-      EXPECT_EQ(row.has_value(), !gone) << c.table << " " << c.kind << " " << c.key.at(0);
+      bool gone = c.kind == ChangeKind::kDelete || (c.table == "public.products" && c.key == std::vector<std::string>{"10"});
+      EXPECT_EQ(row.has_value(), !gone) << c.table << " " << to_string(c.kind) << " " << c.key.at(0);
     }
   EXPECT_EQ(replica->lookup("stock", {"1", "south"}), (Values{"south", "1", "8"}));
   EXPECT_EQ(replica->count("events"), 0u);

@@ -112,7 +112,7 @@ class ViewOrder {
 // The checks on one pinned Replica view; returns tick.n.
 int64_t check_view(const Replica& r, ViewOrder& order, const std::string& who) {
   ReplicaState st = r.state();
-  EXPECT_EQ(st.phase, "streaming") << who;
+  EXPECT_EQ(st.phase, ReplicaState::Phase::kStreaming) << who;
   int64_t sum = 0;
   uint64_t rows = 0;
   r.scan("accounts", [&](const Values& row) {

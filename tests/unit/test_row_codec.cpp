@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/byte_reader.h"
+#include "common/bytes.h"
 #include "pgseed/error.h"
 #include "store/row_codec.h"
 #include "model/value_codec.h"

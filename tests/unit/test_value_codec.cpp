@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/pg_type.h"
 #include "pgseed/error.h"
 
 namespace pgseed {

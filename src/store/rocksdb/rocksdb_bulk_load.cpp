@@ -2,6 +2,16 @@
 // ingestion in rounds of disjoint files.
 #include "store/rocksdb/rocksdb_store_impl.h"
 
+#include <rocksdb/file_system.h>
+#include <rocksdb/slice.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <queue>
+#include <system_error>
+
+#include "pgseed/error.h"
+
 namespace pgseed::rocks {
 
 namespace {

@@ -3,6 +3,21 @@
 // is told in rocksdb_store_impl.h; the code is in rocksdb_overlay_txn.cpp.
 #pragma once
 
+#include <rocksdb/slice.h>
+#include <rocksdb/status.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "store/rocksdb/rocksdb_layout.h"
 #include "store/rocksdb/rocksdb_support.h"
 
 namespace pgseed::rocks {

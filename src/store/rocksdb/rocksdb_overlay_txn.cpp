@@ -2,6 +2,12 @@
 // large one to the overlay range, its commit record and the merge, and reads inside it.
 #include "store/rocksdb/rocksdb_store_impl.h"
 
+#include <rocksdb/iterator.h>
+#include <rocksdb/slice.h>
+
+#include "common/bytes.h"
+#include "pgseed/error.h"
+
 namespace pgseed::rocks {
 
 void RocksDbStore::write_meta_changes(rocksdb::WriteBatch& batch) {

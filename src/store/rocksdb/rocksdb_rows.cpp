@@ -1,6 +1,11 @@
 // RocksDbStore: rows: the copy and apply writes, scans, lookups and counts.
 #include "store/rocksdb/rocksdb_store_impl.h"
 
+#include "common/bytes.h"
+#include "pgseed/error.h"
+#include "store/key_codec.h"
+#include "store/row_codec.h"
+
 namespace pgseed::rocks {
 
 void RocksDbStore::insert_batch(const TableDef& def, const RowBatch& rows) {

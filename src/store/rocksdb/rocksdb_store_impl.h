@@ -146,9 +146,32 @@
 //     any failure of the copy).
 #pragma once
 
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/options.h>
+#include <rocksdb/sst_file_writer.h>
+#include <rocksdb/status.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/row.h"
+#include "model/table_def.h"
 #include "store/rocksdb/rocksdb_layout.h"
 #include "store/rocksdb/rocksdb_overlay.h"
 #include "store/rocksdb/rocksdb_support.h"
+#include "store/store.h"
 
 namespace pgseed::rocks {
 

@@ -2,30 +2,15 @@
 // (rocksdb_store_testing); the layout's keys and helpers come from rocksdb_layout.h.
 #pragma once
 
-#include <rocksdb/db.h>
-#include <rocksdb/env.h>
-#include <rocksdb/file_system.h>
-#include <rocksdb/iterator.h>
-#include <rocksdb/cache.h>
-#include <rocksdb/options.h>
-#include <rocksdb/sst_file_writer.h>
-#include <rocksdb/table.h>
-#include <rocksdb/write_batch.h>
+#include <rocksdb/compression_type.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
-#include <cstring>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
-#include <map>
-#include <optional>
-#include <set>
-#include <vector>
-
-#include "pgseed/error.h"
-#include "common/bytes.h"
-#include "store/key_codec.h"
-#include "store/row_codec.h"
+#include <string>
+#include <string_view>
 
 #include "store/rocksdb/rocksdb_layout.h"
 #include "store/rocksdb_store.h"
@@ -53,16 +38,17 @@ inline constexpr size_t kBulkSortBytes = 8u << 20;       // rows that fit no run
 inline constexpr uint64_t kBulkSmallTableBytes = 1u << 20;  // a table's first rows: sorted too
 inline constexpr rocksdb::CompressionType kBulkCompression = rocksdb::kLZ4Compression;
 
-// Test hooks (rocksdb_store_testing).
+// Test hooks (rocksdb_store_testing): settings a test makes before it opens a store, and
+// counters that stores in any thread add to (atomic: several Syncs may run at once).
 inline size_t g_spill_bytes = kDefaultSpillBytes;
 inline std::string g_crash_point;
 inline int g_crash_countdown = 0;
-inline uint64_t g_spill_count = 0;
+inline std::atomic<uint64_t> g_spill_count{0};
 inline uint64_t g_bulk_file_bytes = kBulkFileBytes;
 inline size_t g_bulk_sort_bytes = kBulkSortBytes;
 inline size_t g_bulk_run_bytes = kBulkRunBytes;
-inline uint64_t g_bulk_files_ingested = 0;
-inline uint64_t g_bulk_rows_sorted = 0;
+inline std::atomic<uint64_t> g_bulk_files_ingested{0};
+inline std::atomic<uint64_t> g_bulk_rows_sorted{0};
 
 inline void crash_point(std::string_view name) {
   if (g_crash_point.empty() || g_crash_point != name) return;

@@ -2,18 +2,9 @@
 #include "store/sqlite/sqlite_store_impl.h"
 
 #include <sqlite3.h>
-#include <sys/file.h>
-#include <unistd.h>
-#include <fcntl.h>
 
-#include <cerrno>
-#include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <initializer_list>
 #include <map>
-#include <mutex>
 #include <string_view>
 
 #include "pgseed/error.h"

@@ -5,8 +5,25 @@
 // A SqliteStore is used by one thread at a time.
 #pragma once
 
+#include <sqlite3.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/pg_type.h"
+#include "model/row.h"
+#include "model/table_def.h"
+#include "pgseed/log.h"
 #include "store/sqlite/sqlite_support.h"
-#include "store/sqlite_store.h"
+#include "store/sqlite_values.h"
+#include "store/store.h"
 
 namespace pgseed::sqlite {
 

@@ -7,17 +7,19 @@
 #include <unistd.h>
 #include <fcntl.h>
 
-#include <cerrno>
-#include <chrono>
-#include <cstdio>
-#include <cstring>
+#include <cstdint>
 #include <filesystem>
 #include <initializer_list>
 #include <map>
-#include <mutex>
+#include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
 
 #include "pgseed/error.h"
+#include "model/pg_type.h"
 #include "model/table_def.h"
 #include "store/sqlite_values.h"
 
