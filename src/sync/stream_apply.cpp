@@ -642,16 +642,7 @@ void StreamApply::sync_pending_tables() {
 
 void StreamApply::reconcile_with_catalog(bool with_filenodes) {
   last_schema_check_ = std::chrono::steady_clock::now();
-  // DDL that drops a table while the catalog is read can fail the read: read it again.
-  std::vector<pg::PublishedTable> published;
-  for (int attempt = 1;; ++attempt) {
-    try {
-      published = pg::published_tables(*catalog_, state_.publication);
-      break;
-    } catch (const Error& e) {
-      if (!pg::changed_since_snapshot(e) || attempt >= 10) throw;
-    }
-  }
+  std::vector<pg::PublishedTable> published = pg::published_tables_now(*catalog_, state_.publication);
   std::map<uint32_t, const TableDef*> by_oid;
   for (const auto& t : published) by_oid[t.def.source_oid] = &t.def;
   for (const auto& [oid, stored] : tables_) {
