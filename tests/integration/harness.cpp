@@ -88,6 +88,12 @@ int wait_pid(int pid) {
   return -1;
 }
 
+bool wait_stopped(int pid) {
+  int status = 0;
+  if (waitpid(pid, &status, WUNTRACED) != pid) return false;
+  return WIFSTOPPED(status);
+}
+
 long last_child_peak_rss_kb() { return g_last_rss_kb; }
 
 std::string read_text(const std::string& path) {

@@ -33,6 +33,9 @@ RunResult run_pgseed(const std::vector<std::string>& args);
 int spawn_pgseed(const std::vector<std::string>& args, const std::string& log_path);
 // Waits for pid; returns its exit code (or 128+signal).
 int wait_pid(int pid);
+// Waits until the child `pid` is stopped (by a PGSEED_FAILPOINT=stop:... failpoint): true;
+// false when it ended instead (it is then reaped). SIGCONT lets it go on.
+bool wait_stopped(int pid);
 
 // Peak RSS of the last finished child waited for by run_pgseed/wait_pid, in kB.
 long last_child_peak_rss_kb();
