@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <system_error>
 
 #include "common/byte_reader.h"
@@ -30,15 +31,17 @@ constexpr size_t kReadBuffer = size_t(1) << 20;
 }
 
 // The message's stream xid (Relation, Type, Insert, Update, Delete, Truncate, Message carry
-// one inside a segment); 0 for an Origin message. Throws Error(kDecode) for anything else.
-uint32_t stream_xid_of(std::span<const uint8_t> message) {
+// one inside a segment); none for an Origin message. Throws Error(kDecode) for anything
+// else, and for an invalid xid (0).
+std::optional<uint32_t> stream_xid_of(std::span<const uint8_t> message) {
   ByteReader r(message, "pgoutput stream");
   uint8_t type = r.read_u8("message type");
   switch (type) {
     case 'R': case 'Y': case 'I': case 'U': case 'D': case 'T': case 'M':
-      return r.read_u32("xid");
+      if (uint32_t xid = r.read_u32("xid"); xid != 0) return xid;
+      protocol("a change without its transaction's xid inside a stream segment");
     case 'O':
-      return 0;
+      return std::nullopt;
     default:
       protocol("message type " + std::to_string(type) + " inside a stream segment");
   }
@@ -158,8 +161,9 @@ void StreamSpool::begin_segment(uint32_t xid, bool first_segment) {
 
 void StreamSpool::append(std::span<const uint8_t> message) {
   if (!open_) protocol("a change outside a stream segment");
-  uint32_t xid = stream_xid_of(message);
-  if (xid == 0) return;  // Origin
+  std::optional<uint32_t> sub = stream_xid_of(message);
+  if (!sub) return;  // Origin
+  uint32_t xid = *sub;
   Txn& t = *open_;
   // worker.c's subxact_info_add: a subtransaction's first change marks where its part of
   // the file begins.
