@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "store_kinds.h"
 #include "stream_support.h"
@@ -258,6 +259,68 @@ TEST_P(StreamInProgressTest, KilledMidStreamThenRestarted) {
 
   long segments = sync_counting_segments(streaming_source(src), store);
   EXPECT_GT(segments, 3) << "the transaction was not streamed again from its start";
+  expect_equal(src, store);
+}
+
+// PostgreSQL crashes (immediate shutdown) while a following sync holds a streamed
+// transaction in progress, right after it spooled the third segment (the sync waits in the
+// failpoint until the crash is done); the server comes back, the follower reconnects, the
+// server sends the transaction again from its start, and it is applied once. ("ServerCrash"
+// in the name: ctest runs it alone, since it crashes the shared server.)
+TEST_P(StreamInProgressTest, ServerCrashMidStream) {
+  TestDatabase src;
+  src.db().exec(kSchema);
+  std::string store = temp_store(store_kind());
+  sync_ok(src, store);
+  std::string slot = store_status(store).slot;
+  src.db().exec(
+      "BEGIN;"
+      "INSERT INTO t SELECT i, 'big', i FROM generate_series(2001, 32000) i;"
+      "INSERT INTO k SELECT i % 3, 'big' FROM generate_series(1, 20000) i;"
+      "COMMIT;");
+
+  SyncOptions o;
+  o.source = streaming_source(src);
+  o.store = store;
+  o.follow = true;
+  o.schema_check_interval_seconds = 0;
+  std::atomic<long> segments{0};
+  std::atomic<bool> at_third{false}, crashed{false};
+  set_failpoint_handler([&](const char* name) {
+    if (std::strcmp(name, "stream-segment-spooled") != 0 || ++segments != 3) return;
+    at_third = true;
+    while (!crashed) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  });
+  Sync sync(o);
+  std::exception_ptr failed;
+  std::atomic<bool> ended{false};
+  std::thread runner([&] {
+    try {
+      sync.run();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    ended = true;
+  });
+  bool reached = wait_until([&] { return at_third || ended; }, 120) && at_third;
+  if (reached) {
+    crash_server();
+    restart_server();
+  }
+  crashed = true;
+  PQreset(src.db().get());
+  src.db().exec("SET TimeZone = UTC; SET DateStyle = ISO; SET IntervalStyle = postgres;"
+                "SET extra_float_digits = 3; SET bytea_output = hex");
+  src.db().exec("INSERT INTO k VALUES (0, 'after the crash');");
+  std::string lsn = src.db().value("SELECT pg_current_wal_lsn()::text");
+  bool caught_up = wait_confirmed(src.db(), slot, lsn, 120);
+  sync.stop();
+  runner.join();
+  set_failpoint_handler(nullptr);
+  ASSERT_TRUE(reached) << "the sync did not spool three segments";
+  ASSERT_FALSE(failed) << "the follower gave up";
+  EXPECT_TRUE(caught_up) << "the follower did not catch up after the crash";
+  EXPECT_GT(segments.load(), 3) << "the transaction was not streamed again from its start";
   expect_equal(src, store);
 }
 
