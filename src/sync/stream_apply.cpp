@@ -123,6 +123,9 @@ void StreamApply::session(bool one_shot) {
   in_source_txn_ = false;
   store_txn_.reset();  // none is open here: run() rolls back before a retry
   relations_.clear();
+  // The spool is the store's writer's: another writer (a verify beside a SQLite follower)
+  // is refused here, before it empties the spool of the one that holds the store.
+  store_.claim_writer();
   spool_.reset();  // what a session before (or a killed process) left: sent again
   clear_backlog();
   pending_sync_.clear();  // looked up again below
