@@ -4,6 +4,7 @@
 // its own label, so a replay reads back as the list of labels it holds.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,6 +13,7 @@
 #include "decode/pgoutput.h"
 #include "pgseed/error.h"
 #include "sync/stream_spool.h"
+#include "unit/captured_hex.h"
 #include "unit/store_test_support.h"
 #include "unit/wire_buf.h"
 
@@ -195,6 +197,43 @@ TEST(StreamSpool, ResetAndDestructorRemoveTheDirectory) {
     EXPECT_TRUE(std::filesystem::exists(dir));
   }
   EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+// The session captured from PostgreSQL 15 (tests/data/pgoutput/proto2_stream.hex, phase 2
+// of capture.sql), fed to the spool as stream apply does: three streamed transactions, one
+// committed, one with a savepoint rolled back (rows 300-399), one rolled back (500-599).
+TEST(StreamSpool, CapturedSessionReplaysWhatCommitted) {
+  TempDir tmp;
+  StreamSpool spool(tmp.sub("spool"));
+  std::vector<std::string> applied;  // "I <first column>" per replayed Insert, in order
+  int commits = 0, subxact_aborts = 0, aborts = 0;
+  for (const Bytes& m : test_support::load_hex("proto2_stream.hex")) {
+    if (spool.in_segment()) {
+      if (m.at(0) == 'E') spool.end_segment();
+      else spool.append(m);
+      continue;
+    }
+    PgOutputMessage msg = decode_pgoutput(m, /*in_stream=*/false);
+    if (auto* st = std::get_if<StreamStart>(&msg)) {
+      spool.begin_segment(st->xid, st->first_segment);
+    } else if (auto* a = std::get_if<StreamAbort>(&msg)) {
+      (a->subxid == a->xid ? aborts : subxact_aborts)++;
+      spool.abort(a->xid, a->subxid);
+    } else if (auto* c = std::get_if<StreamCommit>(&msg)) {
+      ++commits;
+      spool.replay(c->xid, [&](std::span<const uint8_t> r) {
+        PgOutputMessage in = decode_pgoutput(r, /*in_stream=*/true);
+        if (auto* i = std::get_if<Insert>(&in)) applied.push_back(std::string(i->new_tuple.at(0).text));
+      });
+    }
+  }
+  EXPECT_EQ(commits, 2);
+  EXPECT_EQ(subxact_aborts, 1);
+  EXPECT_EQ(aborts, 1);
+  EXPECT_EQ(spool.in_progress(), 0u);
+  auto has = [&](const std::string& id) { return std::find(applied.begin(), applied.end(), id) != applied.end(); };
+  for (int id : {100, 150, 199, 200, 299, 400}) EXPECT_TRUE(has(std::to_string(id))) << id;
+  for (int id : {300, 350, 399, 500, 599}) EXPECT_FALSE(has(std::to_string(id))) << id;
 }
 
 }  // namespace
