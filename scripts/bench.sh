@@ -607,16 +607,24 @@ fi
 # has 500 tables; pgseed's one-shot catch-up of them, per store. Each table new to the store
 # costs one catalog lookup (it no longer exists when pgseed gets to it).
 
+# migration_workload SCHEMA NTAB NMIG FILE: schema SCHEMA on $AUX with NTAB one-row tables
+# and publication SCHEMA_pub for it; FILE gets NMIG transactions that each create a table
+# there, insert two rows and drop it (used here and by the matrix's migration case).
+migration_workload() {
+  local schema=$1 ntab=$2 nmig=$3 file=$4 i
+  q "$AUX" -c "CREATE SCHEMA $schema" -c "DO \$\$ BEGIN FOR i IN 1..$ntab LOOP
+      EXECUTE format('CREATE TABLE $schema.t%s (id int PRIMARY KEY, v text)', i);
+      EXECUTE format('INSERT INTO $schema.t%s VALUES (1, ''x'')', i); END LOOP; END \$\$" \
+    -c "CREATE PUBLICATION ${schema}_pub FOR TABLES IN SCHEMA $schema"
+  for i in $(seq 1 "$nmig"); do
+    echo "BEGIN; CREATE TABLE $schema.n$i (id int PRIMARY KEY, v text); INSERT INTO $schema.n$i VALUES (1, 'a'), (2, 'b'); DROP TABLE $schema.n$i; COMMIT;"
+  done >"$file"
+}
+
 if want migrations; then
   nmig=$((quick ? 50 : 1000)); ntab=$((quick ? 20 : 500))
   say "migrations: $nmig create/insert/drop transactions, $ntab published tables"
-  q "$AUX" -c "CREATE SCHEMA mig" -c "DO \$\$ BEGIN FOR i IN 1..$ntab LOOP
-      EXECUTE format('CREATE TABLE mig.t%s (id int PRIMARY KEY, v text)', i);
-      EXECUTE format('INSERT INTO mig.t%s VALUES (1, ''x'')', i); END LOOP; END \$\$" \
-    -c "CREATE PUBLICATION mig_pub FOR TABLES IN SCHEMA mig"
-  for i in $(seq 1 "$nmig"); do
-    echo "BEGIN; CREATE TABLE mig.n$i (id int PRIMARY KEY, v text); INSERT INTO mig.n$i VALUES (1, 'a'), (2, 'b'); DROP TABLE mig.n$i; COMMIT;"
-  done >"$work/migrations.sql"
+  migration_workload mig "$ntab" "$nmig" "$work/migrations.sql"
   meta migration_txns "$nmig"
   meta migration_tables "$ntab"
   for ((r = 1; r <= repeat; r++)); do

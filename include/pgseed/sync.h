@@ -119,6 +119,15 @@ struct SyncOptions {
   // published via their root are never split; nothing is split with one job.
   uint64_t split_tables_larger_than = kDefaultSplitTablesLargerThan;
   bool follow = false;      // keep streaming until stop(); else stop when caught up
+  // PostgreSQL 14+: the server sends a transaction whose decoded changes outgrow its
+  // logical_decoding_work_mem while it is still in progress, in segments (pgoutput
+  // protocol version 2, streaming 'on'), instead of first spilling it to files of its own
+  // and sending it at its commit. pgseed keeps the segments in a directory beside the
+  // store (the store's path + ".stream-spool", removed when the sync ends and at the next
+  // start after a crash) and applies the transaction when it commits, as any other: at its
+  // commit LSN, in one store transaction, or not at all when it aborts. false: protocol
+  // version 1 (each transaction sent once committed). Ignored before PostgreSQL 14.
+  bool stream_in_progress = true;
   // Following: how often the store's tables are compared with the source's catalog, so
   // that DDL no row change followed (ADD/DROP COLUMN, DROP TABLE, ...) reaches the store
   // (pgoutput describes a table only before its next row change). 0: never. A one-shot

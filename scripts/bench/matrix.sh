@@ -270,14 +270,8 @@ run_stream_case() {
 # The migration-heavy stream (the schema issue): transactions that each create a table,
 # insert two rows and drop it, on a source whose publication covers a schema of T tables.
 ms_mig_setup() {
-  local nt=$((quick ? 20 : 500)) nm=$((quick ? 50 : 1000)) i
-  q "$AUX" -c "CREATE SCHEMA mx" -c "DO \$\$ BEGIN FOR i IN 1..$nt LOOP
-      EXECUTE format('CREATE TABLE mx.t%s (id int PRIMARY KEY, v text)', i);
-      EXECUTE format('INSERT INTO mx.t%s VALUES (1, ''x'')', i); END LOOP; END \$\$" \
-    -c "CREATE PUBLICATION mx_pub FOR TABLES IN SCHEMA mx"
-  for i in $(seq 1 "$nm"); do
-    echo "BEGIN; CREATE TABLE mx.n$i (id int PRIMARY KEY, v text); INSERT INTO mx.n$i VALUES (1, 'a'), (2, 'b'); DROP TABLE mx.n$i; COMMIT;"
-  done >"$work/mx-migrations.sql"
+  local nt=$((quick ? 20 : 500)) nm=$((quick ? 50 : 1000))
+  migration_workload mx "$nt" "$nm" "$work/mx-migrations.sql"
   meta case_stream_migrations "$nm create/insert/drop transactions per run, $nt published tables"
   for kind in sqlite rocksdb; do
     pgseed_run "$work/mx-init-$kind.log" sync --source "$AUX" --store "$(storeof $kind mx)" --publication mx_pub --slot mx_$kind

@@ -28,6 +28,7 @@
 #include "sync/slot_creation.h"
 #include "sync/source_identity.h"
 #include "sync/stream_apply.h"
+#include "sync/stream_spool.h"
 
 namespace pgseed {
 
@@ -390,6 +391,8 @@ void drop(const DropOptions& options, const LogSink& sink) {
   }
   if (delete_store) {
     Store::remove(store_uri);
+    std::error_code ec;  // a killed sync's spool of streamed transactions, if any
+    std::filesystem::remove_all(StreamSpool::dir_for(store_uri), ec);
     log.info("deleted store " + store_uri);
   }
 }

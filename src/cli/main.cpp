@@ -210,6 +210,11 @@ int main(int argc, char** argv) {
       ->default_val(30)
       ->check(CLI::Range(0.0, 86400.0));
 
+  // Hidden (no group): for benchmarks that compare with protocol version 1.
+  bool no_stream_in_progress = false;
+  cmd_sync->add_flag("--no-stream-in-progress", no_stream_in_progress,
+                     "Ask for protocol version 1: no transaction is streamed while in progress")
+      ->group("");
   cmd_sync->add_flag("--reseed", sync.reseed,
                      "The store's slot is gone or invalidated: create it anew and copy every "
                      "table again (old rows stay readable until each new copy is in place)");
@@ -357,6 +362,7 @@ int main(int argc, char** argv) {
       if (*opt_split)
         sync.split_tables_larger_than =
             pgseed::parse_byte_size(split_size, "--split-tables-larger-than");
+      if (no_stream_in_progress) sync.stream_in_progress = false;
       sync.log = sink;
       // Progress goes to the terminal or log, and, run by systemd, to its notify socket.
       auto render = pgseed::cli::make_progress_renderer(common, sink);

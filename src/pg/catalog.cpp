@@ -269,6 +269,10 @@ std::vector<PublishedTable> published_tables(Connection& conn, const std::string
   return query_tables(conn, publication, 0);
 }
 
+std::vector<PublishedTable> published_tables_now(Connection& conn, const std::string& publication) {
+  return read_again_after_ddl([&] { return query_tables(conn, publication, 0); });
+}
+
 std::vector<uint32_t> published_among(Connection& conn, const std::string& publication,
                                       const std::vector<uint32_t>& oids) {
   if (oids.empty()) return {};

@@ -71,6 +71,9 @@ std::optional<bool> slot_holds_xmin(Connection& conn, const std::string& slot);
 // The tables of `publication`, with their published columns and keys, read in the
 // connection's current transaction (the exported snapshot, when called by the copy).
 std::vector<PublishedTable> published_tables(Connection& conn, const std::string& publication);
+// The same outside any transaction (the catalog as of now): read again when a table
+// dropped meanwhile fails the read.
+std::vector<PublishedTable> published_tables_now(Connection& conn, const std::string& publication);
 
 // Which of these OIDs' tables `publication` publishes now, in their order (one query for
 // all; a table that no longer exists costs a pg_class lookup only).

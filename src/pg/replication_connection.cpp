@@ -187,7 +187,8 @@ void ReplicationConnection::start_logical(const std::string& slot, Lsn start,
   for (const auto& p : o.publication_names) names += (names.empty() ? "" : ",") + quote_ident(p);
   std::string cmd = "START_REPLICATION SLOT " + quote_ident(slot) + " LOGICAL " + start.str() +
                     " (proto_version " + command_literal(std::to_string(o.proto_version)) +
-                    ", publication_names " + command_literal(names) + ")";
+                    ", publication_names " + command_literal(names) +
+                    (o.streaming ? ", streaming 'on'" : "") + ")";
   Result r(PQexec(conn_.get(), cmd.c_str()));
   if (PQresultStatus(r.get()) != PGRES_COPY_BOTH)
     throw error_from_result(r.get(), conn_.get(), "starting replication from slot " + slot);

@@ -76,6 +76,10 @@ struct SlotCreationWait {
 struct LogicalOptions {
   uint32_t proto_version = 1;
   std::vector<std::string> publication_names;  // as stored (quoted here)
+  // streaming 'on' (proto_version 2+, PostgreSQL 14+): a transaction whose decoded changes
+  // outgrow the server's logical_decoding_work_mem is sent while in progress, in segments
+  // (StreamStart ... StreamStop), then StreamCommit or StreamAbort.
+  bool streaming = false;
 };
 
 // Move-only. Not thread-safe: one thread uses it at a time (StreamApply hands it to its

@@ -48,6 +48,14 @@ namespace pgseed {
 //   the store holds, so durable_lsn_ is also acknowledged, and the slot is never confirmed
 //   past min(stored, acknowledged). A transaction the store skips (below its LSN) is in the
 //   stream already and is not published again (sync/hub_publisher.h).
+// * A streamed transaction (protocol version 2) is applied at its StreamCommit, through
+//   the same path and rules as a Begin ... Commit one, with the commit's LSN as its
+//   position; until then it is only in the spool, which is not durable. Confirming a
+//   position past the start of a transaction still in progress is what PostgreSQL's own
+//   apply worker does too: the slot's restart point stays before every transaction in
+//   progress, and one that commits after the confirmed position is sent again, whole,
+//   after a reconnect (the spool starts empty in each session). Keepalives inside a
+//   segment do not move server_end (a segment is part of a transaction in hand).
 
 namespace {
 constexpr size_t kMaxTxnsPerBatch = 5000;                 // source txns per store txn
@@ -75,10 +83,6 @@ constexpr auto kLongCatchUpCommitDelay = std::chrono::milliseconds(2000);
 constexpr size_t kOverlapMinChanges = 2000;
 constexpr size_t kMaxBacklogBytes = size_t(6) << 20;
 constexpr size_t kMaxCallbackChanges = 100000;           // per transaction, for on_commit
-// The walsender hears from us at least this often, idle or not (also while messages keep
-// coming: a large transaction, slow applies), so that wal_sender_timeout (60 s by default)
-// never ends the stream.
-constexpr auto kStatusInterval = std::chrono::seconds(10);
 }  // namespace
 
 void StreamApply::run() {
@@ -124,6 +128,10 @@ void StreamApply::session(bool one_shot) {
   in_source_txn_ = false;
   store_txn_.reset();  // none is open here: run() rolls back before a retry
   relations_.clear();
+  // The spool is the store's writer's: another writer (a verify beside a SQLite follower)
+  // is refused here, before it empties the spool of the one that holds the store.
+  store_.claim_writer();
+  spool_.reset();  // what a session before (or a killed process) left: sent again
   clear_backlog();
   pending_sync_.clear();  // looked up again below
   undelivered_.clear();
@@ -171,9 +179,13 @@ void StreamApply::session(bool one_shot) {
     pg::ReplicationConnection*& p;
     ~Forget() { p = nullptr; }
   } forget_repl{repl_};
+  // Streaming of transactions in progress needs protocol version 2 (PostgreSQL 14+).
+  const bool stream_in_progress = options_.stream_in_progress && repl.server_version() >= 140000;
   try {
     repl.start_logical(state_.slot, state_.applied_lsn,
-                       {.proto_version = 1, .publication_names = {state_.publication}});
+                       {.proto_version = stream_in_progress ? 2u : 1u,
+                        .publication_names = {state_.publication},
+                        .streaming = stream_in_progress});
   } catch (const Error& e) {
     if (e.sqlstate() == "55006")  // transient: run() decides whether to wait for it
       throw Error(ErrorCategory::kSourceState,
@@ -270,12 +282,12 @@ void StreamApply::session(bool one_shot) {
       auto frame = decode_replication_frame(msg.bytes());
       if (auto* x = std::get_if<XLogData>(&frame)) {
         wal_end_seen = std::max(wal_end_seen, x->wal_end);
-        handle(decode_pgoutput(x->payload, /*in_stream=*/false));
+        on_wal_data(x->payload);
       } else {
         const auto& k = std::get<PrimaryKeepalive>(frame);
         wal_end_seen = std::max(wal_end_seen, k.wal_end);
         // Between transactions, everything that committed before wal_end was received.
-        if (!in_source_txn_ && k.wal_end > server_end) {
+        if (!in_source_txn_ && !spool_.in_segment() && k.wal_end > server_end) {
           server_end = k.wal_end;
           server_end_moved = std::chrono::steady_clock::now();
         }
@@ -376,8 +388,12 @@ void StreamApply::session(bool one_shot) {
   repl.end_stream();
   clear_backlog();
   repl_ = nullptr;
-  log_.info("applied " + std::to_string(applied_txns_) + " transactions; store at " +
-            state_.applied_lsn.str());
+  spool_.reset();
+  log_.info("applied " + std::to_string(applied_txns_) + " transactions" +
+            (streamed_txns_ ? " (" + std::to_string(streamed_txns_) + " streamed while in progress, in " +
+                                  std::to_string(stream_segments_) + " segments)"
+                            : "") +
+            "; store at " + state_.applied_lsn.str());
 }
 
 void StreamApply::follow_timeline(pg::ReplicationConnection& repl, uint32_t tli) {
@@ -445,8 +461,7 @@ void StreamApply::handle(const PgOutputMessage& msg) {
               note_change(*t, ChangeKind::kTruncate, {});
             }
         }
-        // Origin, Type, Message: nothing to store. Stream*: not requested (no
-        // 'streaming' option), so the server never sends them.
+        // Origin, Type, Message: nothing to store. Stream*: on_wal_data's.
       },
       msg);
 }
@@ -664,16 +679,7 @@ void StreamApply::sync_pending_tables() {
 
 void StreamApply::reconcile_with_catalog(bool with_filenodes) {
   last_schema_check_ = std::chrono::steady_clock::now();
-  // DDL that drops a table while the catalog is read can fail the read: read it again.
-  std::vector<pg::PublishedTable> published;
-  for (int attempt = 1;; ++attempt) {
-    try {
-      published = pg::published_tables(*catalog_, state_.publication);
-      break;
-    } catch (const Error& e) {
-      if (!pg::changed_since_snapshot(e) || attempt >= 10) throw;
-    }
-  }
+  std::vector<pg::PublishedTable> published = pg::published_tables_now(*catalog_, state_.publication);
   std::map<uint32_t, const TableDef*> by_oid;
   for (const auto& t : published) by_oid[t.def.source_oid] = &t.def;
   for (const auto& [oid, stored] : tables_) {

@@ -21,6 +21,7 @@
 #include "store/store_txn.h"
 #include "sync/hub_publisher.h"
 #include "sync/logger.h"
+#include "sync/stream_spool.h"
 #include "sync/table_sync.h"
 
 namespace pgseed {
@@ -34,13 +35,18 @@ class StreamApply {
   StreamApply(const SyncOptions& options, Store& store, const Logger& log,
               const std::atomic<bool>& stop, Lsn stop_before = {}, HubPublisher* publisher = nullptr)
       : options_(options), store_(store), log_(log), stop_(stop), stop_before_(stop_before),
-        publisher_(publisher) {}
+        publisher_(publisher), spool_(StreamSpool::dir_for(options.store)) {}
 
   // One-shot: applies everything the server had written when called, then returns.
   // Follow: runs until `stop`, reconnecting with backoff when the connection drops.
   void run();
 
  private:
+  // The walsender hears from us at least this often, idle or not (also while messages keep
+  // coming: a large transaction, slow applies, the replay of a streamed one), so that
+  // wal_sender_timeout (60 s by default) never ends the stream.
+  static constexpr auto kStatusInterval = std::chrono::seconds(10);
+
   // One replication session; returns when caught up (one-shot) or stopped.
   void session(bool one_shot);
   // Copies the tables in pending_sync_ under a fresh snapshot (TableSync), outside any
@@ -59,6 +65,12 @@ class StreamApply {
   void queue_sync(uint32_t oid);
   bool sync_pending(uint32_t oid) const;
 
+  // One pgoutput message (an XLogData payload): spooled when it belongs to a segment of a
+  // streamed transaction, else decoded and handled (stream_apply_in_progress.cpp).
+  void on_wal_data(std::span<const uint8_t> payload);
+  // A streamed transaction committed: its spooled messages are applied as those of a
+  // Begin ... Commit transaction at the stream commit's LSNs.
+  void on_stream_commit(const StreamCommit& c);
   void handle(const PgOutputMessage& msg);
   void on_begin(const Begin& b);
   void on_commit(const Commit& c);
@@ -136,6 +148,11 @@ class StreamApply {
   size_t backlog_bytes_ = 0;
   bool backlog_ended_ = false;    // backlog_ ends with an end/error marker
   void clear_backlog();
+
+  // Streamed transactions in progress (this session's; emptied when a session starts).
+  StreamSpool spool_;
+  uint64_t stream_segments_ = 0;  // spooled by this run
+  uint64_t streamed_txns_ = 0;    // applied from the spool by this run
 
   AppliedTransaction current_;                    // collected for on_commit callbacks
   std::vector<AppliedTransaction> undelivered_;   // stored, waiting for the durable commit

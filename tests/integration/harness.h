@@ -33,6 +33,9 @@ RunResult run_pgseed(const std::vector<std::string>& args);
 int spawn_pgseed(const std::vector<std::string>& args, const std::string& log_path);
 // Waits for pid; returns its exit code (or 128+signal).
 int wait_pid(int pid);
+// Waits until the child `pid` is stopped (by a PGSEED_FAILPOINT=stop:... failpoint): true;
+// false when it ended instead (it is then reaped). SIGCONT lets it go on.
+bool wait_stopped(int pid);
 
 // Peak RSS of the last finished child waited for by run_pgseed/wait_pid, in kB.
 long last_child_peak_rss_kb();
@@ -81,7 +84,10 @@ class TestDatabase {
 // Splits CSV text into records (newlines inside quotes do not split) and sorts them.
 std::vector<std::string> sorted_csv_records(const std::string& csv);
 
-// A fresh store location of the given kind ("sqlite" or "rocksdb") in a temp dir.
+// This test process's directory for its stores and logs (/tmp/pgseed-it-<pid>), removed
+// after its last test if every test passed (PGSEED_KEEP_TEST_FILES=1 keeps it).
+std::string test_dir();
+// A fresh store location of the given kind ("sqlite" or "rocksdb") in test_dir().
 std::string temp_store(const std::string& kind);
 
 // Expects `pgseed dump --table T --format csv` to equal the source's COPY csv of T (as

@@ -43,9 +43,7 @@ std::string example_path(const char* name) {
 
 std::string fresh_dir() {
   static std::atomic<int> counter{0};
-  std::string dir = (std::filesystem::temp_directory_path() /
-                     ("pgseed-examples-" + std::to_string(getpid()) + "-" + std::to_string(counter++)))
-                        .string();
+  std::string dir = test_dir() + "/examples-" + std::to_string(counter++);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

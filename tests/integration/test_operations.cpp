@@ -104,7 +104,7 @@ TEST_P(OperationsTest, DropRemovesSlotAndCreatedPublicationAndRefusesActiveSlot)
   ASSERT_FALSE(pub.empty());
 
   // An active slot (a running --follow sync) is refused.
-  std::string log = "/tmp/pgseed-drop-" + std::to_string(getpid()) + ".log";
+  std::string log = test_dir() + "/drop.log";
   int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--follow"}, log);
   for (int i = 0; i < 100 && src.db().value("SELECT count(*) FROM pg_replication_slots WHERE active AND database = current_database()") != "1"; ++i)
     usleep(100000);
@@ -129,7 +129,7 @@ TEST_P(OperationsTest, IdleReplicaStillAdvancesSlotWhenOnlyUnpublishedTablesChan
   sync_ok(src, store, {"--tables", "published"});
   std::string before = src.db().value("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE database = current_database()");
 
-  std::string log = "/tmp/pgseed-idle-" + std::to_string(getpid()) + ".log";
+  std::string log = test_dir() + "/idle.log";
   int pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", store, "--follow"}, log);
   // Only the unpublished table is written; the slot must still move on.
   bool advanced = false;

@@ -44,27 +44,15 @@ std::string sqlite_value(const std::string& path, const std::string& sql) {
   return out;
 }
 
-// `rows` rows in `big`: enough that the copy takes a good second while the tests look at
-// it (the checks they make meanwhile take milliseconds).
-void make_source(TestDatabase& src, int rows = 400000) {
+// `rows` rows in `big`: several batches, so that a failpoint at the first stored batch
+// finds the copy in its middle.
+void make_source(TestDatabase& src, int rows = 100000) {
   src.db().exec(
       "CREATE TABLE big (id bigint PRIMARY KEY, v text, n numeric);"
       "INSERT INTO big SELECT i, md5(i::text) || md5((i + 1)::text), i * 1.5 "
       "  FROM generate_series(1, " + std::to_string(rows) + ") i;"
       "CREATE TABLE pair (a int, b text, PRIMARY KEY (b, a));"
       "INSERT INTO pair SELECT i, 'b' || (i % 7) FROM generate_series(1, 5000) i;");
-}
-
-// Waits until `file` exists (true) or the pgseed `pid` ended / 60 s passed (false).
-bool wait_for_file(const std::string& file, int pid) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (std::filesystem::exists(file)) return true;
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) != 0) return false;  // it ended (and is reaped)
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return false;
 }
 
 }  // namespace
@@ -106,15 +94,20 @@ TEST(SqliteBulkLoad, KilledMidCopyLeavesAReadableCopyingStore) {
 // `copying`; afterwards the file is the complete replica, in WAL mode, and streams on.
 TEST(SqliteBulkLoad, ReadersSeeCopyingThenTheCompleteReplica) {
   TestDatabase src;
-  make_source(src, 1000000);
+  make_source(src);
   std::string store = temp_store("sqlite");
   std::string path = path_of(store);
+  // Stopped (SIGSTOP) right after the first batch of rows was stored aside.
+  setenv("PGSEED_FAILPOINT", "stop:copy-batch-stored", 1);
   int pid = spawn_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store), path + ".log");
-  ASSERT_TRUE(wait_for_file(path + "-pgseed-copy", pid)) << "no bulk copy file appeared";
+  unsetenv("PGSEED_FAILPOINT");
+  ASSERT_TRUE(wait_stopped(pid)) << read_text(path + ".log");
+  EXPECT_TRUE(std::filesystem::exists(path + "-pgseed-copy")) << "the copy is not built aside";
   RunResult status = run_pgseed({"status", "--store", store});
   EXPECT_EQ(sqlite_value(path, "SELECT value FROM _pgseed_state WHERE key = 'phase'"), "copying");
   EXPECT_EQ(sqlite_value(path, "PRAGMA journal_mode"), "delete");
   EXPECT_NE(status.out.find("copying"), std::string::npos) << status.out << status.err;
+  kill(pid, SIGCONT);
   ASSERT_EQ(wait_pid(pid), 0);
 
   EXPECT_FALSE(std::filesystem::exists(path + "-pgseed-copy"));
@@ -136,10 +129,11 @@ TEST(SqliteBulkLoad, StoreHeldOpenInWalModeIsCopiedInPlace) {
   std::string store = temp_store("sqlite");
   std::string path = path_of(store);
   // An interrupted first run leaves the store file (phase `copying`).
+  setenv("PGSEED_FAILPOINT", "copy-batch-stored", 1);
   int pid = spawn_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store), path + ".log");
-  ASSERT_TRUE(wait_for_file(path + "-pgseed-copy", pid));
-  kill(pid, SIGKILL);
-  wait_pid(pid);
+  unsetenv("PGSEED_FAILPOINT");
+  ASSERT_EQ(wait_pid(pid), 128 + SIGKILL);
+  ASSERT_TRUE(std::filesystem::exists(path + "-pgseed-copy")) << "no bulk copy file";
   std::filesystem::remove(path + "-pgseed-copy");  // (the next run would remove it first)
 
   sqlite3* reader = nullptr;
@@ -169,14 +163,17 @@ TEST(SqliteBulkLoad, StoreHeldOpenInWalModeIsCopiedInPlace) {
 // (the running copy's slot is idle, so it must not be taken for an abandoned one).
 TEST(SqliteBulkLoad, SecondSyncDuringTheCopyIsRefused) {
   TestDatabase src;
-  make_source(src, 1000000);
+  make_source(src);
   std::string store = temp_store("sqlite");
   std::string path = path_of(store);
+  setenv("PGSEED_FAILPOINT", "stop:copy-batch-stored", 1);
   int pid = spawn_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store), path + ".log");
-  ASSERT_TRUE(wait_for_file(path + "-pgseed-copy", pid)) << "no bulk copy file appeared";
+  unsetenv("PGSEED_FAILPOINT");
+  ASSERT_TRUE(wait_stopped(pid)) << read_text(path + ".log");
   RunResult second = run_pgseed(with_default_selection({"sync", "--source", src.conninfo(), "--store", store}, store));
   EXPECT_EQ(second.exit_code, 7) << second.err;
   EXPECT_NE(second.err.find("in use by another pgseed process"), std::string::npos) << second.err;
+  kill(pid, SIGCONT);
   EXPECT_EQ(wait_pid(pid), 0) << "the first sync failed";
   expect_table_equal(src, store, "public.big");
 }

@@ -257,6 +257,29 @@ TEST_F(StandbySource, InterruptWhileWaitingForThePrimary) {
   EXPECT_FALSE(std::filesystem::exists(store_file(store)));
 }
 
+// Another standby of the pair's primary, of the test's own (made after the test's database,
+// so that it has it), stopped at the end of the test. `extra_opts`: PG_EXTRA_OPTS.
+class ExtraStandby {
+ public:
+  ExtraStandby(const Pair& pair, const std::string& name, const std::string& extra_opts = "") {
+    const char* scripts = std::getenv("PGSEED_SCRIPTS_DIR");
+    if (!scripts || pair.dir.empty()) return;
+    pg_ = std::string(scripts) + "/pg.sh";
+    dir_ = "/tmp/pgseed-" + name + "-" + std::to_string(getpid());
+    std::string env = extra_opts.empty() ? "" : "PG_EXTRA_OPTS='" + extra_opts + "' ";
+    if (std::system((env + pg_ + " standby " + pair.dir + "/p " + dir_ + " >/dev/null 2>&1").c_str()) == 0)
+      conninfo_ = first_line_of(dir_ + "/conninfo");
+  }
+  ~ExtraStandby() {
+    if (!dir_.empty()) std::system((pg_ + " stop " + dir_ + " >/dev/null 2>&1").c_str());
+  }
+  bool started() const { return !conninfo_.empty(); }
+  const std::string& conninfo() const { return conninfo_; }  // dbname=postgres
+
+ private:
+  std::string pg_, dir_, conninfo_;
+};
+
 // Without hot_standby_feedback the primary knows nothing of what a standby's slot and its
 // exported snapshot need: it may vacuum away rows the copy must still see. Such a standby
 // is refused with one line (exit 5, configuration) saying what to set, nothing left behind.
@@ -264,18 +287,9 @@ TEST_F(StandbySource, StandbyWithoutFeedbackIsRefused) {
   StandbyDatabase db(pair_);
   db.primary().exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);"
                     "CREATE PUBLICATION pub FOR TABLE t");
-  const char* scripts = std::getenv("PGSEED_SCRIPTS_DIR");
-  ASSERT_TRUE(scripts && !pair_.dir.empty());
-  // A second standby of the pair's primary, made after the database: without feedback.
-  std::string pg = std::string(scripts) + "/pg.sh";
-  std::string dir = "/tmp/pgseed-nofb-" + std::to_string(getpid());
-  struct Server {
-    std::string pg, dir;
-    ~Server() { std::system((pg + " stop " + dir + " >/dev/null 2>&1").c_str()); }
-  } server{pg, dir};
-  ASSERT_EQ(std::system(("PG_EXTRA_OPTS='-c hot_standby_feedback=off' " + pg + " standby " +
-                         pair_.dir + "/p " + dir + " >/dev/null 2>&1").c_str()), 0);
-  std::string conninfo = first_line_of(dir + "/conninfo") + " dbname=" + db.name();
+  ExtraStandby nofb(pair_, "nofb", "-c hot_standby_feedback=off");
+  ASSERT_TRUE(nofb.started());
+  std::string conninfo = nofb.conninfo() + " dbname=" + db.name();
 
   std::string store = temp_store("sqlite");
   RunResult r = run_pgseed({"sync", "--source", conninfo, "--store", store, "--publication", "pub",
@@ -297,16 +311,9 @@ TEST_F(StandbySource, CopyWaitsForTheStandbysFeedbackToReachThePrimary) {
   db.primary().exec("CREATE TABLE t (id int PRIMARY KEY, v text);"
                     "INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 1000) i;"
                     "CREATE PUBLICATION pub FOR TABLE t");
-  const char* scripts = std::getenv("PGSEED_SCRIPTS_DIR");
-  ASSERT_TRUE(scripts && !pair_.dir.empty());
-  std::string pg = std::string(scripts) + "/pg.sh";
-  std::string dir = "/tmp/pgseed-fb-" + std::to_string(getpid());
-  struct Server {
-    std::string pg, dir;
-    ~Server() { std::system((pg + " stop " + dir + " >/dev/null 2>&1").c_str()); }
-  } server{pg, dir};
-  ASSERT_EQ(std::system((pg + " standby " + pair_.dir + "/p " + dir + " >/dev/null 2>&1").c_str()), 0);
-  std::string standby = first_line_of(dir + "/conninfo");
+  ExtraStandby fb(pair_, "fb");
+  ASSERT_TRUE(fb.started());
+  const std::string& standby = fb.conninfo();
   Db sb(standby);
   std::string slot = sb.value("SHOW primary_slot_name");
   ASSERT_FALSE(slot.empty());

@@ -12,6 +12,7 @@
 #include "common/byte_reader.h"
 #include "decode/pgoutput.h"
 #include "pgseed/error.h"
+#include "unit/captured_hex.h"
 #include "unit/wire_buf.h"
 
 namespace pgseed {
@@ -19,6 +20,7 @@ namespace {
 
 using test_support::Buf;
 using test_support::Bytes;
+using test_support::load_hex;
 
 template <typename T>
 T decode_as(std::span<const uint8_t> data, bool in_stream = false) {
@@ -396,37 +398,6 @@ TEST(PgOutputErrors, StreamXidMissing) {
 }
 
 // ---------------------------------------------------------------- captured from the server
-
-Bytes from_hex(const std::string& hex) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  if (hex.size() % 2 != 0) throw std::runtime_error("odd hex length");
-  Bytes out;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
-    if (hi < 0 || lo < 0) throw std::runtime_error("bad hex digit");
-    out.push_back(static_cast<uint8_t>(hi << 4 | lo));
-  }
-  return out;
-}
-
-// One message per non-empty line; '#' starts a comment line.
-std::vector<Bytes> load_hex(const std::string& name) {
-  std::string path = std::string(PGSEED_TEST_DATA_DIR) + "/pgoutput/" + name;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open " + path);
-  std::vector<Bytes> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    out.push_back(from_hex(line));
-  }
-  return out;
-}
 
 struct Captured {
   Bytes bytes;

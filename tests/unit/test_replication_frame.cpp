@@ -13,6 +13,7 @@
 #include "decode/pgoutput.h"
 #include "decode/replication_frame.h"
 #include "pgseed/error.h"
+#include "captured_hex.h"
 
 namespace pgseed {
 namespace {
@@ -169,22 +170,7 @@ TEST(Timestamps, AgreesWithChronoCalendar) {
 
 // ---------------------------------------------------------------- captured from the server
 
-std::vector<Bytes> load_frames() {
-  std::string path = std::string(PGSEED_TEST_DATA_DIR) + "/pgoutput/frames.hex";
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open " + path);
-  std::vector<Bytes> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    Bytes b;
-    for (size_t i = 0; i + 1 < line.size(); i += 2) {
-      b.push_back(static_cast<uint8_t>(std::stoi(line.substr(i, 2), nullptr, 16)));
-    }
-    out.push_back(std::move(b));
-  }
-  return out;
-}
+std::vector<Bytes> load_frames() { return test_support::load_hex("frames.hex"); }
 
 // The capture keeps the first XLogData of each pgoutput message type; in that session
 // these types first appeared inside a streamed transaction.
