@@ -5,6 +5,7 @@
 
 #include "fanout/snapshot_codec.h"
 #include "pgseed/error.h"
+#include "sync/failpoint.h"
 
 namespace pgseed {
 
@@ -168,6 +169,7 @@ void HubPublisher::tables_resynced(Store& store, Lsn applied, const std::functio
   // stream's tail and publishes only the snapshot it lacks), and two table syncs at one LSN
   // must not be taken for one.
   uint64_t seq = publish_changes(fanout::encode_tables_resynced(applied), "");
+  failpoint("hub-marker-published");  // the edges wait for a snapshot not yet published
   publish_snapshot(store, seq, tick);
 }
 
@@ -194,6 +196,7 @@ void HubPublisher::publish_snapshot(Store& store, uint64_t marker_seq, const std
       fanout::finish_snapshot_chunk(chunk, in_chunk);
       js_->publish(names_.snapshot_data, chunk, "c:" + at + ":" + std::to_string(chunks));
       ++chunks;
+      failpoint("hub-snapshot-chunk-published");  // a snapshot without its end
       chunk = fanout::begin_snapshot_chunk(h.lsn, t.source_oid);
       in_chunk = 0;
       if (tick) tick();

@@ -478,7 +478,10 @@ void StreamApply::commit_store() {
   // A hub: the change stream holds what the store is about to hold before it holds it
   // (so the slot, confirmed up to the store's durable LSN, is never confirmed beyond what
   // JetStream acknowledged). A failure here leaves the store transaction to be rolled back.
-  if (publisher_) publisher_->flush();
+  if (publisher_) {
+    publisher_->flush();
+    failpoint("hub-published-before-commit");  // in the stream, not yet in the store
+  }
   if (last_commit_time_) {  // formatted once per store commit, not per transaction
     state_.last_commit_time = format_pg_timestamp(*last_commit_time_);
     last_commit_time_.reset();
