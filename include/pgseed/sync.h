@@ -150,6 +150,10 @@ struct SyncOptions {
   // src/fanout/ENCODING.md describes the messages.
   std::string publish;
   std::string stream;
+  // Fan-out hub: seconds between snapshots of the store published besides those above
+  // (0: none). After each snapshot the hub keeps the two newest and removes older ones, and
+  // the changes only they needed, from both streams: this is the streams' retention.
+  double snapshot_every_seconds = 3600;
   // Fan-out edge: "nats://h1:p1,h2:p2,.../NAME". The store follows the hub that publishes
   // stream NAME instead of a PostgreSQL source (no `source`, no slot of its own): a new
   // store restores the newest snapshot, then applies the stream from the snapshot's LSN,

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -226,6 +227,16 @@ int main(int argc, char** argv) {
       ->type_name("nats://HOST:PORT,...");
   cmd_sync->add_option("--stream", sync.stream, "With --publish: the JetStream stream's name ([A-Za-z0-9_-])")
       ->type_name("NAME");
+  cmd_sync->add_option("--snapshot-every", sync.snapshot_every_seconds,
+                       "With --publish: also publish a snapshot of the store this often (e.g. 30m, "
+                       "6h; 0: only when the stream has none and after tables are copied again); "
+                       "the two newest snapshots are kept, and the changes after the older one")
+      ->type_name("DURATION")
+      ->default_str("1h")
+      ->transform(CLI::AsNumberWithUnit(std::map<std::string, double>{{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}},
+                                        CLI::AsNumberWithUnit::CASE_SENSITIVE))
+      ->check(CLI::Range(0.0, 365.0 * 86400))
+      ->needs("--publish");
   cmd_sync->add_option("--from", sync.from,
                        "Fan-out edge: follow a hub's NATS stream instead of a source (no --source, "
                        "no slot): a new store restores the hub's newest snapshot, then applies "

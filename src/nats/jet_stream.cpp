@@ -19,6 +19,7 @@ constexpr int64_t kDuplicateWindowNs = int64_t(10) * 60 * 1000 * 1000 * 1000;
 std::optional<StoredMessage> take(natsMsg* m) {
   StoredMessage out;
   out.seq = natsMsg_GetSequence(m);
+  out.time_ns = natsMsg_GetTime(m);
   out.data.assign(natsMsg_GetData(m), size_t(natsMsg_GetDataLength(m)));
   natsMsg_Destroy(m);
   return out;
@@ -152,6 +153,15 @@ std::optional<StoredMessage> JetStream::message(const std::string& stream, uint6
   if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return std::nullopt;
   check(s, "reading NATS stream " + stream + " at " + display_, jerr);
   return take(m);
+}
+
+void JetStream::purge_before(const std::string& stream, uint64_t seq) {
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Wait = kRequestWaitMs;
+  o.Stream.Purge.Sequence = seq;
+  jsErrCode jerr = jsErrCode(0);
+  check(js_PurgeStream(js_, stream.c_str(), &o, &jerr), "purging NATS stream " + stream + " at " + display_, jerr);
 }
 
 }  // namespace pgseed::nats

@@ -22,6 +22,7 @@ namespace pgseed::nats {
 
 struct StoredMessage {
   uint64_t seq = 0;
+  int64_t time_ns = 0;  // when the stream stored it (UTC, ns since the epoch; 0: unknown)
   std::string data;
 };
 
@@ -61,6 +62,9 @@ class JetStream {
   std::optional<StoredMessage> last_message(const std::string& stream, const std::string& subject);
   // The message at `seq`, or none (deleted, or beyond the stream's end).
   std::optional<StoredMessage> message(const std::string& stream, uint64_t seq);
+
+  // Removes every message of `stream` below sequence `seq` (JetStream's purge).
+  void purge_before(const std::string& stream, uint64_t seq);
 
   jsCtx* context() const { return js_; }
 

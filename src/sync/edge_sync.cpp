@@ -8,6 +8,7 @@
 #include "nats/stream_reader.h"
 #include "pgseed/error.h"
 #include "store/store_txn.h"
+#include "sync/change_stream.h"
 #include "sync/table_sync.h"
 
 namespace pgseed {
@@ -126,47 +127,10 @@ void EdgeSync::session(bool one_shot) {
             std::to_string(skipped_txns_) + " already stored); store at " + state_.applied_lsn.str());
 }
 
-std::optional<Lsn> EdgeSync::newest_lsn_at(nats::JetStream& js, uint64_t seq, uint32_t* part_index) {
-  std::optional<nats::StoredMessage> m = js.message(names_.changes, seq);
-  if (!m) return std::nullopt;
-  fanout::Message msg = fanout::decode_message(bytes_of(m->data));
-  if (part_index) *part_index = 0;
-  switch (msg.kind) {
-    case fanout::Message::Kind::kTransactions:
-      if (msg.transactions.empty()) return std::nullopt;
-      return msg.transactions.back().final_lsn;
-    case fanout::Message::Kind::kPart:
-      if (part_index) *part_index = msg.part_index;
-      return msg.lsn;
-    case fanout::Message::Kind::kTablesResynced:
-      return std::nullopt;
-  }
-  return std::nullopt;
-}
-
 uint64_t EdgeSync::find_start(nats::JetStream& js, Lsn applied) {
   nats::StreamBounds b = js.bounds(names_.changes);
   if (b.messages == 0) return b.last_seq + 1;
-  // The key of a sequence: the newest commit LSN at or after it (markers and gaps take the
-  // next message's). Non-decreasing, since the hub publishes in commit order.
-  auto key = [&](uint64_t seq, uint32_t* part) -> std::optional<Lsn> {
-    for (uint64_t s = seq; s <= b.last_seq; ++s)
-      if (auto k = newest_lsn_at(js, s, part)) return k;
-    return std::nullopt;
-  };
-  // The first sequence whose key is at or after `applied` (everything before holds only
-  // transactions already stored).
-  uint64_t lo = b.first_seq, hi = b.last_seq + 1;
-  while (lo < hi) {
-    uint64_t mid = lo + (hi - lo) / 2;
-    std::optional<Lsn> k = key(mid, nullptr);
-    if (!k || *k >= applied) hi = mid;
-    else lo = mid + 1;
-  }
-  if (lo <= b.last_seq) {
-    uint32_t part = 0;
-    if (newest_lsn_at(js, lo, &part) && part > 0) lo -= std::min<uint64_t>(part, lo - b.first_seq);
-  }
+  uint64_t lo = first_seq_at_or_after(js, names_.changes, b, applied);
   // Retention removed messages before the first one: unless that one still holds a
   // transaction before `applied`, what came between may be lost.
   if (b.first_seq > 1 && lo == b.first_seq) {

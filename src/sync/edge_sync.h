@@ -50,8 +50,6 @@ class EdgeSync {
   void restore_newest_snapshot(nats::JetStream& js, const std::string& why);
   // The sequence to start reading at for `applied` (0: the stream lost what is needed).
   uint64_t find_start(nats::JetStream& js, Lsn applied);
-  // The newest commit LSN in the message at `seq`, or none for a marker or a gap.
-  std::optional<Lsn> newest_lsn_at(nats::JetStream& js, uint64_t seq, uint32_t* part_index);
   // Applies one change message; returns false when it is a resync marker that needs a
   // snapshot restored (one after the snapshot this run restored).
   bool apply_message(const nats::StoredMessage& m);

@@ -5,6 +5,7 @@
 
 #include "fanout/snapshot_codec.h"
 #include "pgseed/error.h"
+#include "sync/change_stream.h"
 #include "sync/failpoint.h"
 
 namespace pgseed {
@@ -15,10 +16,12 @@ constexpr size_t kHeaderRoom = 4096;
 constexpr size_t kMaxSnapshotChunk = size_t(512) << 10;
 }  // namespace
 
-HubPublisher::HubPublisher(const std::string& servers, const std::string& stream, const Logger& log)
+HubPublisher::HubPublisher(const std::string& servers, const std::string& stream, double snapshot_every,
+                           const Logger& log)
     : address_(nats::parse_nats_address(servers, /*with_stream=*/false)),
       names_(fanout::StreamNames::of(stream)),
-      log_(log) {
+      log_(log),
+      snapshot_every_(snapshot_every) {
   nats::check_stream_name(stream);
 }
 
@@ -39,6 +42,7 @@ void HubPublisher::start(Store& store) {
             (published_.valid() ? " (it holds transactions up to " + published_.str() + ")" : ""));
   // No snapshot yet, or the hub stopped between a resync marker and its snapshot.
   std::optional<fanout::SnapshotHeader> newest = newest_snapshot();
+  newest_marker_seq_ = std::max(tail_marker_seq_, newest ? newest->marker_seq : 0);
   if (!newest || newest->marker_seq < tail_marker_seq_) {
     publish_snapshot(store, tail_marker_seq_);
   } else if (!same_copies(newest->tables, store.tables())) {
@@ -66,6 +70,8 @@ std::optional<fanout::SnapshotHeader> HubPublisher::newest_snapshot() {
   auto bytes = [](const std::string& s) {
     return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
   };
+  last_snapshot_ = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::nanoseconds(end->time_ns)));
   fanout::SnapshotMessage e = fanout::decode_snapshot_message(bytes(end->data));
   std::optional<nats::StoredMessage> head = js_->message(names_.snapshots, e.end.header_seq);
   if (!head) return std::nullopt;
@@ -169,6 +175,7 @@ void HubPublisher::tables_resynced(Store& store, Lsn applied, const std::functio
   // stream's tail and publishes only the snapshot it lacks), and two table syncs at one LSN
   // must not be taken for one.
   uint64_t seq = publish_changes(fanout::encode_tables_resynced(applied), "");
+  newest_marker_seq_ = seq;
   failpoint("hub-marker-published");  // the edges wait for a snapshot not yet published
   publish_snapshot(store, seq, tick);
 }
@@ -216,9 +223,59 @@ void HubPublisher::publish_snapshot(Store& store, uint64_t marker_seq, const std
     if (in_chunk > 0) send();
   }
   js_->publish(names_.snapshot_end, fanout::encode_snapshot_end({h.lsn, header_seq, chunks}), "e:" + at);
+  last_snapshot_ = std::chrono::system_clock::now();
   log_.info("published a snapshot at " + at + " to NATS stream " + names_.snapshots + ": " +
             std::to_string(h.tables.size()) + " tables, " + std::to_string(rows) + " rows, " +
             std::to_string(chunks) + " chunks");
+  prune(header_seq);
+}
+
+bool HubPublisher::snapshot_due() const {
+  return snapshot_every_ > 0 && js_ &&
+         std::chrono::system_clock::now() - last_snapshot_ >= std::chrono::duration<double>(snapshot_every_);
+}
+
+void HubPublisher::snapshot(Store& store, const std::function<void()>& tick) {
+  flush();
+  // It covers every marker published so far: an edge that restores it skips them.
+  publish_snapshot(store, newest_marker_seq_, tick);
+}
+
+void HubPublisher::prune(uint64_t header_seq) {
+  // The whole snapshot before this one: its end message is the first one found walking
+  // back (a snapshot cut by a crash left a header and chunks without an end: skipped).
+  nats::StreamBounds sb = js_->bounds(names_.snapshots);
+  std::optional<fanout::SnapshotMessage> older;
+  for (uint64_t seq = header_seq - 1; seq >= sb.first_seq && seq > 0; --seq) {
+    std::optional<nats::StoredMessage> m = js_->message(names_.snapshots, seq);
+    if (!m) continue;
+    fanout::SnapshotMessage s = fanout::decode_snapshot_message(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(m->data.data()), m->data.size()));
+    if (s.kind == fanout::SnapshotMessage::Kind::kEnd) {
+      older = s;
+      break;
+    }
+  }
+  if (!older) return;  // one whole snapshot so far: nothing to remove
+  const uint64_t keep_snapshots_from = older->end.header_seq;
+  // The change messages an edge restoring the older snapshot reads start at the first
+  // holding a transaction at or after its LSN; the one before it stays too.
+  nats::StreamBounds cb = js_->bounds(names_.changes);
+  uint64_t keep_changes_from = cb.messages ? first_seq_at_or_after(*js_, names_.changes, cb, older->end.lsn) : 0;
+  if (keep_changes_from > cb.first_seq) --keep_changes_from;
+  bool pruned = false;
+  if (keep_snapshots_from > sb.first_seq) {
+    js_->purge_before(names_.snapshots, keep_snapshots_from);
+    pruned = true;
+  }
+  if (cb.messages && keep_changes_from > cb.first_seq) {
+    js_->purge_before(names_.changes, keep_changes_from);
+    pruned = true;
+  }
+  if (pruned)
+    log_.info("retention: kept the snapshots from sequence " + std::to_string(keep_snapshots_from) + " of " +
+              names_.snapshots + " and the changes from sequence " + std::to_string(keep_changes_from) + " of " +
+              names_.changes + " (the two newest snapshots and what follows the older one at " + older->end.lsn.str() + ")");
 }
 
 }  // namespace pgseed

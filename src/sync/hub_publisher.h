@@ -13,10 +13,18 @@
 //
 // Snapshots: a hub's store at a durable LSN, scanned table by table outside any store
 // transaction (the hub applies nothing meanwhile), published in chunks to NAME-snapshots:
-// when the stream holds none, and after every table sync (with a marker in the change
-// stream telling edges to restore it).
+// when the stream holds none, after every table sync (with a marker in the change stream
+// telling edges to restore it), and every `snapshot_every` seconds (--snapshot-every).
+//
+// Retention: after each snapshot the hub keeps the newest two whole snapshots and removes
+// (purges) what is older, in both streams: snapshots before the older kept one, and the
+// change messages before the older kept snapshot's LSN except the last one before it (so
+// that an edge can tell "nothing lost" from "removed": sync/edge_sync.h). An edge at or
+// after the older kept snapshot's LSN finds everything it needs; one behind it restores
+// the newest snapshot. The streams themselves have no limits of their own.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <span>
@@ -36,7 +44,8 @@ namespace pgseed {
 
 class HubPublisher {
  public:
-  HubPublisher(const std::string& servers, const std::string& stream, const Logger& log);
+  // `snapshot_every`: seconds between periodic snapshots (0: none).
+  HubPublisher(const std::string& servers, const std::string& stream, double snapshot_every, const Logger& log);
 
   // At each session's start, outside any store transaction: connects (again), creates the
   // streams when missing, reads how far the change stream goes, and publishes a snapshot
@@ -61,6 +70,11 @@ class HubPublisher {
   // `tick` is called after each snapshot chunk (StreamApply answers the walsender there).
   void tables_resynced(Store& store, Lsn applied, const std::function<void()>& tick = {});
 
+  // Whether a periodic snapshot is due; snapshot() publishes it. Called between source
+  // transactions, with the store durable and every stored transaction published.
+  bool snapshot_due() const;
+  void snapshot(Store& store, const std::function<void()>& tick = {});
+
  private:
   // `marker_seq`: the change stream's sequence of the resync marker it follows (0: none).
   void publish_snapshot(Store& store, uint64_t marker_seq, const std::function<void()>& tick = {});
@@ -73,6 +87,9 @@ class HubPublisher {
   // Whether two table lists are the same copies (each table's oid, copy point, relfilenode
   // and column count): the store's and a snapshot's.
   static bool same_copies(std::vector<TableDef> a, std::vector<TableDef> b);
+  // Retention, after the snapshot whose header is at `header_seq`: removes what only
+  // snapshots older than the one before it need.
+  void prune(uint64_t header_seq);
 
   nats::NatsAddress address_;
   fanout::StreamNames names_;
@@ -80,6 +97,9 @@ class HubPublisher {
   std::optional<nats::JetStream> js_;
   size_t max_message_ = 0;
   uint64_t tail_marker_seq_ = 0;
+  uint64_t newest_marker_seq_ = 0;  // the change stream's newest resync marker known
+  double snapshot_every_ = 0;
+  std::chrono::system_clock::time_point last_snapshot_;  // when the newest snapshot was stored
   Lsn published_;        // every transaction whose commit LSN is at or below it is in the stream
   bool skipping_ = false;  // the transaction in hand is in the stream already
   fanout::TxnEncoder encoder_;

@@ -315,6 +315,7 @@ void StreamApply::session(bool one_shot) {
            std::any_of(pending_sync_.begin(), pending_sync_.end(), [&](uint32_t oid) { return tables_.count(oid) > 0; })))
         sync_pending_tables();
       if (batch_due && store_txn_) commit_store();
+      if (!in_source_txn_) snapshot_if_due();
       continue;
     }
 
@@ -325,6 +326,7 @@ void StreamApply::session(bool one_shot) {
       if (store_txn_ && (std::chrono::steady_clock::now() - batch_started_ >= group_delay ||
                               stop_ || (one_shot && state_.applied_lsn >= target)))
         commit_store();
+      snapshot_if_due();
       if (durable_lsn_ > reported_lsn_) {
         send_status(false);
         last_status = std::chrono::steady_clock::now();
@@ -678,6 +680,12 @@ void StreamApply::sync_pending_tables() {
   // change message).
   if (publisher_ && (!outcome.copied.empty() || !outcome.dropped.empty()))
     publisher_->tables_resynced(store_, store_.state().applied_lsn, [this] { send_status(false); });
+}
+
+void StreamApply::snapshot_if_due() {
+  if (!publisher_ || !publisher_->snapshot_due()) return;
+  commit_store();  // the snapshot is of a durable store, every transaction of it published
+  publisher_->snapshot(store_, [this] { send_status(false); });
 }
 
 void StreamApply::reconcile_with_catalog(bool with_filenodes) {

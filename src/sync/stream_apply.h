@@ -101,6 +101,8 @@ class StreamApply {
   // that ask for a reply. Runs on the helper thread, the only one using the replication
   // connection then.
   void read_while_committing(int done_fd);
+  // A fan-out hub: publishes a periodic snapshot when one is due (between transactions).
+  void snapshot_if_due();
 
   const SyncOptions& options_;
   Store& store_;

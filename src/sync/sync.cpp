@@ -679,7 +679,7 @@ bool Sync::Impl::run() {
   }
 
   std::optional<HubPublisher> publisher;
-  if (!options.publish.empty()) publisher.emplace(options.publish, options.stream, log);
+  if (!options.publish.empty()) publisher.emplace(options.publish, options.stream, options.snapshot_every_seconds, log);
   StreamApply stream(options, *store, log, stop, Lsn(), publisher ? &*publisher : nullptr);
   stream.run();
   return true;
