@@ -155,6 +155,15 @@ std::optional<StoredMessage> JetStream::message(const std::string& stream, uint6
   return take(m);
 }
 
+std::string JetStream::leader(const std::string& stream) {
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  check(js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, &jerr), "NATS stream " + stream + " at " + display_, jerr);
+  std::string out = si->Cluster && si->Cluster->Leader ? si->Cluster->Leader : "";
+  jsStreamInfo_Destroy(si);
+  return out;
+}
+
 void JetStream::purge_before(const std::string& stream, uint64_t seq) {
   jsOptions o;
   jsOptions_Init(&o);

@@ -63,6 +63,8 @@ class JetStream {
   // The message at `seq`, or none (deleted, or beyond the stream's end).
   std::optional<StoredMessage> message(const std::string& stream, uint64_t seq);
 
+  // The name of the server leading `stream`'s replicas ("" when not replicated or unknown).
+  std::string leader(const std::string& stream);
   // Removes every message of `stream` below sequence `seq` (JetStream's purge).
   void purge_before(const std::string& stream, uint64_t seq);
 

@@ -2,7 +2,7 @@
 // transaction and a snapshot; edges of both store kinds restore the snapshot and follow the
 // stream. A real 3-node nats-server cluster (nats_cluster.h), the real pgseed binary, a
 // writer on the source; a column added (a resync on the hub, a new snapshot for the edges);
-// the hub and an edge are killed (-9) and restarted, a NATS node too; every
+// the hub and an edge are killed (-9) and restarted, the change stream's leader node too; every
 // edge ends equal to the source (the key-less table proves nothing is applied twice or
 // lost), and the source has exactly one slot.
 #include <signal.h>
@@ -14,6 +14,8 @@
 #include <string>
 
 #include "harness.h"
+#include "nats/jet_stream.h"
+#include "nats/nats_url.h"
 #include "nats_cluster.h"
 #include "replica_compare.h"
 #include "stream_support.h"
@@ -81,7 +83,7 @@ TEST_P(FanOut, HubAndEdgesFollowAWriterThroughKills) {
               store_kind().c_str(), seconds);
 
   // Phase 2: an edge killed (-9) and restarted, the hub killed (-9) and restarted, a NATS
-  // node killed and restarted, while the writer writes.
+  // node (the change stream's leader) killed and restarted, while the writer writes.
   write(40);
   // A schema change: the hub copies the table again and publishes a marker and a snapshot,
   // which the edges restore.
@@ -98,9 +100,18 @@ TEST_P(FanOut, HubAndEdgesFollowAWriterThroughKills) {
   ASSERT_TRUE(wait_until([&] { return slot_active_pid(src.db(), "hub_" + src.name()).empty(); }, 30));
   hub_pid = spawn_pgseed(hub_args, temp_log_path());
   write(40);
-  nats.kill_node(2);
+  // The node leading the change stream's replicas: JetStream takes no write to the stream
+  // until a new leader is elected (seconds), which the hub waits out.
+  int leader = 0;
+  {
+    nats::JetStream js = nats::JetStream::connect(nats::parse_nats_address(nats.urls(), false), "test");
+    std::string name = js.leader(stream);
+    ASSERT_EQ(name.rfind('n', 0), 0u) << name;
+    leader = std::stoi(name.substr(1)) - 1;
+  }
+  nats.kill_node(leader);
   write(40);
-  nats.restart_node(2);
+  nats.restart_node(leader);
   write(40);
 
   // The last transaction: once an edge holds it, it holds everything before it.
