@@ -8,7 +8,14 @@
 # once both are caught up, writes ROWS inserts in transactions of ROWS_PER_TXN, and reports
 # the seconds from the first write until the hub, then the edge, hold the last one. Then a
 # second, new edge restores the hub's first snapshot and catches up on the whole stream
-# (NATS -> edge alone). Cleans up everything it started. Needs build/pgseed.
+# (NATS -> edge alone). Then latency and the source's cost: pgbench writes one-row
+# transactions at RATE/s (env LAT_RATE, default 1000) for LAT_SECONDS (default 15) while the
+# hub and one edge follow, then again with three edges; a poller (scripts/bench/helper.py)
+# records when each row becomes visible in the hub's and the first edge's SQLite files, and
+# the latency is that minus the row's commit timestamp on the source (p50/p99/max); the
+# source's CPU-s over each run is the sum of every server process's user+system time
+# (/proc, live processes and the postmaster's reaped children). Cleans up everything it
+# started. Needs build/pgseed, pgbench, python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rows=${1:-200000}
@@ -24,7 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-scripts/pg.sh start "$work/pg" >/dev/null
+PG_EXTRA_OPTS="-c track_commit_timestamp=on -c autovacuum=off" scripts/pg.sh start "$work/pg" >/dev/null
 conn=$(cat "$work/pg/conninfo")
 nats-server -js -a 127.0.0.1 -p -1 -sd "$work/js" --ports_file_dir "$work" >"$work/nats.log" 2>&1 &
 pids+=($!)
@@ -77,3 +84,51 @@ c0=$(date +%s.%N)
 c1=$(date +%s.%N)
 awk -v s="$c0" -v e="$c1" -v r="$rows" 'BEGIN {
   printf "new edge, one-shot catch-up on the stream: %.2f s, %.0f changes/s\n", e - s, r / (e - s) }'
+
+# Latency and the source's cost, with one edge and then with three.
+lat_rate=${LAT_RATE:-1000}
+lat_seconds=${LAT_SECONDS:-15}
+pm=$(head -n 1 "$work/pg/data/postmaster.pid")
+# Clock ticks of every server process: live ones, and those the postmaster has reaped.
+src_ticks() {
+  local t=0 p
+  for p in $(pgrep -P "$pm") "$pm"; do
+    t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo $((t + $(awk '{ print $16 + $17 }' "/proc/$pm/stat")))
+}
+psql "$conn" -qX -c "CREATE TABLE lat (id bigserial PRIMARY KEY, pad text NOT NULL); ALTER PUBLICATION p ADD TABLE lat;"
+echo "INSERT INTO lat (pad) VALUES ('0123456789abcdef0123456789abcdef');" >"$work/lat.sql"
+m=$(mark); psql "$conn" -qX -c "INSERT INTO lat (pad) VALUES ('warm')"
+wait_past "$work/hub.db" "$m"; wait_past "$work/edge.db" "$m"
+helper() { python3 scripts/bench/helper.py "$@"; }
+lat_run() {  # label
+  rm -f "$work/poll.stop"
+  helper poll "$work/hub.db" "$work/poll.stop" "$work/seen-hub.tsv" & local p1=$!
+  helper poll "$work/edge.db" "$work/poll.stop" "$work/seen-edge.tsv" & local p2=$!
+  local first; first=$(psql "$conn" -qAtX -c "SELECT coalesce(max(id), 0) FROM lat")
+  local c0; c0=$(src_ticks)
+  pgbench -n -f "$work/lat.sql" -c 4 -j 2 -R "$lat_rate" -T "$lat_seconds" "$conn" >"$work/pgbench.log" 2>&1
+  local m; m=$(mark); psql "$conn" -qX -c "INSERT INTO lat (pad) VALUES ('done')"
+  wait_past "$work/hub.db" "$m"; wait_past "$work/edge.db" "$m"
+  for e in "${extra_edges[@]}"; do wait_past "$e" "$m"; done
+  local c1; c1=$(src_ticks)
+  touch "$work/poll.stop"; wait "$p1" "$p2"
+  psql "$conn" -qAtX -c "COPY (SELECT id, extract(epoch FROM pg_xact_commit_timestamp(xmin))::float8 FROM lat WHERE id > $first AND pad <> 'done') TO STDOUT" >"$work/commits.tsv"
+  read -r h50 h90 h99 hmax hn hmiss tps < <(helper latency "$work/seen-hub.tsv" "$work/commits.tsv")
+  read -r e50 e90 e99 emax en emiss tps < <(helper latency "$work/seen-edge.tsv" "$work/commits.tsv")
+  awk -v l="$1" -v tps="$tps" -v h50="$h50" -v h99="$h99" -v hmax="$hmax" -v e50="$e50" -v e99="$e99" -v emax="$emax" \
+      -v cpu="$(( c1 - c0 ))" -v hz="$(getconf CLK_TCK)" -v n="$hn" 'BEGIN {
+    printf "%s: %d rows at %.0f txn/s; commit -> visible ms p50/p99/max: hub %.1f/%.1f/%.1f, edge %.1f/%.1f/%.1f; source CPU %.2f s\n",
+      l, n, tps, h50, h99, hmax, e50, e99, emax, cpu / hz }'
+}
+extra_edges=()
+lat_run "1 edge"
+for k in 3 4; do
+  "$bin" sync --from "$url/bench" --store "$work/edge$k.db" --follow >"$work/edge$k.log" 2>&1 &
+  pids+=($!)
+  extra_edges+=("$work/edge$k.db")
+done
+m=$(mark); psql "$conn" -qX -c "INSERT INTO lat (pad) VALUES ('warm')"
+for e in "${extra_edges[@]}"; do wait_past "$e" "$m"; done
+lat_run "3 edges"
