@@ -119,8 +119,8 @@ lat_run() {  # label
   read -r e50 e90 e99 emax en emiss tps < <(helper latency "$work/seen-edge.tsv" "$work/commits.tsv")
   awk -v l="$1" -v tps="$tps" -v h50="$h50" -v h99="$h99" -v hmax="$hmax" -v e50="$e50" -v e99="$e99" -v emax="$emax" \
       -v cpu="$(( c1 - c0 ))" -v hz="$(getconf CLK_TCK)" -v n="$hn" 'BEGIN {
-    printf "%s: %d rows at %.0f txn/s; commit -> visible ms p50/p99/max: hub %.1f/%.1f/%.1f, edge %.1f/%.1f/%.1f; source CPU %.2f s\n",
-      l, n, tps, h50, h99, hmax, e50, e99, emax, cpu / hz }'
+    printf "%s: %d rows at %.0f txn/s; commit -> visible ms p50/p99/max: hub %.1f/%.1f/%.1f, edge %.1f/%.1f/%.1f; source CPU %.2f s (%.2f ms per transaction)\n",
+      l, n, tps, h50, h99, hmax, e50, e99, emax, cpu / hz, n ? 1000 * cpu / hz / n : 0 }'
 }
 extra_edges=()
 lat_run "1 edge"
