@@ -43,6 +43,7 @@ void HubPublisher::start(Store& store) {
   // No snapshot yet, or the hub stopped between a resync marker and its snapshot.
   std::optional<fanout::SnapshotHeader> newest = newest_snapshot();
   newest_marker_seq_ = std::max(tail_marker_seq_, newest ? newest->marker_seq : 0);
+  last_snapshot_marker_ = newest ? newest->marker_seq : 0;
   if (!newest || newest->marker_seq < tail_marker_seq_) {
     publish_snapshot(store, tail_marker_seq_);
   } else if (!same_copies(newest->tables, store.tables())) {
@@ -73,6 +74,7 @@ std::optional<fanout::SnapshotHeader> HubPublisher::newest_snapshot() {
   last_snapshot_ = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
       std::chrono::nanoseconds(end->time_ns)));
   fanout::SnapshotMessage e = fanout::decode_snapshot_message(bytes(end->data));
+  last_snapshot_lsn_ = e.end.lsn;
   std::optional<nats::StoredMessage> head = js_->message(names_.snapshots, e.end.header_seq);
   if (!head) return std::nullopt;
   return fanout::decode_snapshot_message(bytes(head->data)).header;
@@ -224,6 +226,8 @@ void HubPublisher::publish_snapshot(Store& store, uint64_t marker_seq, const std
   }
   js_->publish(names_.snapshot_end, fanout::encode_snapshot_end({h.lsn, header_seq, chunks}), "e:" + at);
   last_snapshot_ = std::chrono::system_clock::now();
+  last_snapshot_lsn_ = h.lsn;
+  last_snapshot_marker_ = marker_seq;
   log_.info("published a snapshot at " + at + " to NATS stream " + names_.snapshots + ": " +
             std::to_string(h.tables.size()) + " tables, " + std::to_string(rows) + " rows, " +
             std::to_string(chunks) + " chunks");
@@ -237,6 +241,11 @@ bool HubPublisher::snapshot_due() const {
 
 void HubPublisher::snapshot(Store& store, const std::function<void()>& tick) {
   flush();
+  // Nothing stored since the newest snapshot (a quiet source): it is still current.
+  if (store.state().applied_lsn == last_snapshot_lsn_ && newest_marker_seq_ == last_snapshot_marker_) {
+    last_snapshot_ = std::chrono::system_clock::now();
+    return;
+  }
   // It covers every marker published so far: an edge that restores it skips them.
   publish_snapshot(store, newest_marker_seq_, tick);
 }

@@ -100,6 +100,8 @@ class HubPublisher {
   uint64_t newest_marker_seq_ = 0;  // the change stream's newest resync marker known
   double snapshot_every_ = 0;
   std::chrono::system_clock::time_point last_snapshot_;  // when the newest snapshot was stored
+  Lsn last_snapshot_lsn_;              // and its LSN
+  uint64_t last_snapshot_marker_ = 0;  // and the marker it covers
   Lsn published_;        // every transaction whose commit LSN is at or below it is in the stream
   bool skipping_ = false;  // the transaction in hand is in the stream already
   fanout::TxnEncoder encoder_;
