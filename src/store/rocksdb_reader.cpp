@@ -300,11 +300,7 @@ std::unique_ptr<StoreReader> open_rocksdb_reader(const std::string& path) {
   options.max_file_opening_threads = 1;
   options.keep_log_file_num = 1;
   options.max_background_jobs = 1;
-  {
-    rocksdb::BlockBasedTableOptions table;
-    table.block_cache = rocksdb::NewLRUCache(8u << 20);
-    options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  }
+  options.table_factory = rocksdb_layout::table_factory(8u << 20);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::OpenAsSecondary(options, path, secondary, &raw);
   if (!s.ok()) {

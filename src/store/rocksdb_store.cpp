@@ -486,16 +486,13 @@ std::unique_ptr<Store> open_rocksdb_store(const std::string& path, bool must_exi
   options.create_if_missing = !must_exist;
   options.keep_log_file_num = 5;
   // Memory stays bounded (DESIGN: well under 100 MB whatever the table size): two 16 MB
-  // memtables and a small block cache; LZ4 keeps the files small at little CPU cost.
+  // memtables and a small block cache, which holds the index blocks too (table_factory:
+  // they no longer grow with the data); LZ4 keeps the files small at little CPU cost.
   options.write_buffer_size = 16u << 20;
   options.max_write_buffer_number = 2;
   options.max_background_jobs = 2;
   options.compression = rocksdb::kLZ4Compression;
-  {
-    rocksdb::BlockBasedTableOptions table;
-    table.block_cache = rocksdb::NewLRUCache(8u << 20);
-    options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  }
+  options.table_factory = rocksdb_layout::table_factory(8u << 20);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
   if (!s.ok()) throw Error(ErrorCategory::kStore, open_error(where, s));

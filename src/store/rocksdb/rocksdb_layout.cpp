@@ -1,5 +1,7 @@
 #include "store/rocksdb/rocksdb_layout.h"
 
+#include <rocksdb/cache.h>
+
 #include <algorithm>
 #include <cstdint>
 
@@ -8,6 +10,17 @@
 #include "store/row_codec.h"
 
 namespace pgseed::rocksdb_layout {
+
+std::shared_ptr<rocksdb::TableFactory> table_factory(size_t cache_bytes) {
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(cache_bytes);
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_top_level_index_and_filter = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  return std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(table));
+}
 
 // FF FF FF FF 00: spilled writes; FF FF FF FF 01: rewrite scratch. [begin, end) of each.
 std::string overlay_begin() { return KeyCodec::table_prefix(kOverlayTableId) + '\x00'; }
