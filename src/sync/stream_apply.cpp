@@ -48,6 +48,9 @@ namespace pgseed {
 //   the store holds, so durable_lsn_ is also acknowledged, and the slot is never confirmed
 //   past min(stored, acknowledged). A transaction the store skips (below its LSN) is in the
 //   stream already and is not published again (sync/hub_publisher.h).
+// * A hub also publishes its durable LSN as a position (HubPublisher::publish_position)
+//   when it has moved past the stream's last transaction, with nothing pending: the stream
+//   then holds every stored transaction before it.
 // * A streamed transaction (protocol version 2) is applied at its StreamCommit, through
 //   the same path and rules as a Begin ... Commit one, with the commit's LSN as its
 //   position; until then it is only in the spool, which is not durable. Confirming a
@@ -315,6 +318,9 @@ void StreamApply::session(bool one_shot) {
         send_status(false);
         last_status = std::chrono::steady_clock::now();
       }
+      // A hub: the stream says how far the store is durable, also when the source wrote
+      // nothing it stores (an edge's verify waits for the stream to pass its point).
+      if (publisher_ && !store_txn_) publisher_->publish_position(durable_lsn_);
       if (one_shot && state_.applied_lsn >= target) stopping = true;
       // Following: DDL that no row change followed reaches the store through the catalog.
       if (!one_shot && options_.schema_check_interval_seconds > 0 && !stop_ &&
