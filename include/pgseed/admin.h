@@ -103,12 +103,27 @@ struct VerifyOptions {
   // A hot standby (16+) as `source`: the primary's conninfo (optional), as
   // SyncOptions::primary says.
   std::string primary;
+  // An edge of a NATS stream (a store `sync --from` made; it has no slot): the stream it
+  // follows, "nats://h1:p1,h2:p2,.../NAME", as SyncOptions::from. Required for an edge,
+  // refused for a store with a slot (Error kConfiguration).
+  std::string from;
+  // An edge: how long to wait for the stream to reach P while it gets no new message
+  // before giving up (Error kSourceState: its hub is not running).
+  int hub_wait_seconds = 60;
 };
 
 // Compares every table of the store with the source, exactly, even while the source is
 // written: it takes a snapshot of the source at a WAL position P (a temporary slot's
 // exported snapshot), catches the store up to exactly P through the store's slot, and
 // compares row hashes. Needs the store not to be in use by a running sync.
+// An edge of a NATS stream is caught up to P through the stream (`from`) instead: every
+// transaction the hub published that committed before P, none after. The edge knows it has
+// them all once the stream holds a message at or past P (the hub publishes a position
+// message when its source is quiet); it waits for one as long as new messages come, at most
+// `hub_wait_seconds` without any. Nothing on the source but the temporary slot is touched
+// (an edge has no slot; the hub's is never read). When the edge has to restore a snapshot
+// on the way that is newer than P (the hub copied tables again), it takes a new snapshot of
+// the source and tries again (three times at most, then Error kSourceState).
 // A hot standby (16+) as `source`: the temporary slot waits for the primary's
 // running-xacts record, which `primary` (its conninfo, optional) is asked for, as
 // SyncOptions::primary says.

@@ -158,12 +158,15 @@ struct SyncOptions {
   // stream NAME instead of a PostgreSQL source (no `source`, no slot of its own): a new
   // store restores the newest snapshot, then applies the stream from the snapshot's LSN,
   // skipping transactions at or below the store's LSN. One-shot applies what the stream
-  // held at the start; follow runs until stop().
+  // held at the start; follow runs until stop(). A store that follows a stream already is
+  // checked against the stream's source (Error kStore: another source).
   std::string from;
   LogSink log;              // where progress and warnings go; may be empty
-  // Called on the sync's thread after each transaction is durably stored.
+  // Called on the sync's thread after each transaction is durably stored (also on an edge,
+  // `from`; not for rows that came in a copy or a restored snapshot).
   std::function<void(const AppliedTransaction&)> on_commit;
-  // Called on the sync's thread about once a second.
+  // Called on the sync's thread about once a second (on an edge, Progress::lag_bytes is -1:
+  // an edge never asks the source).
   std::function<void(const Progress&)> on_progress;
 };
 

@@ -24,6 +24,7 @@
 #include "pgseed/sync.h"
 #include "store/store.h"
 #include "api/replica_state.h"
+#include "sync/edge_sync.h"
 #include "sync/logger.h"
 #include "sync/slot_creation.h"
 #include "sync/source_identity.h"
@@ -300,6 +301,27 @@ TableComparison compare_table(Store& store, pg::Connection& conn, const std::str
 
 }  // namespace
 
+namespace {
+
+// A snapshot of the source at a known WAL position P, imported by `snap_conn` (in a
+// read-only repeatable-read transaction that stays open); returns P. The temporary slot
+// that exported it is gone when this returns; the imported snapshot stays.
+Lsn take_source_snapshot(pg::Connection& snap_conn, const std::string& source, const std::string& primary,
+                         const Logger& log) {
+  pg::ReplicationConnection repl = pg::ReplicationConnection::open(source);
+  std::string name = "pgseed_verify_" + std::to_string(getpid());
+  pg::CreatedSlot slot = create_source_slot(repl, name, {.temporary = true}, {.primary = primary}, log);
+  snap_conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+  snap_conn.exec("SET TRANSACTION SNAPSHOT " + snap_conn.quote_literal(slot.snapshot_name), "importing the snapshot");
+  return slot.consistent_point;
+}
+
+Error needs_store_to_itself(const Error& e) {
+  return Error(ErrorCategory::kStore, std::string(e.what()) + "; verify needs the store to itself: stop the running sync first");
+}
+
+}  // namespace
+
 VerifyReport verify(const VerifyOptions& options, const LogSink& sink) {
   const std::string& source = options.source;
   const std::string& store_uri = options.store;
@@ -312,50 +334,71 @@ VerifyReport verify(const VerifyOptions& options, const LogSink& sink) {
   require_same_source(st, source, store_uri);
   if (st.phase != StoreState::Phase::kStreaming)
     throw Error(ErrorCategory::kStore, "store " + store_uri + " has not finished its initial copy");
-  // The catch-up below streams from the store's own slot: an edge of a NATS stream has none
-  // (the hub's is not its to move).
-  if (st.slot.empty())
+  // An edge of a NATS stream has no slot: it is caught up through the stream it follows (the
+  // hub's slot is not its to move), which the store does not record.
+  const bool edge = st.slot.empty();
+  if (edge && options.from.empty())
     throw Error(ErrorCategory::kConfiguration,
-                "store " + store_uri + " is an edge of a NATS stream (it has no slot): verify "
-                "cannot catch it up to the source yet; verify its hub, and compare the edge with "
-                "pgseed dump once both are at the same LSN");
-
-  // A snapshot of the source at a known WAL position P...
-  pg::Connection snap_conn = pg::Connection::open(source);
-  Lsn point;
-  {
-    pg::ReplicationConnection repl = pg::ReplicationConnection::open(source);
-    std::string name = "pgseed_verify_" + std::to_string(getpid());
-    pg::CreatedSlot slot = create_source_slot(repl, name, {.temporary = true}, {.primary = primary}, log);
-    point = slot.consistent_point;
-    snap_conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    snap_conn.exec("SET TRANSACTION SNAPSHOT " + snap_conn.quote_literal(slot.snapshot_name),
-                   "importing the snapshot");
-  }  // the temporary slot goes with its connection; the imported snapshot stays
-
-  // ...and the store caught up to exactly P through its own slot.
-  if (st.applied_lsn < point) {
-    SyncOptions o;
-    o.source = source;
-    o.store = store_uri;
-    o.primary = primary;
-    o.log = sink;
-    std::atomic<bool> stop{false};
+                "store " + store_uri + " is an edge of a NATS stream (it has no slot): name the stream it "
+                "follows with --from nats://HOST:PORT,.../STREAM, through which verify catches it up");
+  if (!edge && !options.from.empty())
+    throw Error(ErrorCategory::kConfiguration, "--from is for an edge of a NATS stream; store " + store_uri +
+                                                   " follows its own slot " + st.slot);
+  if (edge) {
     try {
-      StreamApply(o, *store, log, stop, point).run();
+      store->claim_writer(sink);
     } catch (const Error& e) {
-      if (e.category() == ErrorCategory::kStore)
-        throw Error(ErrorCategory::kStore, std::string(e.what()) +
-                                               "; verify needs the store to itself: stop the running sync first");
+      if (e.category() == ErrorCategory::kStore) throw needs_store_to_itself(e);
       throw;
     }
   }
 
-  VerifyReport rep;
-  rep.at = point;
-  for (const auto& t : store->tables()) rep.tables.push_back(compare_table(*store, snap_conn, st.publication, t));
-  snap_conn.exec("COMMIT");
-  return rep;
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    // A snapshot of the source at a known WAL position P...
+    pg::Connection snap_conn = pg::Connection::open(source);
+    Lsn point = take_source_snapshot(snap_conn, source, primary, log);
+
+    // ...and the store caught up to exactly P: through its own slot, or an edge through
+    // the stream it follows.
+    if (store->state().applied_lsn < point) {
+      SyncOptions o;
+      o.store = store_uri;
+      o.log = sink;
+      std::atomic<bool> stop{false};
+      if (!edge) {
+        o.source = source;
+        o.primary = primary;
+        try {
+          StreamApply(o, *store, log, stop, point).run();
+        } catch (const Error& e) {
+          if (e.category() == ErrorCategory::kStore) throw needs_store_to_itself(e);
+          throw;
+        }
+      } else {
+        o.from = options.from;
+        EdgeSync sync(o, *store, log, stop, point, std::chrono::seconds(std::max(1, options.hub_wait_seconds)));
+        sync.run();
+        if (!sync.lined_up()) {
+          // A snapshot restored on the way is newer than P: compared at P, its tables would
+          // differ for no fault of the edge's. A new P is past it.
+          std::string why = "the edge restored a snapshot of the hub's newer than the snapshot of the source at " +
+                            point.str() + " (the hub copied tables again)";
+          if (attempt == kAttempts)
+            throw Error(ErrorCategory::kSourceState, why + ", " + std::to_string(kAttempts) +
+                                                         " times in a row; run verify again once the hub's table syncs are over");
+          log.info(why + ": taking a new snapshot of the source");
+          continue;  // snap_conn's transaction ends with it
+        }
+      }
+    }
+
+    VerifyReport rep;
+    rep.at = point;
+    for (const auto& t : store->tables()) rep.tables.push_back(compare_table(*store, snap_conn, st.publication, t));
+    snap_conn.exec("COMMIT");
+    return rep;
+  }
 }
 
 void drop(const DropOptions& options, const LogSink& sink) {

@@ -541,7 +541,12 @@ int run_status(const StatusOptions& o, const LogSink&) {
 
 int run_verify(const VerifyOptions& o, const LogSink& log) {
   VerifyReport rep =
-      verify(pgseed::VerifyOptions{.source = o.source, .store = o.store, .primary = o.primary}, log);
+      verify(pgseed::VerifyOptions{.source = o.source,
+                                   .store = o.store,
+                                   .primary = o.primary,
+                                   .from = o.from,
+                                   .hub_wait_seconds = o.hub_wait_seconds},
+             log);
   for (const auto& t : rep.tables) {
     std::printf("%-40s %s", t.table.c_str(), t.equal() ? "equal" : "DIFFERENT");
     std::printf(" (%llu rows", (unsigned long long)t.source_rows);

@@ -59,6 +59,8 @@ int run_status(const StatusOptions& o, const LogSink& log);
 struct VerifyOptions {
   std::string source, store;
   std::string primary;  // the standby source's primary (pg_log_standby_snapshot), or empty
+  std::string from;     // an edge: the NATS stream it follows
+  int hub_wait_seconds = 60;
 };
 int run_verify(const VerifyOptions& o, const LogSink& log);
 

@@ -310,7 +310,20 @@ int main(int argc, char** argv) {
   add_source(cmd_verify, verify.source, "Source CONNINFO (default: libpq's defaults and PG* variables)");
   add_store(cmd_verify, verify.store)->required();
   add_primary(cmd_verify, verify.primary);
-  add_help_footer(cmd_verify, app, "  pgseed verify --source 'host=db1 dbname=shop' --store shop.db\n");
+  cmd_verify->add_option("--from", verify.from,
+                         "The store is an edge of a NATS stream (made by sync --from): the stream "
+                         "it follows, through which it is caught up to the source's snapshot "
+                         "(the hub must be running)")
+      ->type_name("nats://HOST:PORT,.../NAME");
+  cmd_verify->add_option("--hub-wait", verify.hub_wait_seconds,
+                         "With --from: give up when the stream has not reached the snapshot's "
+                         "position and had no new message for SECONDS (the hub is not running)")
+      ->type_name("SECONDS")
+      ->default_val(60)
+      ->check(CLI::Range(1, 86400));
+  add_help_footer(cmd_verify, app,
+                  "  pgseed verify --source 'host=db1 dbname=shop' --store shop.db\n"
+                  "  pgseed verify --source 'host=db1 dbname=shop' --store edge.db --from nats://n1:4222,n2:4222/shop\n");
 
   // drop
   pgseed::cli::DropOptions drop;

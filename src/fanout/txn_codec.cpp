@@ -165,14 +165,21 @@ std::string encode_tables_resynced(Lsn point) {
   return out;
 }
 
+std::string encode_position(Lsn position) {
+  std::string out = header('L');
+  append_be(out, position.value, 8);
+  return out;
+}
+
 Message decode_message(std::span<const uint8_t> data) {
   ByteReader in(data, "pgseed change message");
   std::string_view magic = in.read_text(3, "magic");
   if (magic != std::string_view(kMagic, 3)) malformed("not a pgseed message (no PGS magic)");
   uint8_t version = in.read_u8("version");
-  if (version != kTxnFormatVersion)
-    malformed("format version " + std::to_string(version) + ", this pgseed reads version " +
-              std::to_string(kTxnFormatVersion) + " (upgrade pgseed on this edge)");
+  if (version < kOldestTxnFormatVersion || version > kTxnFormatVersion)
+    malformed("format version " + std::to_string(version) + ", this pgseed reads versions " +
+              std::to_string(kOldestTxnFormatVersion) + " to " + std::to_string(kTxnFormatVersion) +
+              " (upgrade pgseed on this edge)");
   Message m;
   char kind = static_cast<char>(in.read_u8("message kind"));
   if (kind == 'T') {
@@ -189,6 +196,9 @@ Message decode_message(std::span<const uint8_t> data) {
   } else if (kind == 'S') {
     m.kind = Message::Kind::kTablesResynced;
     m.lsn = Lsn(in.read_u64("resync point"));
+  } else if (kind == 'L' && version >= 2) {
+    m.kind = Message::Kind::kPosition;
+    m.lsn = Lsn(in.read_u64("position"));
   } else {
     malformed("unknown message kind " + std::to_string(static_cast<uint8_t>(kind)));
   }

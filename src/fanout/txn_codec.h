@@ -1,13 +1,16 @@
-// The change stream's messages (version 1): source transactions as the hub applied them, in
-// commit order, each with its commit LSN, the definitions of the tables it changes and its
-// changes. Pure encoding and decoding of bytes; src/fanout/ENCODING.md is the reference.
+// The change stream's messages (version 2; version 1 is read too): source transactions as
+// the hub applied them, in commit order, each with its commit LSN, the definitions of the
+// tables it changes and its changes. Pure encoding and decoding of bytes;
+// src/fanout/ENCODING.md is the reference.
 //
-// A message is "PGS" + version (1) + a kind byte:
+// A message is "PGS" + version (2, or 1 from an older hub) + a kind byte:
 //   'T' one or more whole transactions (u32 count, then each Transaction record);
 //   'P' one part of a transaction too large for one message (u64 commit LSN, u32 part
 //       index, u32 part count, then that slice of the Transaction record's bytes);
 //   'S' the hub copied tables again (a resync, a table added) at u64 point: the changes
-//       after it assume the hub's store as a snapshot at or after that point holds it.
+//       after it assume the hub's store as a snapshot at or after that point holds it;
+//   'L' (version 2) the hub's position: every transaction that committed before u64 LSN
+//       and that the hub stores is in a message before this one.
 // Decoding never reads outside its input; a malformed message throws Error(kDecode).
 #pragma once
 
@@ -23,7 +26,10 @@
 
 namespace pgseed::fanout {
 
-inline constexpr uint8_t kTxnFormatVersion = 1;
+// The version written; decode_message reads kOldestTxnFormatVersion up to it (version 2 is
+// version 1 and the position message).
+inline constexpr uint8_t kTxnFormatVersion = 2;
+inline constexpr uint8_t kOldestTxnFormatVersion = 1;
 
 struct Change {
   char kind = 0;        // 'I' insert, 'U' update, 'D' delete, 'T' truncate
@@ -73,11 +79,14 @@ std::vector<std::string> encode_parts(Lsn final_lsn, std::string_view record, si
 // The bytes a message of `records` takes: what encode_transactions returns the size of.
 size_t transactions_message_size(size_t records_bytes);
 std::string encode_tables_resynced(Lsn point);
+std::string encode_position(Lsn position);
 
 struct Message {
-  enum class Kind { kTransactions, kPart, kTablesResynced } kind = Kind::kTransactions;
+  enum class Kind { kTransactions, kPart, kTablesResynced, kPosition } kind = Kind::kTransactions;
   std::vector<Transaction> transactions;  // kTransactions
-  Lsn lsn;                                // kPart: the transaction's; kTablesResynced: the point
+  // kPart: the transaction's commit LSN; kTablesResynced: the point; kPosition: the hub's
+  // position (every stored transaction that committed before it is in an earlier message).
+  Lsn lsn;
   uint32_t part_index = 0, part_count = 0;
   std::string_view part;                  // kPart: this slice of the record
 };

@@ -21,6 +21,7 @@ std::optional<Lsn> newest_lsn_at(nats::JetStream& js, const std::string& stream,
       if (part_index) *part_index = msg.part_index;
       return msg.lsn;
     case fanout::Message::Kind::kTablesResynced:
+    case fanout::Message::Kind::kPosition:
       return std::nullopt;
   }
   return std::nullopt;

@@ -26,34 +26,46 @@ std::span<const uint8_t> bytes_of(const std::string& s) {
 }
 }  // namespace
 
-EdgeSync::EdgeSync(const SyncOptions& options, Store& store, const Logger& log, const std::atomic<bool>& stop)
+EdgeSync::EdgeSync(const SyncOptions& options, Store& store, const Logger& log, const std::atomic<bool>& stop,
+                   Lsn stop_before, std::chrono::seconds wait)
     : options_(options),
       store_(store),
       log_(log),
       stop_(stop),
+      stop_before_(stop_before),
+      wait_(wait),
       address_(nats::parse_nats_address(options.from, /*with_stream=*/true)),
-      names_(fanout::StreamNames::of(address_.stream)) {}
+      names_(fanout::StreamNames::of(address_.stream)),
+      applied_(options.on_commit),
+      progress_(options.on_progress) {}
 
 void EdgeSync::run() {
-  if (!options_.follow) {
+  const bool until_point = stop_before_.valid();
+  last_message_at_ = std::chrono::steady_clock::now();
+  if (!options_.follow && !until_point) {
     session(/*one_shot=*/true);
     return;
   }
   int backoff = 1;
   while (!stop_) {
     try {
-      session(/*one_shot=*/false);
+      session(/*one_shot=*/!options_.follow);
       return;
     } catch (const Error& e) {
       if (!e.transient()) throw;
+      // Until a stop point (verify), a stream that was reached is waited for as long as
+      // its hub is (a NATS node away, a snapshot not yet published after its marker); NATS
+      // never reached is an error at once, as for a one-shot run.
+      if (until_point && (!connected_ || std::chrono::steady_clock::now() - last_message_at_ > wait_)) throw;
       if (store_txn_open_) {
         store_.rollback();
         store_txn_open_ = false;
       }
+      applied_.discard();
       log_.warn(std::string(e.what()) + "; retrying in " + std::to_string(backoff) + "s");
       for (int i = 0; i < backoff * 10 && !stop_; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      backoff = std::min(backoff * 2, 30);
+      backoff = until_point ? 1 : std::min(backoff * 2, 30);
     }
   }
 }
@@ -66,13 +78,23 @@ void EdgeSync::load_tables() {
 void EdgeSync::session(bool one_shot) {
   nats::JetStream js = nats::JetStream::connect(address_, "pgseed edge");
   nats::StreamBounds bounds = js.bounds(names_.changes);  // throws when there is no such stream
+  connected_ = true;
   parts_.clear();
   parts_next_ = 0;
   state_ = store_.state();
+  durable_lsn_ = state_.applied_lsn;
+  oldest_undurable_commit_time_.reset();
+  applied_.discard();  // a rolled-back batch's: applied (and reported) again
   if (state_.phase != StoreState::Phase::kStreaming)
     restore_newest_snapshot(js, "a new edge store");
+  else
+    check_same_source(newest_snapshot(js).header);
   load_tables();
-  const uint64_t target = bounds.last_seq;  // one-shot: what the stream held at the start
+  const bool until_point = stop_before_.valid();
+  // One-shot without a stop point: what the stream held at the start.
+  const bool by_seq = one_shot && !until_point;
+  const uint64_t target = bounds.last_seq;
+  progress_.start(applied_txns_);
   for (;;) {
     uint64_t start = find_start(js, state_.applied_lsn);
     if (start == 0) {
@@ -85,17 +107,24 @@ void EdgeSync::session(bool one_shot) {
                     "NATS stream " + names_.changes + " does not hold the transactions after the newest "
                     "snapshot (" + state_.applied_lsn.str() + "); the hub must publish a newer one");
     }
+    if (until_point && past_stop_point()) {  // a snapshot restored above
+      reached_ = true;
+      break;
+    }
     log_.info("following NATS stream " + names_.changes + " at " + js.servers() + " from sequence " +
               std::to_string(start) + " (store at " + state_.applied_lsn.str() + ")" +
-              (one_shot ? " until sequence " + std::to_string(target) : std::string(" (follow)")));
-    if (one_shot && start > target) break;
+              (until_point ? " until " + stop_before_.str()
+               : by_seq    ? " until sequence " + std::to_string(target)
+                           : std::string(" (follow)")));
+    if (by_seq && start > target) break;
     nats::StreamReader reader(js, names_.changes, names_.change_subject, start);
     bool restart = false;
     uint64_t last_seq = start - 1;
-    while (!restart && !stop_ && !(one_shot && last_seq >= target)) {
+    while (!restart && !stop_ && !reached_ && !(by_seq && last_seq >= target)) {
       std::vector<nats::StoredMessage> msgs = reader.fetch(kFetchBatch, kFetchWait);
+      if (!msgs.empty()) last_message_at_ = std::chrono::steady_clock::now();
       for (const auto& m : msgs) {
-        if (one_shot && m.seq > target) {
+        if (by_seq && m.seq > target) {
           last_seq = target;  // the target itself is gone (deleted): done all the same
           break;
         }
@@ -113,18 +142,57 @@ void EdgeSync::session(bool one_shot) {
           restart = true;
           break;
         }
+        if (reached_) break;
       }
       // A batch smaller than asked for: the stream is drained for now, so what was applied
       // is made durable (and visible) at once; a full one is followed by more at once.
       if (store_txn_open_ && (int(msgs.size()) < kFetchBatch || txns_in_batch_ >= kMaxTxnsPerBatch ||
                               std::chrono::steady_clock::now() - batch_started_ >= kGroupCommitDelay))
         commit_store();
+      progress_.tick(applied_txns_, durable_lsn_, -1, oldest_undurable_commit_time_);
+      if (until_point && !reached_ && msgs.empty() &&
+          std::chrono::steady_clock::now() - last_message_at_ > wait_) {
+        commit_store();
+        throw Error(ErrorCategory::kSourceState,
+                    "NATS stream " + names_.changes + " at " + js.servers() + " holds nothing at or past " +
+                        stop_before_.str() + " (it goes up to " + std::max(stream_seen_, state_.applied_lsn).str() +
+                        ") and had no new message for " + std::to_string(wait_.count()) +
+                        " s: is its hub (pgseed sync --publish ... --stream " + names_.changes + ") running?");
+      }
     }
     commit_store();
     if (!restart) break;
   }
+  if (until_point && reached_) {
+    lined_up_ = !past_stop_point();
+    // Every transaction before the stop point is stored, none after it.
+    if (lined_up_ && state_.applied_lsn < stop_before_) {
+      open_store_txn();
+      state_.applied_lsn = stop_before_;
+      commit_store();
+    }
+  }
   log_.info("applied " + std::to_string(applied_txns_) + " transactions (skipped " +
             std::to_string(skipped_txns_) + " already stored); store at " + state_.applied_lsn.str());
+}
+
+bool EdgeSync::reached(Lsn lsn) {
+  stream_seen_ = std::max(stream_seen_, lsn);
+  if (stop_before_.valid() && lsn >= stop_before_) reached_ = true;
+  return reached_;
+}
+
+bool EdgeSync::past_stop_point() const {
+  if (state_.applied_lsn > stop_before_) return true;
+  for (const auto& [oid, def] : tables_)
+    if (!def.awaiting_copy() && def.snapshot_lsn > stop_before_) return true;
+  return false;
+}
+
+void EdgeSync::advance_to(Lsn position) {
+  if (position <= state_.applied_lsn) return;
+  open_store_txn();
+  state_.applied_lsn = position;
 }
 
 uint64_t EdgeSync::find_start(nats::JetStream& js, Lsn applied) {
@@ -149,9 +217,16 @@ bool EdgeSync::apply_message(const nats::StoredMessage& m) {
   fanout::Message msg = fanout::decode_message(bytes_of(m.data));
   switch (msg.kind) {
     case fanout::Message::Kind::kTransactions:
-      for (const auto& t : msg.transactions) apply(t);
+      for (const auto& t : msg.transactions) {
+        if (reached(t.final_lsn)) return true;  // at or past the stop point: not ours
+        apply(t);
+      }
+      return true;
+    case fanout::Message::Kind::kPosition:
+      if (!reached(msg.lsn)) advance_to(msg.lsn);
       return true;
     case fanout::Message::Kind::kPart: {
+      if (reached(msg.lsn)) return true;
       if (msg.part_index == 0) {
         parts_.clear();
         parts_lsn_ = msg.lsn;
@@ -195,6 +270,9 @@ void EdgeSync::commit_store() {
   store_.write_state(state_);
   store_.commit();
   store_txn_open_ = false;
+  durable_lsn_ = state_.applied_lsn;
+  oldest_undurable_commit_time_.reset();
+  applied_.deliver();
 }
 
 void EdgeSync::apply(const fanout::Transaction& t) {
@@ -212,32 +290,38 @@ void EdgeSync::apply(const fanout::Transaction& t) {
                       " (a resync of the hub's that the edge missed); sync into a new edge store");
   }
   open_store_txn();
+  if (!oldest_undurable_commit_time_) oldest_undurable_commit_time_ = t.commit_time;
+  applied_.begin(t.final_lsn, t.commit_time);
   for (const fanout::Change& c : t.changes) {
     const TableDef& def = tables_.at(c.table_oid);
     if (!should_apply(def, t.final_lsn)) continue;  // in the table's copy already
     switch (c.kind) {
       case 'I':
         store_.upsert(def, c.new_row);
+        applied_.change(def, ChangeKind::kInsert, c.new_row);
         break;
       case 'U':
         store_.update(def, c.old_row, c.new_row);
+        applied_.update(def, c.old_row, c.new_row);
         break;
       case 'D':
         store_.remove(def, c.old_row);
+        applied_.change(def, ChangeKind::kDelete, c.old_row);
         break;
       case 'T':
         store_.truncate(def);
+        applied_.change(def, ChangeKind::kTruncate, {});
         break;
     }
   }
   state_.applied_lsn = t.end_lsn;
   state_.last_commit_time = format_pg_timestamp(t.commit_time);
+  applied_.end();
   ++txns_in_batch_;
   ++applied_txns_;
 }
 
-void EdgeSync::restore_newest_snapshot(nats::JetStream& js, const std::string& why) {
-  if (store_txn_open_) commit_store();
+EdgeSync::NewestSnapshot EdgeSync::newest_snapshot(nats::JetStream& js) {
   if (!js.stream_exists(names_.snapshots))
     throw Error(ErrorCategory::kSourceState, "NATS stream " + names_.snapshots + " does not exist at " +
                                                  js.servers() + ": no hub has published a snapshot for " +
@@ -257,12 +341,26 @@ void EdgeSync::restore_newest_snapshot(nats::JetStream& js, const std::string& w
   if (head.kind != fanout::SnapshotMessage::Kind::kHeader || head.header.lsn != end.end.lsn)
     throw Error(ErrorCategory::kDecode, "NATS stream " + names_.snapshots + ": the snapshot at " + end.end.lsn.str() +
                                             " has no header at sequence " + std::to_string(end.end.header_seq));
-  const fanout::SnapshotHeader& h = head.header;
-  if (state_.phase != StoreState::Phase::kEmpty && !state_.system_id.empty() &&
-      (state_.system_id != h.system_id || state_.database != h.database))
+  return {end.end, std::move(head.header)};
+}
+
+void EdgeSync::check_same_source(const fanout::SnapshotHeader& h) {
+  if (state_.phase == StoreState::Phase::kEmpty || state_.system_id.empty()) return;
+  if (state_.system_id != h.system_id || state_.database != h.database ||
+      (state_.phase == StoreState::Phase::kStreaming && state_.publication != h.publication))
     throw Error(ErrorCategory::kStore, "store " + options_.store + " was made from another source (system " +
-                                           state_.system_id + ", database " + state_.database +
-                                           ") than the hub of NATS stream " + names_.changes + " publishes");
+                                           state_.system_id + ", database " + state_.database + ", publication " +
+                                           state_.publication + ") than the hub of NATS stream " + names_.changes +
+                                           " publishes (system " + h.system_id + ", database " + h.database +
+                                           ", publication " + h.publication + ")");
+}
+
+void EdgeSync::restore_newest_snapshot(nats::JetStream& js, const std::string& why) {
+  if (store_txn_open_) commit_store();
+  NewestSnapshot newest = newest_snapshot(js);
+  const fanout::SnapshotEnd& end = newest.end;
+  const fanout::SnapshotHeader& h = newest.header;
+  check_same_source(h);
   log_.info("restoring the snapshot at " + h.lsn.str() + " from NATS stream " + names_.snapshots + " (" + why + ")");
 
   StoreState st;
@@ -295,8 +393,8 @@ void EdgeSync::restore_newest_snapshot(nats::JetStream& js, const std::string& w
       by_oid[def.source_oid] = def;
     }
     RowBatch batch;
-    for (uint64_t i = 1; i <= end.end.chunks; ++i) {
-      std::optional<nats::StoredMessage> m = js.message(names_.snapshots, end.end.header_seq + i);
+    for (uint64_t i = 1; i <= end.chunks; ++i) {
+      std::optional<nats::StoredMessage> m = js.message(names_.snapshots, end.header_seq + i);
       if (!m)
         throw Error(ErrorCategory::kSourceState, "NATS stream " + names_.snapshots + ": chunk " + std::to_string(i) +
                                                      " of the snapshot at " + h.lsn.str() + " is gone", "", true);

@@ -28,6 +28,7 @@ HubPublisher::HubPublisher(const std::string& servers, const std::string& stream
 void HubPublisher::start(Store& store) {
   pending_.clear();
   pending_lsns_.clear();
+  pending_end_lsns_.clear();
   skipping_ = false;
   js_.reset();
   js_.emplace(nats::JetStream::connect(address_, "pgseed hub"));
@@ -83,6 +84,7 @@ std::optional<fanout::SnapshotHeader> HubPublisher::newest_snapshot() {
 Lsn HubPublisher::stream_position() {
   nats::StreamBounds b = js_->bounds(names_.changes);
   tail_marker_seq_ = 0;
+  covered_ = Lsn();
   for (uint64_t seq = b.last_seq; seq >= b.first_seq && seq > 0; --seq) {
     std::optional<nats::StoredMessage> m = js_->message(names_.changes, seq);
     if (!m) continue;
@@ -90,12 +92,19 @@ Lsn HubPublisher::stream_position() {
         {reinterpret_cast<const uint8_t*>(m->data.data()), m->data.size()});
     switch (msg.kind) {
       case fanout::Message::Kind::kTransactions:
-        if (!msg.transactions.empty()) return msg.transactions.back().final_lsn;
-        break;
+        if (msg.transactions.empty()) break;
+        covered_ = msg.transactions.back().end_lsn;
+        return msg.transactions.back().final_lsn;
       case fanout::Message::Kind::kPart:
         // A transaction whose last part is missing (the hub stopped between parts) is
         // published again, whole: everything before it is in.
+        covered_ = msg.lsn;
         return msg.part_index + 1 == msg.part_count ? msg.lsn : Lsn(msg.lsn.value - 1);
+      case fanout::Message::Kind::kPosition:
+        // Every transaction before it is in (and the hub's store is past it already). A
+        // position follows a marker only once the marker's snapshot is published.
+        covered_ = msg.lsn;
+        return Lsn(msg.lsn.value - 1);
       case fanout::Message::Kind::kTablesResynced:
         if (tail_marker_seq_ == 0) tail_marker_seq_ = seq;
         break;  // says nothing about transactions: look further back
@@ -135,11 +144,22 @@ void HubPublisher::commit(const Commit& c) {
     return;
   }
   pending_lsns_.push_back(c.commit_lsn);
+  pending_end_lsns_.push_back(c.end_lsn);
   pending_.push_back(encoder_.commit(c.end_lsn));
 }
 
 uint64_t HubPublisher::publish_changes(const std::string& data, const std::string& msg_id) {
-  return js_->publish(names_.change_subject, data, msg_id);
+  uint64_t seq = js_->publish(names_.change_subject, data, msg_id);
+  last_publish_ = std::chrono::steady_clock::now();
+  return seq;
+}
+
+void HubPublisher::publish_position(Lsn durable) {
+  if (!js_ || !pending_.empty() || !durable.valid() || durable <= covered_) return;
+  if (std::chrono::steady_clock::now() - last_publish_ < kPositionInterval) return;
+  // The id makes a republish of the same position (a restarted hub) a duplicate.
+  publish_changes(fanout::encode_position(durable), "l:" + durable.str());
+  covered_ = durable;
 }
 
 void HubPublisher::flush() {
@@ -153,6 +173,7 @@ void HubPublisher::flush() {
       for (size_t p = 0; p < parts.size(); ++p)
         publish_changes(parts[p], "p:" + pending_lsns_[i].str() + ":" + std::to_string(p));
       published_ = pending_lsns_[i];
+      covered_ = pending_end_lsns_[i];
       ++i;
       continue;
     }
@@ -165,10 +186,12 @@ void HubPublisher::flush() {
     std::span<const std::string> batch(pending_.data() + i, end - i);
     publish_changes(fanout::encode_transactions(batch), "t:" + pending_lsns_[end - 1].str());
     published_ = pending_lsns_[end - 1];
+    covered_ = pending_end_lsns_[end - 1];
     i = end;
   }
   pending_.clear();
   pending_lsns_.clear();
+  pending_end_lsns_.clear();
 }
 
 void HubPublisher::tables_resynced(Store& store, Lsn applied, const std::function<void()>& tick) {

@@ -11,6 +11,14 @@
 // a crash between the acknowledgement and the store's commit); the message id (Nats-Msg-Id)
 // is the commit LSN, so that JetStream drops a republish within its duplicate window too.
 //
+// Positions: the hub publishes only transactions that change what it stores, so a quiet
+// source (or one busy with other tables) may leave the stream's last transaction far
+// behind the hub's position. When the store's durable LSN has moved past what the stream's
+// last message covers, and nothing was published for a second, publish_position() says so
+// with a position message: every stored transaction that committed before it is in the
+// stream. Edges advance to it, and a verify of an edge waits for a message at or past its
+// snapshot point (sync/edge_sync.h).
+//
 // Snapshots: a hub's store at a durable LSN, scanned table by table outside any store
 // transaction (the hub applies nothing meanwhile), published in chunks to NAME-snapshots:
 // when the stream holds none, after every table sync (with a marker in the change stream
@@ -65,6 +73,12 @@ class HubPublisher {
   // published beyond what the stream's last message says (start() reads it again).
   void flush();
 
+  // With nothing pending and the store durable at `durable`: publishes a position message
+  // when `durable` is past what the stream covers and nothing was published for
+  // kPositionInterval (else does nothing). Throws as flush().
+  void publish_position(Lsn durable);
+  static constexpr auto kPositionInterval = std::chrono::seconds(1);
+
   // Tables were copied again (added to the publication, a schema change, a resync) and the
   // store is durable at `applied`: a marker in the change stream, then a new snapshot.
   // `tick` is called after each snapshot chunk (StreamApply answers the walsender there).
@@ -80,7 +94,8 @@ class HubPublisher {
   void publish_snapshot(Store& store, uint64_t marker_seq, const std::function<void()>& tick = {});
   uint64_t publish_changes(const std::string& data, const std::string& msg_id);
   // The commit LSN up to which the change stream holds every transaction, and the newest
-  // resync marker after the last transaction (tail_marker_seq_), read at start.
+  // resync marker after the last transaction (tail_marker_seq_), read at start; sets
+  // covered_.
   Lsn stream_position();
   // The header of the newest whole snapshot (none: no snapshot).
   std::optional<fanout::SnapshotHeader> newest_snapshot();
@@ -103,10 +118,15 @@ class HubPublisher {
   Lsn last_snapshot_lsn_;              // and its LSN
   uint64_t last_snapshot_marker_ = 0;  // and the marker it covers
   Lsn published_;        // every transaction whose commit LSN is at or below it is in the stream
+  // Every stored transaction whose commit LSN is below it is in the stream: the end LSN of
+  // the last transaction published, or the last position.
+  Lsn covered_;
+  std::chrono::steady_clock::time_point last_publish_;
   bool skipping_ = false;  // the transaction in hand is in the stream already
   fanout::TxnEncoder encoder_;
   std::vector<std::string> pending_;  // committed transactions' records, in commit order
   std::vector<Lsn> pending_lsns_;
+  std::vector<Lsn> pending_end_lsns_;
 };
 
 }  // namespace pgseed

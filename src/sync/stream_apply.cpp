@@ -48,6 +48,9 @@ namespace pgseed {
 //   the store holds, so durable_lsn_ is also acknowledged, and the slot is never confirmed
 //   past min(stored, acknowledged). A transaction the store skips (below its LSN) is in the
 //   stream already and is not published again (sync/hub_publisher.h).
+// * A hub also publishes its durable LSN as a position (HubPublisher::publish_position)
+//   when it has moved past the stream's last transaction, with nothing pending: the stream
+//   then holds every stored transaction before it.
 // * A streamed transaction (protocol version 2) is applied at its StreamCommit, through
 //   the same path and rules as a Begin ... Commit one, with the commit's LSN as its
 //   position; until then it is only in the spool, which is not durable. Confirming a
@@ -82,7 +85,6 @@ constexpr auto kLongCatchUpCommitDelay = std::chrono::milliseconds(2000);
 // a following run's 10 ms group commits, commit inline).
 constexpr size_t kOverlapMinChanges = 2000;
 constexpr size_t kMaxBacklogBytes = size_t(6) << 20;
-constexpr size_t kMaxCallbackChanges = 100000;           // per transaction, for on_commit
 }  // namespace
 
 void StreamApply::run() {
@@ -134,7 +136,7 @@ void StreamApply::session(bool one_shot) {
   spool_.reset();  // what a session before (or a killed process) left: sent again
   clear_backlog();
   pending_sync_.clear();  // looked up again below
-  undelivered_.clear();
+  applied_.discard();  // a rolled-back batch's: applied (and reported) again
   load_tables();
 
   // The replication connection first, and the checks before anything is written: with a
@@ -230,10 +232,8 @@ void StreamApply::session(bool one_shot) {
                            : long_catch_up ? std::chrono::milliseconds(kLongCatchUpCommitDelay)
                                            : std::chrono::milliseconds(kCatchUpCommitDelay);
   const size_t max_txns = long_catch_up ? std::numeric_limits<size_t>::max() : kMaxTxnsPerBatch;
-  auto last_progress = last_status;
-  auto phase_started = last_status;
-  uint64_t txns_at_last_progress = applied_txns_;
   Lsn wal_end_seen;  // the newest WAL end the server mentioned, for lag
+  progress_.start(applied_txns_);
   bool reconciled_at_end = false;
   last_schema_check_ = std::chrono::steady_clock::now();
   const auto schema_check_every = std::chrono::milliseconds(
@@ -253,30 +253,10 @@ void StreamApply::session(bool one_shot) {
       sync_pending_tables();  // tables new before the stop point are in the store at it
       break;
     }
-    if (options_.on_progress) {
-      auto now = std::chrono::steady_clock::now();
-      double dt = std::chrono::duration<double>(now - last_progress).count();
-      if (dt >= 1.0) {
-        Progress p;
-        p.phase = Progress::Phase::kStream;
-        p.elapsed_seconds = std::chrono::duration<double>(now - phase_started).count();
-        p.transactions = applied_txns_;
-        p.transactions_per_second = double(applied_txns_ - txns_at_last_progress) / dt;
-        p.applied_lsn = durable_lsn_;
-        if (wal_end_seen.valid())
-          p.lag_bytes = wal_end_seen > durable_lsn_ ? int64_t(wal_end_seen.value - durable_lsn_.value) : 0;
-        p.lag_seconds = 0;
-        if (oldest_undurable_commit_time_) {
-          double committed = double(kPgEpochUnixSeconds) + double(*oldest_undurable_commit_time_) / 1e6;
-          double wall = std::chrono::duration<double>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
-          p.lag_seconds = std::max(0.0, wall - committed);
-        }
-        options_.on_progress(p);
-        last_progress = now;
-        txns_at_last_progress = applied_txns_;
-      }
-    }
+    int64_t lag_bytes = !wal_end_seen.valid()        ? -1
+                        : wal_end_seen > durable_lsn_ ? int64_t(wal_end_seen.value - durable_lsn_.value)
+                                                      : 0;
+    progress_.tick(applied_txns_, durable_lsn_, lag_bytes, oldest_undurable_commit_time_);
     pg::CopyBuffer msg;
     if (next_message(msg)) {
       auto frame = decode_replication_frame(msg.bytes());
@@ -340,6 +320,9 @@ void StreamApply::session(bool one_shot) {
         send_status(false);
         last_status = std::chrono::steady_clock::now();
       }
+      // A hub: the stream says how far the store is durable, also when the source wrote
+      // nothing it stores (an edge's verify waits for the stream to pass its point).
+      if (publisher_ && !store_txn_) publisher_->publish_position(durable_lsn_);
       if (one_shot && state_.applied_lsn >= target) stopping = true;
       // Following: DDL that no row change followed reaches the store through the catalog.
       if (!one_shot && options_.schema_check_interval_seconds > 0 && !stop_ &&
@@ -432,21 +415,19 @@ void StreamApply::handle(const PgOutputMessage& msg) {
           if (const TableDef* t = target(m.relid, m.new_tuple.size())) {
             store_.upsert(*t, m.new_tuple);
             if (publisher_) publisher_->insert(*t, m.new_tuple);
-            note_change(*t, ChangeKind::kInsert, m.new_tuple);
+            applied_.change(*t, ChangeKind::kInsert, m.new_tuple);
           }
         } else if constexpr (std::is_same_v<T, Update>) {
           if (const TableDef* t = target(m.relid, m.new_tuple.size())) {
             store_.update(*t, m.old_tuple, m.new_tuple);
             if (publisher_) publisher_->update(*t, m.old_kind, m.old_tuple, m.new_tuple);
-            // A key that changed: the old key's row is gone, tell the callback so.
-            if (!m.old_tuple.empty()) note_change(*t, ChangeKind::kDelete, m.old_tuple);
-            note_change(*t, ChangeKind::kUpdate, m.new_tuple);
+            applied_.update(*t, m.old_tuple, m.new_tuple);
           }
         } else if constexpr (std::is_same_v<T, Delete>) {
           if (const TableDef* t = target(m.relid, m.old_tuple.size())) {
             store_.remove(*t, m.old_tuple);
             if (publisher_) publisher_->remove(*t, m.old_kind, m.old_tuple);
-            note_change(*t, ChangeKind::kDelete, m.old_tuple);
+            applied_.change(*t, ChangeKind::kDelete, m.old_tuple);
           }
         } else if constexpr (std::is_same_v<T, Truncate>) {
           for (uint32_t relid : m.relids)
@@ -460,7 +441,7 @@ void StreamApply::handle(const PgOutputMessage& msg) {
                 mine.relfilenode = 0;
                 store_.set_sync_state(mine);
               }
-              note_change(*t, ChangeKind::kTruncate, {});
+              applied_.change(*t, ChangeKind::kTruncate, {});
             }
         }
         // Origin, Type, Message: nothing to store. Stream*: on_wal_data's.
@@ -522,9 +503,7 @@ void StreamApply::commit_store() {
   store_txn_.reset();
   durable_lsn_ = state_.applied_lsn;
   oldest_undurable_commit_time_.reset();
-  if (options_.on_commit)
-    for (const auto& t : undelivered_) options_.on_commit(t);
-  undelivered_.clear();
+  applied_.deliver();
   if (read_failed) std::rethrow_exception(read_failed);
 }
 
@@ -546,11 +525,7 @@ void StreamApply::on_begin(const Begin& b) {
   if (!oldest_undurable_commit_time_) oldest_undurable_commit_time_ = b.commit_time;
   open_store_txn();
   if (publisher_) publisher_->begin(b);
-  if (options_.on_commit) {  // collected only for a callback
-    current_ = AppliedTransaction{};
-    current_.commit_lsn = b.final_lsn;
-    current_.commit_time = format_pg_timestamp(b.commit_time);
-  }
+  applied_.begin(b.final_lsn, b.commit_time);
 }
 
 void StreamApply::on_commit(const Commit& c) {
@@ -561,7 +536,7 @@ void StreamApply::on_commit(const Commit& c) {
   last_commit_time_ = c.commit_time;  // into state_ by commit_store()
   ++txns_in_batch_;
   ++applied_txns_;
-  if (options_.on_commit) undelivered_.push_back(std::move(current_));
+  applied_.end();
 }
 
 const TableDef* StreamApply::target(uint32_t relid, size_t tuple_columns) {
@@ -586,23 +561,6 @@ const TableDef* StreamApply::target(uint32_t relid, size_t tuple_columns) {
 void StreamApply::load_tables() {
   tables_.clear();
   for (auto& t : store_.tables()) tables_[t.source_oid] = t;
-}
-
-void StreamApply::note_change(const TableDef& def, ChangeKind kind, std::span<const Datum> row) {
-  if (!options_.on_commit || current_.changes.size() >= kMaxCallbackChanges) return;
-  AppliedTransaction::Change c;
-  c.table = def.qualified();
-  c.kind = kind;
-  // Key values in key order (what Replica::lookup takes); every column without a key.
-  bool keyed = def.has_key();
-  std::vector<std::pair<int, size_t>> order;
-  for (size_t i = 0; i < row.size() && i < def.columns.size(); ++i)
-    if (!keyed || def.columns[i].key_position > 0)
-      order.push_back({keyed ? def.columns[i].key_position : int(i), i});
-  std::sort(order.begin(), order.end());
-  for (const auto& [pos, i] : order)
-    c.key.push_back(row[i].kind == Datum::Kind::kText ? std::string(row[i].text) : std::string());
-  current_.changes.push_back(std::move(c));
 }
 
 void StreamApply::on_relation(const Relation& r) {

@@ -19,8 +19,10 @@
 #include "pgseed/sync.h"
 #include "store/store.h"
 #include "store/store_txn.h"
+#include "sync/applied_collector.h"
 #include "sync/hub_publisher.h"
 #include "sync/logger.h"
+#include "sync/stream_progress.h"
 #include "sync/stream_spool.h"
 #include "sync/table_sync.h"
 
@@ -35,7 +37,8 @@ class StreamApply {
   StreamApply(const SyncOptions& options, Store& store, const Logger& log,
               const std::atomic<bool>& stop, Lsn stop_before = {}, HubPublisher* publisher = nullptr)
       : options_(options), store_(store), log_(log), stop_(stop), stop_before_(stop_before),
-        publisher_(publisher), spool_(StreamSpool::dir_for(options.store)) {}
+        publisher_(publisher), spool_(StreamSpool::dir_for(options.store)),
+        applied_(options.on_commit), progress_(options.on_progress) {}
 
   // One-shot: applies everything the server had written when called, then returns.
   // Follow: runs until `stop`, reconnecting with backoff when the connection drops.
@@ -78,7 +81,6 @@ class StreamApply {
   // The store table a change applies to, or nullptr when the change is to be skipped.
   // `tuple_columns`: the width of the change's tuple (SIZE_MAX: none, a TRUNCATE).
   const TableDef* target(uint32_t relid, size_t tuple_columns);
-  void note_change(const TableDef& def, ChangeKind kind, std::span<const Datum> row);
 
   // Checks the timeline of the server this session reached (IDENTIFY_SYSTEM's) against the
   // one the store's applied LSN was reached on (this run's last session's, else the store's
@@ -156,8 +158,8 @@ class StreamApply {
   uint64_t stream_segments_ = 0;  // spooled by this run
   uint64_t streamed_txns_ = 0;    // applied from the spool by this run
 
-  AppliedTransaction current_;                    // collected for on_commit callbacks
-  std::vector<AppliedTransaction> undelivered_;   // stored, waiting for the durable commit
+  AppliedCollector applied_;  // for on_commit: delivered after each durable store commit
+  StreamProgress progress_;   // for on_progress
   uint64_t applied_txns_ = 0;
 };
 

@@ -4,7 +4,7 @@
 // writer on the source; a column added (a resync on the hub, a new snapshot for the edges);
 // the hub and an edge are killed (-9) and restarted, the change stream's leader node too; every
 // edge ends equal to the source (the key-less table proves nothing is applied twice or
-// lost), and the source has exactly one slot.
+// lost) and verifies, and the source has exactly one slot.
 #include <signal.h>
 
 #include <chrono>
@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 
+#include "fanout_support.h"
 #include "harness.h"
 #include "nats/jet_stream.h"
 #include "nats/nats_url.h"
@@ -22,20 +23,6 @@
 
 namespace pgseed::test {
 namespace {
-
-// The store's applied LSN as `pgseed status` reads it while a sync runs ("" while the store
-// does not exist yet: an edge restores its snapshot first).
-std::string applied_lsn(const std::string& store) {
-  RunResult r = run_pgseed({"status", "--store", store, "--format", "json"});
-  return r.exit_code == 0 ? json_field(r.out, "applied_lsn") : "";
-}
-
-// Waits until `store`'s applied LSN is past `lsn` (it holds a transaction that committed
-// after it), as `pgseed status` reads it while the sync runs.
-bool wait_applied_past(const std::string& store, const std::string& lsn, double seconds = 30) {
-  uint64_t want = lsn_value(lsn);
-  return wait_until([&] { return lsn_value(applied_lsn(store)) > want; }, seconds, 50);
-}
 
 class FanOut : public StoreTest {};
 
@@ -120,14 +107,14 @@ TEST_P(FanOut, HubAndEdgesFollowAWriterThroughKills) {
   for (const auto& e : edges) EXPECT_TRUE(wait_applied_past(e, last, 60)) << e;
   EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"), "1");
 
-  kill(hub_pid, SIGTERM);
-  EXPECT_EQ(wait_pid(hub_pid), 0);
   for (size_t k = 0; k < edge_pids.size(); ++k) {
     kill(edge_pids[k], SIGTERM);
     EXPECT_EQ(wait_pid(edge_pids[k]), 0) << read_text(edge_logs[k]);
   }
-  // The edges: every published table, every published column, equal to the source (verify
-  // cannot catch an edge up: it has no slot); the hub: the same, and verify.
+  // The edges: every published table, every published column, equal to the source, and
+  // verify, which catches an edge up through the stream (the hub still runs) and never
+  // through the hub's slot; without --from it is refused (an edge store does not say which
+  // stream it follows).
   for (const auto& e : edges) {
     SCOPED_TRACE(e);
     expect_workload_equal(src, e);
@@ -137,14 +124,20 @@ TEST_P(FanOut, HubAndEdgesFollowAWriterThroughKills) {
     RunResult v = run_pgseed({"verify", "--source", src.conninfo(), "--store", e});
     EXPECT_EQ(v.exit_code, 5) << v.err;
     EXPECT_NE(v.err.find("is an edge of a NATS stream"), std::string::npos) << v.err;
+    EXPECT_NE(v.err.find("--from"), std::string::npos) << v.err;
+    v = run_pgseed({"verify", "--source", src.conninfo(), "--store", e, "--from", nats.urls() + "/" + stream});
+    EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   }
+  kill(hub_pid, SIGTERM);
+  EXPECT_EQ(wait_pid(hub_pid), 0);
   expect_replica_equal(src, hub);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, FanOut, ::testing::Values("sqlite", "rocksdb"));
 
 // Bad input gets one clear line and a non-zero exit, and a first edge run that fails leaves
-// no store behind; an edge store is refused as a --source store (it has no slot).
+// no store behind; an edge store is refused as a --source store (it has no slot), and
+// follows (or is verified through) only a stream of the source it was made from.
 TEST(FanOutErrors, OneClearLineAndNothingLeftBehind) {
   TestDatabase src;
   src.db().exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1); CREATE PUBLICATION p FOR TABLE t;");
@@ -180,6 +173,28 @@ TEST(FanOutErrors, OneClearLineAndNothingLeftBehind) {
   r = run_pgseed({"sync", "--source", src.conninfo(), "--store", edge});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("is an edge of a NATS stream"), std::string::npos) << r.err;
+  // verify --from is for edges; a hub (a store with a slot) is verified through its slot.
+  r = run_pgseed({"verify", "--source", src.conninfo(), "--store", hub, "--from", nats.urls() + "/s"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_TRUE(one_line(r)) << r.err;
+
+  // The stream of a hub of another database: neither followed nor used by verify, before
+  // anything is applied.
+  TestDatabase other;
+  other.db().exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (2); CREATE PUBLICATION p FOR TABLE t;");
+  const std::string other_hub = temp_store("sqlite");
+  r = run_pgseed({"sync", "--source", other.conninfo(), "--store", other_hub, "--publication", "p",
+                  "--publish", nats.urls(), "--stream", "s2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_pgseed({"-q", "sync", "--from", nats.urls() + "/s2", "--store", edge});
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  EXPECT_TRUE(one_line(r)) << r.err;
+  EXPECT_NE(r.err.find("was made from another source"), std::string::npos) << r.err;
+  r = run_pgseed({"-q", "verify", "--source", src.conninfo(), "--store", edge, "--from", nats.urls() + "/s2"});
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  EXPECT_TRUE(one_line(r)) << r.err;
+  expect_table_equal(src, edge, "public.t");
+  run_pgseed({"drop", "--source", other.conninfo(), "--store", other_hub});
   run_pgseed({"drop", "--source", src.conninfo(), "--store", hub});
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "fanout_support.h"
 #include "harness.h"
 #include "nats_cluster.h"
 #include "replica_compare.h"
@@ -22,16 +23,6 @@
 
 namespace pgseed::test {
 namespace {
-
-std::string applied_lsn(const std::string& store) {
-  RunResult r = run_pgseed({"status", "--store", store, "--format", "json"});
-  return r.exit_code == 0 ? json_field(r.out, "applied_lsn") : "";
-}
-
-bool wait_applied_past(const std::string& store, const std::string& lsn, double seconds = 60) {
-  uint64_t want = lsn_value(lsn);
-  return wait_until([&] { return lsn_value(applied_lsn(store)) > want; }, seconds, 50);
-}
 
 class FanOutFaults : public ::testing::TestWithParam<const char*> {};
 

@@ -63,7 +63,7 @@ std::string sample_record(Lsn final_lsn = Lsn(0x1000), Lsn end_lsn = Lsn(0x1030)
 TEST(FanoutCodec, TransactionRoundTrips) {
   std::vector<std::string> records = {sample_record(), sample_record(Lsn(0x2000), Lsn(0x2040))};
   std::string msg = fanout::encode_transactions(records);
-  EXPECT_EQ(msg.substr(0, 5), std::string("PGS\x01T", 5));
+  EXPECT_EQ(msg.substr(0, 5), std::string("PGS\x02T", 5));
   EXPECT_EQ(msg.size(), fanout::transactions_message_size(records[0].size() + records[1].size()));
   Message m = fanout::decode_message(bytes(msg));
   ASSERT_EQ(m.kind, Message::Kind::kTransactions);
@@ -111,14 +111,17 @@ TEST(FanoutCodec, EveryTruncationIsRefused) {
 
 TEST(FanoutCodec, OtherVersionsAndKindsAreRefused) {
   std::string msg = fanout::encode_tables_resynced(Lsn(5));
-  std::string v2 = msg;
-  v2[3] = 2;
-  try {
-    fanout::decode_message(bytes(v2));
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.category(), ErrorCategory::kDecode);
-    EXPECT_NE(std::string(e.what()).find("version 2"), std::string::npos) << e.what();
+  for (char v : {char(0), char(3)}) {
+    std::string other = msg;
+    other[3] = v;
+    try {
+      fanout::decode_message(bytes(other));
+      FAIL() << "version " << int(v);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.category(), ErrorCategory::kDecode);
+      EXPECT_NE(std::string(e.what()).find("version " + std::to_string(int(v))), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("upgrade pgseed"), std::string::npos) << e.what();
+    }
   }
   std::string kind = msg;
   kind[4] = 'Z';
@@ -126,6 +129,33 @@ TEST(FanoutCodec, OtherVersionsAndKindsAreRefused) {
   std::string magic = msg;
   magic[0] = 'X';
   EXPECT_THROW(fanout::decode_message(bytes(magic)), Error);
+}
+
+// What an older hub wrote (version 1: transactions, parts, markers) is read as before; a
+// position message is version 2's, never in a version-1 message.
+TEST(FanoutCodec, VersionOneMessagesAreStillRead) {
+  std::string txns = fanout::encode_transactions(std::vector<std::string>{sample_record()});
+  txns[3] = 1;
+  Message m = fanout::decode_message(bytes(txns));
+  ASSERT_EQ(m.kind, Message::Kind::kTransactions);
+  EXPECT_EQ(m.transactions.at(0).final_lsn, Lsn(0x1000));
+  std::string marker = fanout::encode_tables_resynced(Lsn(7));
+  marker[3] = 1;
+  EXPECT_EQ(fanout::decode_message(bytes(marker)).kind, Message::Kind::kTablesResynced);
+  std::string position = fanout::encode_position(Lsn(7));
+  position[3] = 1;
+  EXPECT_THROW(fanout::decode_message(bytes(position)), Error);
+}
+
+TEST(FanoutCodec, PositionRoundTrips) {
+  std::string msg = fanout::encode_position(Lsn(0x16B374D848));
+  EXPECT_EQ(msg, std::string("PGS\x02L\x00\x00\x00\x16\xB3\x74\xD8\x48", 13));
+  Message m = fanout::decode_message(bytes(msg));
+  EXPECT_EQ(m.kind, Message::Kind::kPosition);
+  EXPECT_EQ(m.lsn, Lsn(0x16B374D848));
+  for (size_t n = 0; n < msg.size(); ++n)
+    EXPECT_THROW(fanout::decode_message(bytes(msg.substr(0, n))), Error) << "cut at " << n;
+  EXPECT_THROW(fanout::decode_message(bytes(msg + "x")), Error);
 }
 
 TEST(FanoutCodec, ChangeBeforeItsTableDefinitionIsRefused) {
