@@ -8,6 +8,8 @@
 // Each time two edges (SQLite and RocksDB) follow throughout, and a third edge made after
 // the faults restores the newest snapshot and reads the stream; every edge ends equal to
 // the source (the key-less table shows nothing applied twice or lost), the hub too.
+// Also: a source transaction larger than a NATS message (published in parts), and new
+// edges of both kinds killed in the middle of their first restore and run again.
 #include <signal.h>
 #include <stdlib.h>
 
@@ -109,6 +111,61 @@ TEST_P(FanOutFaults, HubKilledAtAFailpointAndRestarted) {
   }
   expect_replica_equal(src, hub);
   EXPECT_EQ(src.db().value("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"), "1");
+}
+
+TEST(FanOutLarge, TransactionsInPartsAndEdgesKilledWhileRestoring) {
+  TestDatabase src;
+  src.db().exec(std::string(kWorkloadSchema) + "CREATE PUBLICATION p FOR TABLE acct, events;");
+  NatsCluster nats(1);
+  const std::string stream = "large_" + src.name();
+  const std::string hub = temp_store("rocksdb");
+  const std::string hub_log = temp_log_path();
+  int hub_pid = spawn_pgseed({"sync", "--source", src.conninfo(), "--store", hub, "--publication", "p", "--slot",
+                              "hub_" + src.name(), "--follow", "--publish", nats.urls(), "--stream", stream},
+                             hub_log);
+  auto edge_args = [&](const std::string& e, bool follow) {
+    std::vector<std::string> a = {"sync", "--from", nats.urls() + "/" + stream, "--store", e};
+    if (follow) a.push_back("--follow");
+    return a;
+  };
+  const std::string following = temp_store("sqlite");
+  const std::string following_log = temp_log_path();
+  int edge_pid = spawn_pgseed(edge_args(following, true), following_log);
+  std::mt19937 rng(37);
+  int i = 0;
+  for (; i < 20; ++i) src.db().exec(workload_txn(i, rng));
+  // ~5 MB of changes in one transaction: several times NATS's 1 MB message limit.
+  src.db().exec("BEGIN; UPDATE acct SET note = repeat('n', 300) || id;"
+                "INSERT INTO events SELECT g % 20, repeat('x', 200) || g FROM generate_series(1, 20000) g; COMMIT;");
+  for (; i < 40; ++i) src.db().exec(workload_txn(i, rng));
+  const std::string before = src.db().value("SELECT pg_current_wal_lsn()::text");
+  src.db().exec("INSERT INTO acct VALUES (900000, 0, 'last')");
+  ASSERT_TRUE(wait_until([&] { return lsn_value(applied_lsn(following)) > lsn_value(before); }, 120))
+      << read_text(following_log) << read_text(hub_log);
+
+  // New edges, killed after the first chunk of their first restore, then run again.
+  std::vector<std::string> late = {temp_store("sqlite"), temp_store("rocksdb")};
+  for (const auto& e : late) {
+    setenv("PGSEED_FAILPOINT", "edge-snapshot-chunk-restored", 1);
+    RunResult r = run_pgseed(edge_args(e, false));
+    unsetenv("PGSEED_FAILPOINT");
+    ASSERT_EQ(r.exit_code, 128 + SIGKILL) << r.err;
+    r = run_pgseed(edge_args(e, false));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("restoring the snapshot"), std::string::npos) << r.err;
+  }
+
+  kill(hub_pid, SIGTERM);
+  EXPECT_EQ(wait_pid(hub_pid), 0) << read_text(hub_log);
+  kill(edge_pid, SIGTERM);
+  EXPECT_EQ(wait_pid(edge_pid), 0) << read_text(following_log);
+  std::vector<std::string> all = late;
+  all.push_back(following);
+  for (const auto& e : all) {
+    SCOPED_TRACE(e);
+    expect_workload_equal(src, e);
+  }
+  expect_replica_equal(src, hub);
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, FanOutFaults,
