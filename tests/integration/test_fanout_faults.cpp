@@ -140,7 +140,7 @@ TEST(FanOutLarge, TransactionsInPartsAndEdgesKilledWhileRestoring) {
   for (; i < 40; ++i) src.db().exec(workload_txn(i, rng));
   const std::string before = src.db().value("SELECT pg_current_wal_lsn()::text");
   src.db().exec("INSERT INTO acct VALUES (900000, 0, 'last')");
-  ASSERT_TRUE(wait_until([&] { return lsn_value(applied_lsn(following)) > lsn_value(before); }, 120))
+  ASSERT_TRUE(wait_applied_past(following, before, 120))
       << read_text(following_log) << read_text(hub_log);
 
   // New edges, killed after the first chunk of their first restore, then run again.

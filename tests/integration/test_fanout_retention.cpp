@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "fanout_support.h"
 #include "harness.h"
 #include "nats/jet_stream.h"
 #include "nats/nats_url.h"
@@ -19,11 +20,6 @@
 
 namespace pgseed::test {
 namespace {
-
-std::string applied_lsn(const std::string& store) {
-  RunResult r = run_pgseed({"status", "--store", store, "--format", "json"});
-  return r.exit_code == 0 ? json_field(r.out, "applied_lsn") : "";
-}
 
 size_t count_of(const std::string& text, const std::string& what) {
   size_t n = 0;
@@ -49,8 +45,7 @@ TEST(FanOutRetention, PeriodicSnapshotsKeepTheTwoNewestAndEdgesBehindRestoreTheN
   };
   std::mt19937 rng(31);
   int i = 0;
-  ASSERT_TRUE(wait_until([&] { return count_of(read_text(hub_log), "published a snapshot") >= 1; }, 60))
-      << read_text(hub_log);
+  ASSERT_TRUE(wait_hub_snapshot(hub_log)) << read_text(hub_log);
 
   // One edge restores the first snapshot and stops there; another follows throughout.
   const std::string behind = temp_store("rocksdb");
@@ -79,9 +74,8 @@ TEST(FanOutRetention, PeriodicSnapshotsKeepTheTwoNewestAndEdgesBehindRestoreTheN
   // The hub has published everything once it holds a transaction written last.
   const std::string before = src.db().value("SELECT pg_current_wal_lsn()::text");
   src.db().exec("INSERT INTO acct VALUES (900000, 0, 'last')");
-  ASSERT_TRUE(wait_until([&] { return lsn_value(applied_lsn(hub)) > lsn_value(before); }, 60)) << read_text(hub_log);
-  ASSERT_TRUE(wait_until([&] { return lsn_value(applied_lsn(following)) > lsn_value(before); }, 60))
-      << read_text(following_log);
+  ASSERT_TRUE(wait_applied_past(hub, before)) << read_text(hub_log);
+  ASSERT_TRUE(wait_applied_past(following, before)) << read_text(following_log);
 
   r = run_pgseed(edge_args(behind, false));
   ASSERT_EQ(r.exit_code, 0) << r.err;
