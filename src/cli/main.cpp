@@ -236,6 +236,7 @@ int main(int argc, char** argv) {
       ->transform(CLI::AsNumberWithUnit(std::map<std::string, double>{{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}},
                                         CLI::AsNumberWithUnit::CASE_SENSITIVE))
       ->check(CLI::Range(0.0, 365.0 * 86400))
+      ->option_text("DURATION (s, m, h or d; default 1h)")
       ->needs("--publish");
   cmd_sync->add_option("--from", sync.from,
                        "Fan-out edge: follow a hub's NATS stream instead of a source (no --source, "
