@@ -3,14 +3,22 @@
 // src/fanout/ENCODING.md; every integer is big-endian, every read goes through ByteReader.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "common/byte_reader.h"
 #include "model/row.h"
 #include "model/table_def.h"
 
 namespace pgseed::fanout {
+
+// A message's bytes (a NATS message body, or transaction parts put together) as the
+// decoders take them.
+inline std::span<const uint8_t> bytes_of(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
 
 // Appends `s` as u32 length + bytes.
 void put_string(std::string& out, std::string_view s);

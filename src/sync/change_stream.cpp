@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <span>
 
+#include "fanout/fanout_wire.h"
 #include "fanout/txn_codec.h"
 
 namespace pgseed {
@@ -11,8 +12,7 @@ std::optional<Lsn> newest_lsn_at(nats::JetStream& js, const std::string& stream,
   if (part_index) *part_index = 0;
   std::optional<nats::StoredMessage> m = js.message(stream, seq);
   if (!m) return std::nullopt;
-  fanout::Message msg = fanout::decode_message(
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(m->data.data()), m->data.size()));
+  fanout::Message msg = fanout::decode_message(fanout::bytes_of(m->data));
   switch (msg.kind) {
     case fanout::Message::Kind::kTransactions:
       if (msg.transactions.empty()) return std::nullopt;

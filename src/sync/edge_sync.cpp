@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "decode/replication_frame.h"
+#include "fanout/fanout_wire.h"
 #include "fanout/snapshot_codec.h"
 #include "nats/stream_reader.h"
 #include "pgseed/error.h"
@@ -22,9 +23,6 @@ constexpr size_t kMaxTxnsPerBatch = 5000;
 // what it applied durable (and visible to readers) at most this long after it arrived.
 constexpr auto kGroupCommitDelay = std::chrono::milliseconds(10);
 
-std::span<const uint8_t> bytes_of(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
 }  // namespace
 
 EdgeSync::EdgeSync(const SyncOptions& options, Store& store, const Logger& log, const std::atomic<bool>& stop,
@@ -131,7 +129,7 @@ void EdgeSync::session(bool one_shot) {
         }
         last_seq = m.seq;
         if (!apply_message(m)) {
-          fanout::Message marker = fanout::decode_message(bytes_of(m.data));
+          fanout::Message marker = fanout::decode_message(fanout::bytes_of(m.data));
           commit_store();
           restore_newest_snapshot(js, "the hub copied tables again at " + marker.lsn.str());
           if (restored_marker_seq_ < m.seq)
@@ -205,7 +203,7 @@ uint64_t EdgeSync::find_start(nats::JetStream& js, Lsn applied) {
   if (b.first_seq > 1 && lo == b.first_seq) {
     std::optional<nats::StoredMessage> m = js.message(names_.changes, b.first_seq);
     if (m) {
-      fanout::Message msg = fanout::decode_message(bytes_of(m->data));
+      fanout::Message msg = fanout::decode_message(fanout::bytes_of(m->data));
       bool holds_older = msg.kind == fanout::Message::Kind::kTransactions && !msg.transactions.empty() &&
                          msg.transactions.front().final_lsn < applied;
       if (!holds_older) return 0;
@@ -215,7 +213,7 @@ uint64_t EdgeSync::find_start(nats::JetStream& js, Lsn applied) {
 }
 
 bool EdgeSync::apply_message(const nats::StoredMessage& m) {
-  fanout::Message msg = fanout::decode_message(bytes_of(m.data));
+  fanout::Message msg = fanout::decode_message(fanout::bytes_of(m.data));
   switch (msg.kind) {
     case fanout::Message::Kind::kTransactions:
       for (const auto& t : msg.transactions) {
@@ -247,7 +245,7 @@ bool EdgeSync::apply_message(const nats::StoredMessage& m) {
         std::string whole = std::move(parts_);
         parts_.clear();
         parts_next_ = 0;
-        apply(fanout::decode_transaction(bytes_of(whole)));
+        apply(fanout::decode_transaction(fanout::bytes_of(whole)));
       }
       return true;
     }
@@ -331,14 +329,14 @@ EdgeSync::NewestSnapshot EdgeSync::newest_snapshot(nats::JetStream& js) {
   if (!end_msg)
     throw Error(ErrorCategory::kSourceState, "NATS stream " + names_.snapshots + " holds no whole snapshot yet",
                 "", /*transient=*/true);
-  fanout::SnapshotMessage end = fanout::decode_snapshot_message(bytes_of(end_msg->data));
+  fanout::SnapshotMessage end = fanout::decode_snapshot_message(fanout::bytes_of(end_msg->data));
   if (end.kind != fanout::SnapshotMessage::Kind::kEnd)
     throw Error(ErrorCategory::kDecode, "NATS stream " + names_.snapshots + ": not an end message on " + names_.snapshot_end);
   std::optional<nats::StoredMessage> head_msg = js.message(names_.snapshots, end.end.header_seq);
   if (!head_msg)
     throw Error(ErrorCategory::kSourceState, "NATS stream " + names_.snapshots + ": the newest snapshot's header (sequence " +
                                                  std::to_string(end.end.header_seq) + ") is gone", "", true);
-  fanout::SnapshotMessage head = fanout::decode_snapshot_message(bytes_of(head_msg->data));
+  fanout::SnapshotMessage head = fanout::decode_snapshot_message(fanout::bytes_of(head_msg->data));
   if (head.kind != fanout::SnapshotMessage::Kind::kHeader || head.header.lsn != end.end.lsn)
     throw Error(ErrorCategory::kDecode, "NATS stream " + names_.snapshots + ": the snapshot at " + end.end.lsn.str() +
                                             " has no header at sequence " + std::to_string(end.end.header_seq));
@@ -399,7 +397,7 @@ void EdgeSync::restore_newest_snapshot(nats::JetStream& js, const std::string& w
       if (!m)
         throw Error(ErrorCategory::kSourceState, "NATS stream " + names_.snapshots + ": chunk " + std::to_string(i) +
                                                      " of the snapshot at " + h.lsn.str() + " is gone", "", true);
-      fanout::SnapshotMessage c = fanout::decode_snapshot_message(bytes_of(m->data));
+      fanout::SnapshotMessage c = fanout::decode_snapshot_message(fanout::bytes_of(m->data));
       if (c.kind != fanout::SnapshotMessage::Kind::kChunk || c.chunk.lsn != h.lsn || !by_oid.count(c.chunk.table_oid))
         throw Error(ErrorCategory::kDecode, "NATS stream " + names_.snapshots + ": sequence " +
                                                 std::to_string(m->seq) + " is not a chunk of the snapshot at " + h.lsn.str());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "fanout/fanout_wire.h"
 #include "fanout/snapshot_codec.h"
 #include "pgseed/error.h"
 #include "sync/change_stream.h"
@@ -69,16 +70,13 @@ bool HubPublisher::same_copies(std::vector<TableDef> a, std::vector<TableDef> b)
 std::optional<fanout::SnapshotHeader> HubPublisher::newest_snapshot() {
   std::optional<nats::StoredMessage> end = js_->last_message(names_.snapshots, names_.snapshot_end);
   if (!end) return std::nullopt;
-  auto bytes = [](const std::string& s) {
-    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-  };
   last_snapshot_ = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
       std::chrono::nanoseconds(end->time_ns)));
-  fanout::SnapshotMessage e = fanout::decode_snapshot_message(bytes(end->data));
+  fanout::SnapshotMessage e = fanout::decode_snapshot_message(fanout::bytes_of(end->data));
   last_snapshot_lsn_ = e.end.lsn;
   std::optional<nats::StoredMessage> head = js_->message(names_.snapshots, e.end.header_seq);
   if (!head) return std::nullopt;
-  return fanout::decode_snapshot_message(bytes(head->data)).header;
+  return fanout::decode_snapshot_message(fanout::bytes_of(head->data)).header;
 }
 
 Lsn HubPublisher::stream_position() {
@@ -88,8 +86,7 @@ Lsn HubPublisher::stream_position() {
   for (uint64_t seq = b.last_seq; seq >= b.first_seq && seq > 0; --seq) {
     std::optional<nats::StoredMessage> m = js_->message(names_.changes, seq);
     if (!m) continue;
-    fanout::Message msg = fanout::decode_message(
-        {reinterpret_cast<const uint8_t*>(m->data.data()), m->data.size()});
+    fanout::Message msg = fanout::decode_message(fanout::bytes_of(m->data));
     switch (msg.kind) {
       case fanout::Message::Kind::kTransactions:
         if (msg.transactions.empty()) break;
@@ -281,8 +278,7 @@ void HubPublisher::prune(uint64_t header_seq) {
   for (uint64_t seq = header_seq - 1; seq >= sb.first_seq && seq > 0; --seq) {
     std::optional<nats::StoredMessage> m = js_->message(names_.snapshots, seq);
     if (!m) continue;
-    fanout::SnapshotMessage s = fanout::decode_snapshot_message(
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(m->data.data()), m->data.size()));
+    fanout::SnapshotMessage s = fanout::decode_snapshot_message(fanout::bytes_of(m->data));
     if (s.kind == fanout::SnapshotMessage::Kind::kEnd) {
       older = s;
       break;
