@@ -2,7 +2,7 @@
 # Benchmarks pgseed against the physical limits on this machine (issues 6 and 16).
 #
 #   scripts/bench.sh [--rows N] [--repeat K] [--changes C] [--only SECTION[,SECTION]]
-#                    [--big] [--quick] [--out FILE] [--profile DIR]
+#                    [--big] [--quick] [--busy-cpu] [--out FILE] [--profile DIR]
 #
 #   --rows N      rows of the `events` table (default 1000000); the smaller tables scale with it
 #   --repeat K    repetitions of every timed run (default 3): median, min and max are reported
@@ -12,6 +12,9 @@
 #   --quick       everything tiny (smoke test, a few minutes): --rows 4000 --repeat 1
 #                 --changes 2000 unless given, 3 s of latency, 50 migrations
 #   --big         memory: also sync a 5M-row table (implied by --rows >= 5000000)
+#   --busy-cpu    keep one CPU busy the whole run with another process (`stress-ng --cpu 1`,
+#                 or a shell loop when stress-ng is missing): the figures of a machine that
+#                 is not idle, as an edge node rarely is
 #   --out FILE    machine-readable results (default bench-results.json)
 #   --profile DIR `perf record --call-graph dwarf` the last repeat's pgseed copy into SQLite
 #                 and stream apply into SQLite, into DIR (those runs are then slower)
@@ -30,7 +33,10 @@
 #   matrix-stream  stream cases (insert-heavy, update-heavy, delete-heavy, one-row txns, one
 #                  large txn, keyless, migration-heavy) vs pg_recvlogical of the same WAL;
 #                  per case rows/s, ratio, pgseed CPU-s, source CPU-s per million rows (the
-#                  server's own accounting of its exited backends), peak RSS
+#                  server's own accounting of its exited backends), peak RSS; and for
+#                  every target not met, the measured reason: how busy the machine's CPUs
+#                  were (/proc/stat, sampled every 0.1 s) during the timed phase, and the
+#                  CPU per million rows of pgseed and the source against the limit's
 #   formats        the source's CPU per row for COPY text vs binary and pgoutput binary
 #                  'false' vs 'true' (PostgreSQL's own clients; scripts/bench/formats.sh)
 #   latency  `pgseed sync --follow` into SQLite under ~1000 single-row transactions/s
@@ -52,6 +58,7 @@ quick=0
 rows_given=0
 repeat_given=0
 big=0
+busy_cpu=0
 out=bench-results.json
 profile=
 while (($#)); do
@@ -62,9 +69,10 @@ while (($#)); do
     --changes) changes=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --big) big=1; shift ;;
+    --busy-cpu) busy_cpu=1; shift ;;
     --out) out=$2; shift 2 ;;
     --profile) profile=$2; shift 2 ;;
-    -h|--help) sed -n '2,40s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -114,11 +122,15 @@ bin=$work/pgseed
 pg=$work/pg
 follow_pid=
 poller_pid=
+sampler_pid=
+busy_pid=
 
 cleanup() {
   local rc=$?
   set +e
   [ -n "$poller_pid" ] && kill "$poller_pid" 2>/dev/null
+  [ -n "$sampler_pid" ] && kill "$sampler_pid" 2>/dev/null
+  [ -n "$busy_pid" ] && kill "$busy_pid" 2>/dev/null
   if [ -n "$follow_pid" ]; then
     [ -f "$work/follow.pid" ] && kill -TERM "$(cat "$work/follow.pid")" 2>/dev/null
     wait "$follow_pid" 2>/dev/null
@@ -162,7 +174,8 @@ logt() { awk -v p="$2" 'index($0, p) { print $1; exit }' "$1"; }
 ts_log() { local l; while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >"$1"; }
 
 # pgseed_run LOG [--perf FILE] ARGS...: runs pgseed with peak-RSS accounting, its stderr
-# timestamped line by line into LOG. Sets WALL (seconds), RSS_KB and CPU_S (user + system).
+# timestamped line by line into LOG. Sets WALL (seconds), RSS_KB, CPU_S (user + system) and
+# T0, T1 (start and end, epoch seconds); timed CMD... sets the same for CMD.
 pgseed_run() {
   local log=$1 t0 t1 rc perf=()
   shift
@@ -176,6 +189,7 @@ pgseed_run() {
   rc=${PIPESTATUS[0]}
   set -e
   t1=$(now)
+  T0=$t0 T1=$t1
   cp "$log" "$work/last.log"
   ((rc == 0)) || die "pgseed $* failed (exit $rc): $(tail -n 3 "$log")"
   WALL=$(elapsed "$t0" "$t1")
@@ -187,7 +201,8 @@ timed() {
   local t0
   t0=$(now)
   /usr/bin/time -f '%M %U %S' -o "$work/rss" "$@"
-  WALL=$(elapsed "$t0" "$(now)")
+  T0=$t0 T1=$(now)
+  WALL=$(elapsed "$t0" "$T1")
   RSS_KB=$(tail -n 1 "$work/rss" | awk '{ print $1 }')
   CPU_S=$(tail -n 1 "$work/rss" | awk '{ printf "%.2f", $2 + $3 }')
 }
@@ -223,7 +238,22 @@ meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 if awk -v c="$(nproc)" '{ exit !($1 > c / 2) }' /proc/loadavg; then
   say "warning: load average $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs: other work will skew the figures"
 fi
-meta command "scripts/bench.sh --rows $rows --repeat $repeat --changes $changes --only $only$( ((big)) && echo ' --big')$( ((quick)) && echo ' --quick')"
+meta command "scripts/bench.sh --rows $rows --repeat $repeat --changes $changes --only $only$( ((big)) && echo ' --big')$( ((quick)) && echo ' --quick')$( ((busy_cpu)) && echo ' --busy-cpu')"
+
+# The machine's CPU use, sampled every 0.1 s (a measured reason for a target not met).
+helper cpusample "$work/cpu.tsv" &
+sampler_pid=$!
+if ((busy_cpu)); then
+  if command -v stress-ng >/dev/null; then
+    stress-ng --cpu 1 --timeout 0 >/dev/null 2>&1 &
+    meta busy_cpu "stress-ng --cpu 1 during the whole run"
+  else
+    sh -c 'while :; do :; done' &
+    meta busy_cpu "a shell busy loop (no stress-ng) during the whole run"
+  fi
+  busy_pid=$!
+  say "keeping one CPU busy (pid $busy_pid)"
+fi
 
 # ---------------------------------------------------------------------------------------
 # Data set

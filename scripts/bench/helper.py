@@ -25,6 +25,31 @@ def poll(db, stop_file, out):
         for i, t in seen.items():
             f.write(f"{i}\t{t:.6f}\n")
 
+def cpusample(out):
+    """Appends, every 0.1 s until killed: time, busy, idle and iowait jiffies of all CPUs."""
+    with open(out, "a", buffering=1) as f:
+        while True:
+            with open("/proc/stat") as st:
+                v = [int(x) for x in st.readline().split()[1:]]
+            # user nice system idle iowait irq softirq steal (guest is inside user)
+            idle, iowait = v[3], v[4]
+            f.write(f"{time.time():.3f}\t{sum(v[:8]) - idle - iowait}\t{idle}\t{iowait}\n")
+            time.sleep(0.1)
+
+def busy(samples, t0, t1):
+    """The machine's CPU use between t0 and t1 (epoch s): busy and iowait fractions of all
+    CPUs, from the samples nearest outside the window (a window under 0.2 s is widened)."""
+    t0, t1 = float(t0), float(t1)
+    rows = [tuple(float(x) for x in l.split("\t")) for l in open(samples) if l.count("\t") == 3]
+    before = [r for r in rows if r[0] <= t0] or rows[:1]
+    after = [r for r in rows if r[0] >= t1] or rows[-1:]
+    a, b = before[-1], after[0]
+    total = sum(b[1:]) - sum(a[1:])
+    if total <= 0:
+        print("nan nan")
+        return
+    print(f"{(b[1] - a[1]) / total:.3f} {(b[3] - a[3]) / total:.3f}")
+
 def latency(seen_file, commits_file):
     seen = dict(l.split("\t") for l in open(seen_file).read().split("\n") if l)
     lat, missing = [], 0
@@ -169,7 +194,8 @@ def summarize(tsv, out):
         print_matrix(matrix_rows, meta)
     print("targets")
     for t in targets:
-        print(f"  {'MET    ' if t['met'] else 'NOT MET'} {t['target']}: {t['value']}")
+        print(f"  {'MET    ' if t['met'] else 'NOT MET'} {t['target']}: {t['value']}"
+              + (f" ({t['reason'].split(':')[0]})" if t.get("reason") else ""))
 
 def matrix(groups, med, ratios, targets):
     """The workload matrix (issue 16): one row per case and runner, medians, and the ratio
@@ -202,6 +228,9 @@ def matrix(groups, med, ratios, targets):
                    "cpu_s": med("matrix", subj, "cpu_s"), "rss_mb": med("matrix", subj, "rss_mb"),
                    "src_cpu_s": med("matrix", subj, "src_cpu_s"),
                    "src_cpu_s_per_mrow": med("matrix", subj, "src_cpu_s_per_mrow"),
+                   "cpu_s_per_mrow": med("matrix", subj, "cpu_s_per_mrow"),
+                   "machine_busy": med("matrix", subj, "machine_busy"),
+                   "machine_iowait": med("matrix", subj, "machine_iowait"),
                    "n": len(groups.get(("matrix", subj, "rows_per_s"), []))}
             s = row["src_cpu_s_per_mrow"]
             row["src_cpu_ratio_to_limit"] = s / lim_src if s is not None and lim_src and who != base else None
@@ -212,10 +241,36 @@ def matrix(groups, med, ratios, targets):
             ratios[f"matrix_{c}_{who}_vs_limit"] = r
             goal = 0.9 if c.startswith("copy") else 1.0
             if r is not None:
-                targets.append({"target": f"{c} into {who} >= {goal} x limit", "value": round(r, 3), "met": r >= goal})
+                t = {"target": f"{c} into {who} >= {goal} x limit", "value": round(r, 3), "met": r >= goal}
+                if not t["met"]:
+                    t["reason"] = row["reason"] = why_slower(row, next(x for x in rows if x["case"] == c and x["runner"] == base))
+                targets.append(t)
             if row["rss_mb"] is not None and row["rss_mb"] >= 100:
                 targets.append({"target": f"{c} into {who}: peak RSS < 100 MB", "value": row["rss_mb"], "met": False})
     return rows
+
+def why_slower(row, lim):
+    """The measured reason a pgseed run fell short of its limit: whether the machine's CPUs
+    were saturated during its phase (then the CPU it costs per row, with the source's, against
+    the limit's is the reason), waiting on the disk, or neither (pgseed waited)."""
+    busy, iow = row.get("machine_busy"), row.get("machine_iowait")
+    if busy is None or busy != busy:
+        return "no CPU samples"
+    def cost(r):
+        a, b = r.get("cpu_s_per_mrow"), r.get("src_cpu_s_per_mrow")
+        return (a, b, a + b) if a is not None and b is not None else None
+    mine, theirs = cost(row), cost(lim)
+    costs = ""
+    if mine and theirs and theirs[2] > 0:
+        costs = (f"CPU-s per M rows: pgseed {mine[0]:.3g} + source {mine[1]:.3g} = {mine[2]:.3g}, "
+                 f"limit's client {theirs[0]:.3g} + source {theirs[1]:.3g} = {theirs[2]:.3g} "
+                 f"({mine[2] / theirs[2]:.1f}x)")
+    if busy >= 0.85:
+        return f"CPU-bound: the machine's CPUs {busy:.0%} busy during the phase; {costs}"
+    if iow >= 0.15:
+        return f"disk: {iow:.0%} of CPU time waiting on I/O during the phase (busy {busy:.0%}); {costs}"
+    return (f"not CPU-bound (CPUs {busy:.0%} busy, iowait {iow:.0%}): pgseed or the server waited "
+            f"(round trips, commits, a single busy thread); {costs}")
 
 def print_matrix(rows, meta):
     def f(x, nd=2):
@@ -225,11 +280,16 @@ def print_matrix(rows, meta):
     print("matrix (medians; limit = raw COPY TO STDOUT / pg_recvlogical of the same rows, same run;"
           " format_*: binary against text)")
     print(f"  {'case':<18} {'runner':<8} {'rows/s':>10} {'x limit':>8} {'CPU s':>7} "
-          f"{'src CPU s/Mrow':>14} {'src x lim':>9} {'RSS MB':>7}")
+          f"{'src CPU s/Mrow':>14} {'src x lim':>9} {'RSS MB':>7} {'busy':>5}")
     for r in rows:
+        b = r.get("machine_busy")
         print(f"  {r['case']:<18} {r['runner']:<8} {f(r['rows_per_s']):>10} {f(r['ratio_to_limit']):>8} "
               f"{f(r['cpu_s']):>7} {f(r['src_cpu_s_per_mrow']):>14} {f(r['src_cpu_ratio_to_limit']):>9} "
-              f"{f(r['rss_mb'], 1):>7}")
+              f"{f(r['rss_mb'], 1):>7} {(f'{b:.0%}' if b is not None and b == b else '-'):>5}")
+    print("  (busy: the machine's CPUs busy during the timed phase, /proc/stat)")
+    for r in rows:
+        if r.get("reason"):
+            print(f"  why {r['case']} into {r['runner']} is below its target: {r['reason']}")
     for k in sorted(meta):
         if k.startswith("case_"):
             print(f"  {k[5:]}: {meta[k]}")
@@ -240,5 +300,9 @@ if __name__ == "__main__":
         poll(*sys.argv[2:5])
     elif cmd == "latency":
         latency(*sys.argv[2:4])
+    elif cmd == "cpusample":
+        cpusample(sys.argv[2])
+    elif cmd == "busy":
+        busy(*sys.argv[2:5])
     elif cmd == "summarize":
         summarize(*sys.argv[2:4])

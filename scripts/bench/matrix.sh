@@ -21,7 +21,7 @@
 # adds to it. It covers everything the run made the server do (slot creation, snapshot
 # export, catalog queries, COPY, decoding), not only the hot loop.
 #
-# Uses bench.sh's: q qv say die now elapsed logt record meta rate mb timed pgseed_run
+# Uses bench.sh's: q qv say die now elapsed logt record meta rate mb timed pgseed_run helper
 # drop_slot wait_flushed, $SRC $AUX $pg $work $bin $rows $changes $repeat $quick.
 
 pm_pid=$(head -n 1 "$pg/data/postmaster.pid")
@@ -38,18 +38,24 @@ src_idle() {
 src_ticks() { src_idle; awk '{ print $16 + $17 }' "/proc/$pm_pid/stat"; }
 tck=$(getconf CLK_TCK)
 
-# mx_record CASE RUNNER ROWS SRC_TICKS0 SRC_TICKS1 [PHASE_S]: records what the last
-# timed/pgseed_run measured (WALL, CPU_S, RSS_KB) and the source's CPU.
+# mx_record CASE RUNNER ROWS SRC_TICKS0 SRC_TICKS1 [PHASE_START PHASE_END]: records what the
+# last timed/pgseed_run measured (WALL, CPU_S, RSS_KB), the source's CPU, and how busy the
+# machine's CPUs were during the phase (default: the whole command, T0 .. T1).
 mx_record() {
-  local c=$1 who=$2 n=$3 t0=$4 t1=$5 phase=${6:-} src
+  local c=$1 who=$2 n=$3 t0=$4 t1=$5 pa=${6:-$T0} pb=${7:-$T1} src phase use
   src=$(awk -v a="$t0" -v b="$t1" -v h="$tck" 'BEGIN { printf "%.3f", (b - a) / h }')
+  phase=$(elapsed "$pa" "$pb")
+  read -r -a use <<<"$(helper busy "$work/cpu.tsv" "$pa" "$pb")"
   record matrix "$c/$who" wall_s "$WALL"
   record matrix "$c/$who" rows_per_s_whole_command "$(rate "$n" "$WALL")"
-  record matrix "$c/$who" rows_per_s "$(rate "$n" "${phase:-$WALL}")"
+  record matrix "$c/$who" rows_per_s "$(rate "$n" "$phase")"
   record matrix "$c/$who" cpu_s "$CPU_S"
+  record matrix "$c/$who" cpu_s_per_mrow "$(awk -v s="$CPU_S" -v n="$n" 'BEGIN { printf "%.3f", s * 1e6 / n }')"
   record matrix "$c/$who" rss_mb "$(mb "$RSS_KB")"
   record matrix "$c/$who" src_cpu_s "$src"
   record matrix "$c/$who" src_cpu_s_per_mrow "$(awk -v s="$src" -v n="$n" 'BEGIN { printf "%.3f", s * 1e6 / n }')"
+  record matrix "$c/$who" machine_busy "${use[0]}"
+  record matrix "$c/$who" machine_iowait "${use[1]}"
 }
 rmstore() { rm -rf "${1#*:}" "${1#*:}-wal" "${1#*:}-shm" "${1#*:}-pgseed-copy"; }
 storeof() { if [ "$1" = sqlite ]; then echo "sqlite:$work/$2.db"; else echo "rocksdb:$work/$2.rocks"; fi; }
@@ -126,7 +132,7 @@ run_copy_case() {
       t1=$(src_ticks)
       a=$(logt "$work/mc-$c-$kind.log" "info: created slot")
       b=$(logt "$work/mc-$c-$kind.log" "info: copied ")
-      mx_record "copy_$c" "$kind" "$n" "$t0" "$t1" "$(elapsed "$a" "$b")"
+      mx_record "copy_$c" "$kind" "$n" "$t0" "$t1" "$a" "$b"
       drop_slot "$SRC" "$slot"
       rmstore "$store"
     done
@@ -262,7 +268,7 @@ run_stream_case() {
       t1=$(src_ticks)
       a=$(logt "$work/ms-$c-$kind.log" "info: streaming from")
       b=$(logt "$work/ms-$c-$kind.log" "info: applied ")
-      mx_record "stream_$c" "$kind" "$N" "$t0" "$t1" "$(elapsed "$a" "$b")"
+      mx_record "stream_$c" "$kind" "$N" "$t0" "$t1" "$a" "$b"
     done
   done
 }
