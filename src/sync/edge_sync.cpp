@@ -83,6 +83,7 @@ void EdgeSync::session(bool one_shot) {
   state_ = store_.state();
   durable_lsn_ = state_.applied_lsn;
   oldest_undurable_commit_time_.reset();
+  last_commit_time_.reset();
   applied_.discard();  // a rolled-back batch's: applied (and reported) again
   if (state_.phase != StoreState::Phase::kStreaming)
     restore_newest_snapshot(js, "a new edge store");
@@ -266,6 +267,10 @@ void EdgeSync::open_store_txn() {
 
 void EdgeSync::commit_store() {
   if (!store_txn_open_) return;
+  if (last_commit_time_) {  // formatted once per store commit, not per transaction
+    state_.last_commit_time = format_pg_timestamp(*last_commit_time_);
+    last_commit_time_.reset();
+  }
   store_.write_state(state_);
   store_.commit();
   store_txn_open_ = false;
@@ -314,7 +319,7 @@ void EdgeSync::apply(const fanout::Transaction& t) {
     }
   }
   state_.applied_lsn = t.end_lsn;
-  state_.last_commit_time = format_pg_timestamp(t.commit_time);
+  last_commit_time_ = t.commit_time;  // into state_ by commit_store()
   applied_.end();
   ++txns_in_batch_;
   ++applied_txns_;

@@ -123,6 +123,7 @@ class EdgeSync {
   size_t txns_in_batch_ = 0;
   uint64_t applied_txns_ = 0;
   uint64_t skipped_txns_ = 0;
+  std::optional<int64_t> last_commit_time_;  // of the last applied txn, not yet in state_
   uint64_t restored_marker_seq_ = 0;  // of the snapshot this run restored last
   std::string parts_;      // a transaction arriving in parts, so far
   Lsn parts_lsn_;
