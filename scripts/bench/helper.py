@@ -294,6 +294,27 @@ def print_matrix(rows, meta):
         if k.startswith("case_"):
             print(f"  {k[5:]}: {meta[k]}")
 
+def markdown(results_json):
+    """The matrix of a results file (--out) as a Markdown table, with the reasons, for
+    BENCHMARKS.md: python3 scripts/bench/helper.py markdown bench-results.json"""
+    res = json.load(open(results_json))
+    def f(x, nd=2):
+        if x is None or x != x:
+            return "–"
+        return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.{nd}f}"
+    print("| case | runner | rows/s | × limit | CPU-s | source CPU-s / M rows (× limit's) | peak RSS MB | CPUs busy |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in res.get("matrix", []):
+        ratio = r.get("ratio_to_limit")
+        src = f(r.get("src_cpu_s_per_mrow")) + (f" ({f(r['src_cpu_ratio_to_limit'])})" if r.get("src_cpu_ratio_to_limit") else "")
+        b = r.get("machine_busy")
+        print(f"| {r['case']} | {r['runner']} | {f(r['rows_per_s'])} | {('**' + f(ratio) + '**') if ratio else '–'} | "
+              f"{f(r.get('cpu_s'))} | {src} | {f(r.get('rss_mb'), 1)} | {f'{b:.0%}' if b is not None and b == b else '–'} |")
+    print()
+    for r in res.get("matrix", []):
+        if r.get("reason"):
+            print(f"- {r['case']} into {r['runner']}: {r['reason']}")
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "poll":
@@ -304,5 +325,7 @@ if __name__ == "__main__":
         cpusample(sys.argv[2])
     elif cmd == "busy":
         busy(*sys.argv[2:5])
+    elif cmd == "markdown":
+        markdown(sys.argv[2])
     elif cmd == "summarize":
         summarize(*sys.argv[2:4])
