@@ -64,7 +64,6 @@ void RocksDbStore::commit() {
   const bool copy_batch = committed_.state.phase == StoreState::Phase::kCopying &&
                           pending_.state.phase == StoreState::Phase::kCopying &&
                           !finished_tables && !state_dirty_;
-  const size_t txn_bytes = batch_.GetDataSize();
   if (batch_.Count() > 0) {
     rocksdb::Status s;
     if (copy_batch) {
@@ -85,7 +84,6 @@ void RocksDbStore::commit() {
   }
   committed_ = std::move(pending_);
   end_txn();
-  trim_freed_memory(copy_batch ? 0 : txn_bytes);  // a copy batch: the bulk load reuses its buffers
 }
 
 void RocksDbStore::rollback() {

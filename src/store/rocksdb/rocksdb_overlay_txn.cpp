@@ -5,10 +5,6 @@
 #include <rocksdb/iterator.h>
 #include <rocksdb/slice.h>
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include "common/bytes.h"
 #include "pgseed/error.h"
 
@@ -148,19 +144,6 @@ void RocksDbStore::commit_spilled() {
                 std::string(e.what()) +
                     " (the transaction is committed; reopening the store completes the merge)");
   }
-  trim_freed_memory(spill_bytes_);
-}
-
-void RocksDbStore::trim_freed_memory(size_t txn_bytes) {
-#ifdef __GLIBC__
-  constexpr size_t kTrimAfterBytes = size_t(1) << 20;
-  auto now = std::chrono::steady_clock::now();
-  if (txn_bytes < kTrimAfterBytes && now - last_trim_ < std::chrono::seconds(1)) return;
-  last_trim_ = now;
-  malloc_trim(0);
-#else
-  (void)txn_bytes;
-#endif
 }
 
 void RocksDbStore::merge_overlay() {

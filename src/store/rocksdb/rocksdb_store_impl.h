@@ -154,7 +154,6 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -341,13 +340,6 @@ class RocksDbStore final : public Store {
   // commit() of a spilled transaction: the commit record, then the merge.
   void commit_spilled();
 
-  // After a commit: glibc keeps the memory freed by this thread and by RocksDB's (a large
-  // transaction's batch and overlay, flushed memtables, compaction buffers) in its arenas,
-  // where it still counts as resident (at 10M rows up to 65 MB of it; BENCHMARKS.md, "Stream
-  // into RocksDB at 10M rows"). malloc_trim gives the free pages back: after a transaction
-  // that wrote `txn_bytes` >= 1 MB, or when a second has passed since the last trim.
-  void trim_freed_memory(size_t txn_bytes);
-
   // Copies the overlay into the rows, then deletes it and merge_pending in one synced
   // write. Idempotent: a crash anywhere in it is repaired by running it again.
   void merge_overlay();
@@ -393,7 +385,6 @@ class RocksDbStore final : public Store {
   size_t spill_bytes_ = g_spill_bytes;  // memory a transaction may hold before it spills
   bool overlay_dirty_ = false;  // the overlay range may hold something: cleared by begin()
   bool broken_ = false;         // a large commit failed half-way: reopen to finish it
-  std::chrono::steady_clock::time_point last_trim_{};
 
   // The bulk load (begin_bulk_load() to finish_bulk_load() or abort_bulk_load()).
   bool bulk_ = false;
