@@ -128,7 +128,7 @@ def summarize(tsv, out):
     p99 = med("latency", "pgseed_sqlite_follow", "p99_ms")
     if p99 is not None:
         targets.append({"target": "--follow lag p99 < 100 ms at ~1k txn/s", "value": p99, "met": p99 < 100})
-    matrix_rows = matrix(groups, med, ratios, targets)
+    matrix_rows = matrix(groups, med, ratios, targets, int(meta.get("cpus", 0) or 0))
     res["matrix"] = matrix_rows
     res["ratios"] = ratios
     res["targets"] = targets
@@ -197,7 +197,7 @@ def summarize(tsv, out):
         print(f"  {'MET    ' if t['met'] else 'NOT MET'} {t['target']}: {t['value']}"
               + (f" ({t['reason'].split(':')[0]})" if t.get("reason") else ""))
 
-def matrix(groups, med, ratios, targets):
+def matrix(groups, med, ratios, targets, cpus):
     """The workload matrix (issue 16): one row per case and runner, medians, and the ratio
     of each store's rows/s to the limit's (raw COPY / pg_recvlogical) of the same run."""
     cases = []
@@ -243,16 +243,17 @@ def matrix(groups, med, ratios, targets):
             if r is not None:
                 t = {"target": f"{c} into {who} >= {goal} x limit", "value": round(r, 3), "met": r >= goal}
                 if not t["met"]:
-                    t["reason"] = row["reason"] = why_slower(row, next(x for x in rows if x["case"] == c and x["runner"] == base))
+                    t["reason"] = row["reason"] = why_slower(row, next(x for x in rows if x["case"] == c and x["runner"] == base), cpus)
                 targets.append(t)
             if row["rss_mb"] is not None and row["rss_mb"] >= 100:
                 targets.append({"target": f"{c} into {who}: peak RSS < 100 MB", "value": row["rss_mb"], "met": False})
     return rows
 
-def why_slower(row, lim):
+def why_slower(row, lim, cpus):
     """The measured reason a pgseed run fell short of its limit: whether the machine's CPUs
     were saturated during its phase (then the CPU it costs per row, with the source's, against
-    the limit's is the reason), waiting on the disk, or neither (pgseed waited)."""
+    the limit's is the reason: with all CPUs on it, those costs allow at most cpus / cost rows
+    per second), waiting on the disk, or neither (pgseed waited)."""
     busy, iow = row.get("machine_busy"), row.get("machine_iowait")
     if busy is None or busy != busy:
         return "no CPU samples"
@@ -266,7 +267,11 @@ def why_slower(row, lim):
                  f"limit's client {theirs[0]:.3g} + source {theirs[1]:.3g} = {theirs[2]:.3g} "
                  f"({mine[2] / theirs[2]:.1f}x)")
     if busy >= 0.85:
-        return f"CPU-bound: the machine's CPUs {busy:.0%} busy during the phase; {costs}"
+        bound = ""
+        if mine and mine[2] > 0 and cpus and lim.get("rows_per_s"):
+            bound = (f"; at these costs {cpus} CPUs allow at most {cpus * 1e6 / mine[2] / lim['rows_per_s']:.2f}x "
+                     f"the limit, if nothing else ran")
+        return f"CPU-bound: the machine's CPUs {busy:.0%} busy during the phase; {costs}{bound}"
     if iow >= 0.15:
         return f"disk: {iow:.0%} of CPU time waiting on I/O during the phase (busy {busy:.0%}); {costs}"
     return (f"not CPU-bound (CPUs {busy:.0%} busy, iowait {iow:.0%}): pgseed or the server waited "
