@@ -128,7 +128,9 @@ def summarize(tsv, out):
     p99 = med("latency", "pgseed_sqlite_follow", "p99_ms")
     if p99 is not None:
         targets.append({"target": "--follow lag p99 < 100 ms at ~1k txn/s", "value": p99, "met": p99 < 100})
-    matrix_rows = matrix(groups, med, ratios, targets, int(meta.get("cpus", 0) or 0))
+    # --busy-cpu: one CPU is another process's; the CPU-bound reasons count the others.
+    cpus_free = int(meta.get("cpus", 0) or 0) - (1 if meta.get("busy_cpu") else 0)
+    matrix_rows = matrix(groups, med, ratios, targets, cpus_free)
     res["matrix"] = matrix_rows
     res["ratios"] = ratios
     res["targets"] = targets
@@ -269,8 +271,8 @@ def why_slower(row, lim, cpus):
     if busy >= 0.85:
         bound = ""
         if mine and mine[2] > 0 and cpus and lim.get("rows_per_s"):
-            bound = (f"; at these costs {cpus} CPUs allow at most {cpus * 1e6 / mine[2] / lim['rows_per_s']:.2f}x "
-                     f"the limit, if nothing else ran")
+            bound = (f"; at these costs {cpus} CPU{'s' if cpus > 1 else ''} allow at most "
+                     f"{cpus * 1e6 / mine[2] / lim['rows_per_s']:.2f}x the limit")
         return f"CPU-bound: the machine's CPUs {busy:.0%} busy during the phase; {costs}{bound}"
     if iow >= 0.15:
         return f"disk: {iow:.0%} of CPU time waiting on I/O during the phase (busy {busy:.0%}); {costs}"
