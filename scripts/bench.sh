@@ -241,7 +241,7 @@ fi
 meta command "scripts/bench.sh --rows $rows --repeat $repeat --changes $changes --only $only$( ((big)) && echo ' --big')$( ((quick)) && echo ' --quick')$( ((busy_cpu)) && echo ' --busy-cpu')"
 
 # The machine's CPU use, sampled every 0.1 s (a measured reason for a target not met).
-helper cpusample "$work/cpu.tsv" &
+python3 "$root/scripts/bench/helper.py" cpusample "$work/cpu.tsv" &   # not `helper ... &`: a function in the background is a subshell, and killing it would leave python running
 sampler_pid=$!
 if ((busy_cpu)); then
   if command -v stress-ng >/dev/null; then
