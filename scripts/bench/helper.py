@@ -129,8 +129,8 @@ def summarize(tsv, out):
     if p99 is not None:
         targets.append({"target": "--follow lag p99 < 100 ms at ~1k txn/s", "value": p99, "met": p99 < 100})
     # --busy-cpu: one CPU is another process's; the CPU-bound reasons count the others.
-    cpus_free = int(meta.get("cpus", 0) or 0) - (1 if meta.get("busy_cpu") else 0)
-    matrix_rows = matrix(groups, med, ratios, targets, cpus_free)
+    busy_cpus = 1 if meta.get("busy_cpu") else 0
+    matrix_rows = matrix(groups, med, ratios, targets, int(meta.get("cpus", 0) or 0) - busy_cpus, busy_cpus)
     res["matrix"] = matrix_rows
     res["ratios"] = ratios
     res["targets"] = targets
@@ -199,7 +199,7 @@ def summarize(tsv, out):
         print(f"  {'MET    ' if t['met'] else 'NOT MET'} {t['target']}: {t['value']}"
               + (f" ({t['reason'].split(':')[0]})" if t.get("reason") else ""))
 
-def matrix(groups, med, ratios, targets, cpus):
+def matrix(groups, med, ratios, targets, cpus, busy_cpus=0):
     """The workload matrix (issue 16): one row per case and runner, medians, and the ratio
     of each store's rows/s to the limit's (raw COPY / pg_recvlogical) of the same run."""
     cases = []
@@ -245,13 +245,13 @@ def matrix(groups, med, ratios, targets, cpus):
             if r is not None:
                 t = {"target": f"{c} into {who} >= {goal} x limit", "value": round(r, 3), "met": r >= goal}
                 if not t["met"]:
-                    t["reason"] = row["reason"] = why_slower(row, next(x for x in rows if x["case"] == c and x["runner"] == base), cpus, goal)
+                    t["reason"] = row["reason"] = why_slower(row, next(x for x in rows if x["case"] == c and x["runner"] == base), cpus, goal, busy_cpus)
                 targets.append(t)
             if row["rss_mb"] is not None and row["rss_mb"] >= 100:
                 targets.append({"target": f"{c} into {who}: peak RSS < 100 MB", "value": row["rss_mb"], "met": False})
     return rows
 
-def why_slower(row, lim, cpus, goal):
+def why_slower(row, lim, cpus, goal, busy_cpus=0):
     """The measured reason a pgseed run fell short of its limit (ratio below `goal`).
     CPU cost: pgseed's CPU and the source's per row (whole commands: everything the run
     cost) bound its rate on the machine's `cpus` CPUs at cpus / cost, even if the work
@@ -272,8 +272,10 @@ def why_slower(row, lim, cpus, goal):
                  f"({mine[2] / theirs[2]:.1f}x)")
     if mine and mine[2] > 0 and cpus and lim.get("rows_per_s"):
         bound = cpus * 1e6 / mine[2] / lim["rows_per_s"]
-    at_most = (f"at these costs {cpus} CPU{'s' if cpus > 1 else ''} allow at most {bound:.2f}x the limit"
+    at_most = (f"at these costs {cpus} CPU{'s allow' if cpus > 1 else ' allows'} at most {bound:.2f}x the limit"
                if bound is not None else "")
+    if bound is not None and busy_cpus:  # one CPU is another process's, whose share the scheduler decides
+        at_most += f" ({cpus + busy_cpus} CPUs: {bound * (cpus + busy_cpus) / cpus:.2f}x; the run shared them with the busy process)"
     if (bound is not None and bound < goal) or busy >= 0.85:
         return f"CPU cost: {at_most} (CPUs {busy:.0%} busy during the phase); {costs}"
     if iow >= 0.15:
@@ -308,13 +310,14 @@ def markdown(results_json):
     BENCHMARKS.md: python3 scripts/bench/helper.py markdown bench-results.json"""
     res = json.load(open(results_json))
     meta = res.get("meta", {})
-    cpus = int(meta.get("cpus", 0) or 0) - (1 if meta.get("busy_cpu") else 0)
+    busy_cpus = 1 if meta.get("busy_cpu") else 0
+    cpus = int(meta.get("cpus", 0) or 0) - busy_cpus
     rows = res.get("matrix", [])
     for r in rows:  # the reasons by the current rule, also for files written before it
         goal = 0.9 if r["case"].startswith("copy") else 1.0
         if r["runner"] in ("sqlite", "rocksdb") and r.get("ratio_to_limit") is not None:
             lim = next(x for x in rows if x["case"] == r["case"] and x["runner"] == "limit")
-            r["reason"] = why_slower(r, lim, cpus, goal) if r["ratio_to_limit"] < goal else None
+            r["reason"] = why_slower(r, lim, cpus, goal, busy_cpus) if r["ratio_to_limit"] < goal else None
     def f(x, nd=2):
         if x is None or x != x:
             return "–"
