@@ -152,7 +152,8 @@ class SqliteStore final : public Store {
   // A new table's SQLite name: the rule in sqlite_store.h.
   std::string choose_name(const TableDef& def) const;
   std::string create_sql(const TableDef& def, const std::string& lname) const;
-  std::string insert_sql(const TableDef& def, const char* verb) const;
+  // INSERT of `rows` rows: the parameters of row r (from 0) are r * columns + 1 onwards.
+  std::string insert_sql(const TableDef& def, const char* verb, size_t rows = 1) const;
 
   // WHERE clause matching one row: by key, or (no key) the first row equal on every
   // column; `IS` makes NULLs compare equal.
@@ -162,6 +163,9 @@ class SqliteStore final : public Store {
   // the whole table; made if missing (inside the caller's transaction).
   void ensure_match_index(const TableDef& def);
   static constexpr size_t kMatchIndexColumns = 4;
+  // insert_batch() binds this many rows to one INSERT (fewer when they would take more
+  // parameters than the library allows).
+  static constexpr size_t kRowsPerInsert = 32;
   void bind_match(sqlite3_stmt* st, const TableDef& def, std::span<const Datum> row, int first);
   static void check_width(const TableDef& def, std::span<const Datum> row);
   void bind_row(sqlite3_stmt* st, const TableDef& def, std::span<const Datum> row, int first);
