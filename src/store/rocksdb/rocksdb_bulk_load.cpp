@@ -201,8 +201,13 @@ void RocksDbStore::bulk_add(BulkTable& bt, std::string key, std::string value) {
   }
   best->used = ++bulk_clock_;
   const size_t bytes = key.size() + value.size() + sizeof(BulkRow);
-  best->heap.emplace_back(std::move(key), std::move(value));
-  std::push_heap(best->heap.begin(), best->heap.end(), heap_after);
+  BulkRow row(std::move(key), std::move(value));
+  if (best->ascending.empty() || !heap_after(best->ascending.back(), row)) {
+    best->ascending.push_back(std::move(row));
+  } else {
+    best->heap.push_back(std::move(row));
+    std::push_heap(best->heap.begin(), best->heap.end(), heap_after);
+  }
   best->heap_bytes += bytes;
   bulk_buffered_ += bytes;
   if (best->heap_bytes > g_bulk_run_bytes) {
@@ -217,7 +222,7 @@ void RocksDbStore::bulk_add(BulkTable& bt, std::string key, std::string value) {
     BulkRun* lru = nullptr;
     for (auto& [id, t] : bulk_tables_)
       for (auto& r : t.runs)
-        if (!r->heap.empty() && (!lru || r->used < lru->used)) lru = r.get(), lru_table = &t;
+        if (r->heap_bytes > 0 && (!lru || r->used < lru->used)) lru = r.get(), lru_table = &t;
     if (lru) {
       drain(*lru);
       restore_order(*lru_table, lru);
@@ -226,8 +231,10 @@ void RocksDbStore::bulk_add(BulkTable& bt, std::string key, std::string value) {
 }
 
 void RocksDbStore::write_smallest(BulkRun& run) {
-  std::pop_heap(run.heap.begin(), run.heap.end(), heap_after);
-  BulkRow& row = run.heap.back();
+  const bool from_heap = !run.heap.empty() &&
+                         (run.ascending.empty() || heap_after(run.ascending.front(), run.heap.front()));
+  if (from_heap) std::pop_heap(run.heap.begin(), run.heap.end(), heap_after);
+  BulkRow& row = from_heap ? run.heap.back() : run.ascending.front();
   const size_t bytes = row.key.size() + row.value.size() + sizeof(BulkRow);
   run.heap_bytes -= bytes;
   bulk_buffered_ -= bytes;
@@ -239,11 +246,14 @@ void RocksDbStore::write_smallest(BulkRun& run) {
     if (!s.ok()) fail(s, "writing copied rows to " + bulk_dir());
     run.last = std::move(row.key);
   }
-  run.heap.pop_back();
+  if (from_heap)
+    run.heap.pop_back();
+  else
+    run.ascending.pop_front();
 }
 
 void RocksDbStore::drain(BulkRun& run) {
-  while (!run.heap.empty()) write_smallest(run);
+  while (!run.heap.empty() || !run.ascending.empty()) write_smallest(run);
 }
 
 void RocksDbStore::restore_order(BulkTable& bt, BulkRun* run) {

@@ -156,6 +156,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -229,12 +230,16 @@ class RocksDbStore final : public Store {
   // through a small min-heap that absorbs local disorder (rows of one stream filled into
   // heap pages out of order): a row waits there until the heap holds kBulkRunBytes, then
   // the smallest is written. Every waiting row is above `last`, the last key written.
+  // Rows that arrive in order (each at or above the one before: a table read in key
+  // order) wait in `ascending` instead, a queue in key order, so that they cost no heap
+  // operations; the smallest waiting row is the smaller of the two fronts.
   struct BulkRun {
     std::unique_ptr<rocksdb::SstFileWriter> writer;  // null: no file open
     std::string first;      // of the open file
     std::string last;       // last key written ("" before the first)
     std::vector<BulkRow> heap;
-    size_t heap_bytes = 0;
+    std::deque<BulkRow> ascending;
+    size_t heap_bytes = 0;  // of the rows waiting in heap and ascending
     uint64_t used = 0;      // for draining the least recently used run
   };
   struct BulkTable {
