@@ -20,13 +20,13 @@ uint32_t base_oid(const ColumnDef& c) {
 }
 
 // The int64 of a decimal text, only when printing it gives the same text back ("007",
-// "-0" and "+1" do not).
+// "-0" and "+1" do not). parse_int64 takes an optional '-' and digits only, so what is
+// left to rule out is a leading zero: printing writes none, nor "-0".
 std::optional<int64_t> canonical_int(std::string_view t) {
   int64_t v = 0;
   if (!parse_int64(t, v)) return std::nullopt;
-  char buf[24];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v);
-  if (std::string_view(buf, static_cast<size_t>(res.ptr - buf)) != t) return std::nullopt;
+  const size_t digits = t[0] == '-' ? 1 : 0;
+  if (t[digits] == '0' && t.size() != 1) return std::nullopt;
   return v;
 }
 

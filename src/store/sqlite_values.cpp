@@ -20,12 +20,38 @@ std::optional<int> numeric_real_scale(uint32_t base_type_oid, int32_t type_mod) 
   return scale;
 }
 
+namespace {
+
+// Whether `t` is [-]D+ with exactly `scale` decimals after a '.', no leading zero, at most
+// 15 digits in all and not a negative zero: then it is what append_scaled_numeric prints
+// for its nearest double. (DBL_DIG: a decimal of at most 15 significant digits comes back
+// from its nearest double when printed to as many digits; "%.*f" prints `scale` decimals,
+// which is as many digits as `t` has, or more when `t` starts with "0.".)
+bool prints_back_surely(std::string_view t, int scale) {
+  size_t i = !t.empty() && t[0] == '-' ? 1 : 0;
+  const size_t int_begin = i;
+  bool nonzero = false;
+  while (i < t.size() && t[i] >= '0' && t[i] <= '9') nonzero |= t[i++] != '0';
+  const size_t int_digits = i - int_begin;
+  if (int_digits == 0 || (int_digits > 1 && t[int_begin] == '0')) return false;
+  size_t frac_digits = 0;
+  if (scale > 0) {
+    if (i == t.size() || t[i] != '.') return false;
+    for (++i; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i, ++frac_digits) nonzero |= t[i] != '0';
+  }
+  return i == t.size() && frac_digits == size_t(scale) && int_digits + frac_digits <= 15 &&
+         (nonzero || int_begin == 0);
+}
+
+}  // namespace
+
 std::optional<double> parse_scaled_numeric(std::string_view text, int scale) {
   double v = 0;
   const char* last = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), last, v, std::chars_format::fixed);
   if (ec != std::errc() || ptr != last || text.empty() || !std::isfinite(v)) return std::nullopt;
-  // The guarantee that reading gives the text back, checked rather than assumed.
+  if (prints_back_surely(text, scale)) return v;
+  // Any other text: the guarantee that reading gives it back, checked by printing.
   std::string back;
   append_scaled_numeric(back, v, scale);
   if (back != text) return std::nullopt;

@@ -6,8 +6,11 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -54,6 +57,42 @@ TEST(SqliteValues, ScaledNumericPrintsItsTextBack) {
   append_scaled_numeric(s, -0.0, 2);
   append_scaled_numeric(s, -0.001, 2);
   EXPECT_EQ(s, "0.000.00");
+}
+
+// parse_scaled_numeric takes most texts without printing them back (prints_back_surely):
+// it must answer exactly as printing back does, on texts near every edge of that rule
+// (15 and 16 digits, leading zeros, negative zeros, a decimal too many or too few).
+TEST(SqliteValues, ScaledNumericAnswersAsPrintingBackDoes) {
+  std::mt19937_64 rng(20261206);
+  auto digits = [&](size_t n, bool zeros) {
+    std::string d;
+    for (size_t i = 0; i < n; ++i) d += char('0' + (zeros ? 0 : rng() % 10));
+    return d;
+  };
+  size_t taken = 0;
+  for (int n = 0; n < 300000; ++n) {
+    int scale = int(rng() % 16);
+    bool zeros = rng() % 8 == 0;
+    std::string t = rng() % 3 == 0 ? "-" : "";
+    t += digits(1 + rng() % 17, zeros);
+    int frac = scale + int(rng() % 8 == 0 ? rng() % 3 : 1) - 1;  // mostly `scale`
+    if (frac > 0 || (frac == 0 && rng() % 8 == 0)) t += "." + digits(size_t(frac), zeros);
+    std::string expected_back;
+    std::optional<double> v = parse_scaled_numeric(t, scale);
+    double d = 0;
+    auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), d, std::chars_format::fixed);
+    bool prints_back = false;
+    if (ec == std::errc() && ptr == t.data() + t.size()) {
+      append_scaled_numeric(expected_back, d, scale);
+      prints_back = expected_back == t;
+    }
+    ASSERT_EQ(v.has_value(), prints_back) << t << " scale " << scale;
+    if (v) {
+      ASSERT_EQ(*v, d) << t;
+      ++taken;
+    }
+  }
+  EXPECT_GT(taken, 100000u);  // the rule's inside is covered, not only its edges
 }
 
 TEST(SqliteValues, UtcSuffixOnlyOnPlainTimestamps) {
