@@ -77,13 +77,21 @@ std::vector<CopyUnit> plan_copy_units(const std::vector<pg::PublishedTable>& tab
 }
 
 void InitialCopy::import_snapshot(const std::string& snapshot) {
-  int n = jobs_ > 0 ? jobs_ : int(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 0; i < n; ++i) {
-    pg::Connection c = pg::Connection::open(conninfo_);
-    c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", "starting the copy transaction");
-    c.exec("SET TRANSACTION SNAPSHOT " + c.quote_literal(snapshot), "importing the snapshot");
-    conns_.push_back(std::move(c));
-  }
+  snapshot_ = snapshot;
+  if (conns_.empty()) add_worker();
+}
+
+void InitialCopy::connect_workers(const std::vector<pg::PublishedTable>& tables) {
+  int jobs = jobs_ > 0 ? jobs_ : int(std::max(1u, std::thread::hardware_concurrency()));
+  size_t units = plan_copy_units(tables, split_bytes_, jobs).size();
+  while (conns_.size() < std::min(units, size_t(jobs))) add_worker();
+}
+
+void InitialCopy::add_worker() {
+  pg::Connection c = pg::Connection::open(conninfo_);
+  c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", "starting the copy transaction");
+  c.exec("SET TRANSACTION SNAPSHOT " + c.quote_literal(snapshot_), "importing the snapshot");
+  conns_.push_back(std::move(c));
 }
 
 std::vector<pg::PublishedTable> InitialCopy::published_tables(const std::string& publication) {

@@ -51,9 +51,14 @@ class InitialCopy {
         on_progress_(std::move(on_progress)),
         split_bytes_(split_tables_larger_than) {}
 
-  // Opens the worker connections and imports `snapshot` in each. Must complete while the
-  // connection that exported the snapshot is still open and idle.
+  // Opens the first worker connection and imports `snapshot` in it (the catalog reads
+  // below go through it). Must complete while the connection that exported the snapshot
+  // is still open and idle, and so must connect_workers().
   void import_snapshot(const std::string& snapshot);
+  // Opens the other worker connections that copying `tables` can use: one per unit of work
+  // (plan_copy_units), at most `jobs` in all, each with the snapshot imported. A copy of
+  // one table that is not split thus starts one backend on the source, not `jobs`.
+  void connect_workers(const std::vector<pg::PublishedTable>& tables);
 
   // The publication's tables as of the snapshot.
   std::vector<pg::PublishedTable> published_tables(const std::string& publication);
@@ -96,6 +101,8 @@ class InitialCopy {
 
   std::function<void(const Progress&)> on_progress_;
   std::function<void()> tick_;
+  std::string snapshot_;  // imported by every worker connection
+  void add_worker();
   uint64_t split_bytes_;
   std::vector<pg::Connection> conns_;
   uint64_t rows_ = 0;

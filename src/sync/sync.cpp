@@ -188,7 +188,6 @@ bool copy_missing_tables(Store& store, pg::ReplicationConnection exporter,
                          const std::atomic<bool>& stop, CopyTally& tally) {
   InitialCopy copy(o.source, o.jobs, log, o.on_progress, o.split_tables_larger_than);
   copy.import_snapshot(slot.snapshot_name);
-  { pg::ReplicationConnection done = std::move(exporter); }
 
   std::vector<TableDef> held = store.tables();
   std::vector<pg::PublishedTable> tables;
@@ -197,6 +196,8 @@ bool copy_missing_tables(Store& store, pg::ReplicationConnection exporter,
                      [&](const TableDef& h) { return h.source_oid == t.def.source_oid; }))
       tables.push_back(std::move(t));
   if (check_ddl && !copy.changed_since_snapshot(tables).empty()) return false;
+  copy.connect_workers(tables);
+  { pg::ReplicationConnection done = std::move(exporter); }  // every worker holds the snapshot now
   if (tables.empty() && held.empty()) log.warn("publication " + publication + " publishes no tables");
   {
     StoreTxn txn(store);
