@@ -111,6 +111,17 @@ TEST_P(FanOut, HubAndEdgesFollowAWriterThroughKills) {
     kill(edge_pids[k], SIGTERM);
     EXPECT_EQ(wait_pid(edge_pids[k]), 0) << read_text(edge_logs[k]);
   }
+  // Each edge says when its last transaction committed on the source, as the hub says of
+  // the same transaction (the hub may publish it just before its own store commits it).
+  auto commit_time = [](const std::string& store) {
+    return json_field(run_pgseed({"status", "--store", store, "--format", "json"}).out, "last_commit_time");
+  };
+  for (const auto& e : edges) {
+    const std::string edge_time = commit_time(e);
+    EXPECT_TRUE(!edge_time.empty() && edge_time != "null") << e << ": " << edge_time;
+    EXPECT_TRUE(wait_until([&] { return commit_time(hub) == edge_time; }, 30))
+        << e << ": " << edge_time << ", hub: " << commit_time(hub);
+  }
   // The edges: every published table, every published column, equal to the source, and
   // verify, which catches an edge up through the stream (the hub still runs) and never
   // through the hub's slot; without --from it is refused (an edge store does not say which
