@@ -40,7 +40,7 @@
 //
 // Outside the copy, a transaction's writes wait in memory (the WriteBatch, plus the Overlay
 // map for reads inside the transaction) until commit(). When they outgrow spill_bytes
-// (8 MB), they are spilled: written to the overlay range  FF FF FF FF 00 + row key  as
+// (4 MB), they are spilled: written to the overlay range  FF FF FF FF 00 + row key  as
 // 'P' + value or 'D', with the WAL but without sync, and dropped from memory (the batch is
 // no longer kept: from then on the transaction is the overlay on disk + the map in memory +
 // the list of ranges it deleted). Range deletes (truncate, drop, reset, a rewrite) stay in
