@@ -35,8 +35,9 @@
 #                  per case rows/s, ratio, pgseed CPU-s, source CPU-s per million rows (the
 #                  server's own accounting of its exited backends), peak RSS; and for
 #                  every target not met, the measured reason: how busy the machine's CPUs
-#                  were (/proc/stat, sampled every 0.1 s) during the timed phase, and the
-#                  CPU per million rows of pgseed and the source against the limit's
+#                  were (/proc/stat, sampled every 0.1 s) during the timed phase, how much
+#                  of one CPU pgseed's busiest thread used (/proc/PID/task), and the CPU
+#                  per million rows of pgseed and the source against the limit's
 #   formats        the source's CPU per row for COPY text vs binary and pgoutput binary
 #                  'false' vs 'true' (PostgreSQL's own clients; scripts/bench/formats.sh)
 #   latency  `pgseed sync --follow` into SQLite under ~1000 single-row transactions/s
@@ -240,8 +241,9 @@ if awk -v c="$(nproc)" '{ exit !($1 > c / 2) }' /proc/loadavg; then
 fi
 meta command "scripts/bench.sh --rows $rows --repeat $repeat --changes $changes --only $only$( ((big)) && echo ' --big')$( ((quick)) && echo ' --quick')$( ((busy_cpu)) && echo ' --busy-cpu')"
 
-# The machine's CPU use, sampled every 0.1 s (a measured reason for a target not met).
-python3 "$root/scripts/bench/helper.py" cpusample "$work/cpu.tsv" &   # not `helper ... &`: a function in the background is a subshell, and killing it would leave python running
+# The machine's CPU use, and that of every pgseed thread, sampled every 0.1 s (a measured
+# reason for a target not met).
+python3 "$root/scripts/bench/helper.py" cpusample "$work/cpu.tsv" "$bin" &   # not `helper ... &`: a function in the background is a subshell, and killing it would leave python running
 sampler_pid=$!
 if ((busy_cpu)); then
   if command -v stress-ng >/dev/null; then

@@ -25,20 +25,39 @@ def poll(db, stop_file, out):
         for i, t in seen.items():
             f.write(f"{i}\t{t:.6f}\n")
 
-def cpusample(out):
-    """Appends, every 0.1 s until killed: time, busy, idle and iowait jiffies of all CPUs."""
+def cpusample(out, exe=None):
+    """Appends, every 0.1 s until killed: time, busy, idle and iowait jiffies of all CPUs.
+    With `exe`, also the CPU jiffies of every thread of every process running that file,
+    to OUT.threads: time, pid:tid, user+system jiffies (which thread bound a run)."""
+    exe = os.path.realpath(exe) if exe else None
+    threads = open(out + ".threads", "a", buffering=1) if exe else None
     with open(out, "a", buffering=1) as f:
         while True:
+            now = time.time()
             with open("/proc/stat") as st:
                 v = [int(x) for x in st.readline().split()[1:]]
             # user nice system idle iowait irq softirq steal (guest is inside user)
             idle, iowait = v[3], v[4]
-            f.write(f"{time.time():.3f}\t{sum(v[:8]) - idle - iowait}\t{idle}\t{iowait}\n")
+            f.write(f"{now:.3f}\t{sum(v[:8]) - idle - iowait}\t{idle}\t{iowait}\n")
+            if threads:
+                for pid in (d for d in os.listdir("/proc") if d.isdigit()):
+                    try:
+                        if os.readlink(f"/proc/{pid}/exe") != exe:
+                            continue
+                        for tid in os.listdir(f"/proc/{pid}/task"):
+                            with open(f"/proc/{pid}/task/{tid}/stat") as st:
+                                fields = st.read().rsplit(")", 1)[1].split()
+                            # utime, stime: fields 14 and 15 of stat, 12 and 13 after the comm
+                            threads.write(f"{now:.3f}\t{pid}:{tid}\t{int(fields[11]) + int(fields[12])}\n")
+                    except OSError:  # not ours to read, or gone meanwhile
+                        continue
             time.sleep(0.1)
 
 def busy(samples, t0, t1):
     """The machine's CPU use between t0 and t1 (epoch s): busy and iowait fractions of all
-    CPUs, from the samples nearest outside the window (a window under 0.2 s is widened)."""
+    CPUs, from the samples nearest outside the window (a window under 0.2 s is widened);
+    then, from SAMPLES.threads when there is one, the busiest pgseed thread's use of one CPU
+    over the same samples' span (nan without thread samples)."""
     t0, t1 = float(t0), float(t1)
     rows = [tuple(float(x) for x in l.split("\t")) for l in open(samples) if l.count("\t") == 3]
     before = [r for r in rows if r[0] <= t0] or rows[:1]
@@ -46,9 +65,25 @@ def busy(samples, t0, t1):
     a, b = before[-1], after[0]
     total = sum(b[1:]) - sum(a[1:])
     if total <= 0:
-        print("nan nan")
+        print("nan nan nan")
         return
-    print(f"{(b[1] - a[1]) / total:.3f} {(b[3] - a[3]) / total:.3f}")
+    print(f"{(b[1] - a[1]) / total:.3f} {(b[3] - a[3]) / total:.3f} {busiest_thread(samples + '.threads', a[0], b[0]):.3f}")
+
+def busiest_thread(path, t0, t1):
+    """The largest share of one CPU any sampled thread used between the samples at t0 and
+    t1: its jiffies at its last sample up to t1 less those at its first from t0 (a thread
+    that began or ended inside the window counts from or to there)."""
+    if not os.path.exists(path) or t1 <= t0:
+        return float("nan")
+    first, last = {}, {}
+    for l in open(path):
+        t, tid, ticks = l.split("\t")
+        t, ticks = float(t), int(ticks)
+        if t0 - 0.001 <= t <= t1 + 0.001:
+            first.setdefault(tid, ticks)
+            last[tid] = ticks
+    hz = os.sysconf("SC_CLK_TCK")
+    return max(((last[k] - first[k]) / hz / (t1 - t0) for k in first), default=float("nan"))
 
 def latency(seen_file, commits_file):
     seen = dict(l.split("\t") for l in open(seen_file).read().split("\n") if l)
@@ -233,6 +268,7 @@ def matrix(groups, med, ratios, targets, cpus, busy_cpus=0):
                    "cpu_s_per_mrow": med("matrix", subj, "cpu_s_per_mrow"),
                    "machine_busy": med("matrix", subj, "machine_busy"),
                    "machine_iowait": med("matrix", subj, "machine_iowait"),
+                   "busiest_thread": med("matrix", subj, "busiest_thread"),
                    "n": len(groups.get(("matrix", subj, "rows_per_s"), []))}
             s = row["src_cpu_s_per_mrow"]
             row["src_cpu_ratio_to_limit"] = s / lim_src if s is not None and lim_src and who != base else None
@@ -261,7 +297,8 @@ def why_slower(row, lim, cpus, goal, busy_cpus=0):
     cost) bound its rate on the machine's `cpus` CPUs at cpus / cost, even if the work
     spread perfectly over them; when that bound is below the goal, or the CPUs were
     saturated during the timed phase, the cost is the reason. Otherwise: disk waits
-    (iowait), or waits of another kind (commits, round trips, one busy thread)."""
+    (iowait); one thread (pgseed's busiest thread used most of a CPU: the run was bound by
+    it); or waits of another kind (commits, round trips)."""
     busy, iow = row.get("machine_busy"), row.get("machine_iowait")
     if busy is None or busy != busy:
         return "no CPU samples"
@@ -284,7 +321,15 @@ def why_slower(row, lim, cpus, goal, busy_cpus=0):
         return f"CPU cost: {at_most} (CPUs {busy:.0%} busy during the phase); {costs}"
     if iow >= 0.15:
         return f"disk: {iow:.0%} of CPU time waiting on I/O during the phase (busy {busy:.0%}); {at_most}; {costs}"
-    return (f"waits: {at_most}, yet the CPUs were only {busy:.0%} busy (iowait {iow:.0%}): pgseed or the "
+    one = row.get("busiest_thread")
+    if one is not None and one == one and one >= 0.85:
+        return (f"one thread: pgseed's busiest thread used {one:.0%} of a CPU during the phase, while the "
+                f"CPUs were {busy:.0%} busy (iowait {iow:.0%}): the run waited on that thread, not on the "
+                f"machine (for a copy, the writer that stores every row); {at_most}; {costs}")
+    return (f"waits: {at_most}, yet the CPUs were only {busy:.0%} busy (iowait {iow:.0%}) and no pgseed "
+            f"thread used more than {one:.0%} of a CPU: pgseed or the server waited (commits, round trips); "
+            f"{costs}" if one is not None and one == one else
+            f"waits: {at_most}, yet the CPUs were only {busy:.0%} busy (iowait {iow:.0%}): pgseed or the "
             f"server waited (commits, round trips, one busy thread); {costs}")
 
 def print_matrix(rows, meta):
@@ -295,13 +340,14 @@ def print_matrix(rows, meta):
     print("matrix (medians; limit = raw COPY TO STDOUT / pg_recvlogical of the same rows, same run;"
           " format_*: binary against text)")
     print(f"  {'case':<18} {'runner':<8} {'rows/s':>10} {'x limit':>8} {'CPU s':>7} "
-          f"{'src CPU s/Mrow':>14} {'src x lim':>9} {'RSS MB':>7} {'busy':>5}")
+          f"{'src CPU s/Mrow':>14} {'src x lim':>9} {'RSS MB':>7} {'busy':>5} {'thread':>6}")
+    pct = lambda x: f"{x:.0%}" if x is not None and x == x else "-"
     for r in rows:
-        b = r.get("machine_busy")
         print(f"  {r['case']:<18} {r['runner']:<8} {f(r['rows_per_s']):>10} {f(r['ratio_to_limit']):>8} "
               f"{f(r['cpu_s']):>7} {f(r['src_cpu_s_per_mrow']):>14} {f(r['src_cpu_ratio_to_limit']):>9} "
-              f"{f(r['rss_mb'], 1):>7} {(f'{b:.0%}' if b is not None and b == b else '-'):>5}")
-    print("  (busy: the machine's CPUs busy during the timed phase, /proc/stat)")
+              f"{f(r['rss_mb'], 1):>7} {pct(r.get('machine_busy')):>5} {pct(r.get('busiest_thread')):>6}")
+    print("  (busy: the machine's CPUs busy during the timed phase, /proc/stat; thread: the share of one CPU")
+    print("   that pgseed's busiest thread used meanwhile, /proc/PID/task)")
     for r in rows:
         if r.get("reason"):
             print(f"  why {r['case']} into {r['runner']} is below its target: {r['reason']}")
@@ -326,14 +372,14 @@ def markdown(results_json):
         if x is None or x != x:
             return "–"
         return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.{nd}f}"
-    print("| case | runner | rows/s | × limit | CPU-s | source CPU-s / M rows (× limit's) | peak RSS MB | CPUs busy |")
-    print("|---|---|---|---|---|---|---|---|")
+    pct = lambda x: f"{x:.0%}" if x is not None and x == x else "–"
+    print("| case | runner | rows/s | × limit | CPU-s | source CPU-s / M rows (× limit's) | peak RSS MB | CPUs busy | busiest pgseed thread |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = r.get("ratio_to_limit")
         src = f(r.get("src_cpu_s_per_mrow")) + (f" ({f(r['src_cpu_ratio_to_limit'])})" if r.get("src_cpu_ratio_to_limit") else "")
-        b = r.get("machine_busy")
         print(f"| {r['case']} | {r['runner']} | {f(r['rows_per_s'])} | {('**' + f(ratio) + '**') if ratio else '–'} | "
-              f"{f(r.get('cpu_s'))} | {src} | {f(r.get('rss_mb'), 1)} | {f'{b:.0%}' if b is not None and b == b else '–'} |")
+              f"{f(r.get('cpu_s'))} | {src} | {f(r.get('rss_mb'), 1)} | {pct(r.get('machine_busy'))} | {pct(r.get('busiest_thread'))} |")
     print()
     for r in rows:
         if r.get("reason"):
@@ -346,7 +392,7 @@ if __name__ == "__main__":
     elif cmd == "latency":
         latency(*sys.argv[2:4])
     elif cmd == "cpusample":
-        cpusample(sys.argv[2])
+        cpusample(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
     elif cmd == "busy":
         busy(*sys.argv[2:5])
     elif cmd == "markdown":

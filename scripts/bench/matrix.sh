@@ -39,8 +39,9 @@ src_ticks() { src_idle; awk '{ print $16 + $17 }' "/proc/$pm_pid/stat"; }
 tck=$(getconf CLK_TCK)
 
 # mx_record CASE RUNNER ROWS SRC_TICKS0 SRC_TICKS1 [PHASE_START PHASE_END]: records what the
-# last timed/pgseed_run measured (WALL, CPU_S, RSS_KB), the source's CPU, and how busy the
-# machine's CPUs were during the phase (default: the whole command, T0 .. T1).
+# last timed/pgseed_run measured (WALL, CPU_S, RSS_KB), the source's CPU, how busy the
+# machine's CPUs were during the phase (default: the whole command, T0 .. T1), and how much
+# of one CPU pgseed's busiest thread used meanwhile.
 mx_record() {
   local c=$1 who=$2 n=$3 t0=$4 t1=$5 pa=${6:-$T0} pb=${7:-$T1} src phase use
   src=$(awk -v a="$t0" -v b="$t1" -v h="$tck" 'BEGIN { printf "%.3f", (b - a) / h }')
@@ -56,6 +57,7 @@ mx_record() {
   record matrix "$c/$who" src_cpu_s_per_mrow "$(awk -v s="$src" -v n="$n" 'BEGIN { printf "%.3f", s * 1e6 / n }')"
   record matrix "$c/$who" machine_busy "${use[0]}"
   record matrix "$c/$who" machine_iowait "${use[1]}"
+  record matrix "$c/$who" busiest_thread "${use[2]}"
 }
 rmstore() { rm -rf "${1#*:}" "${1#*:}-wal" "${1#*:}-shm" "${1#*:}-pgseed-copy"; }
 storeof() { if [ "$1" = sqlite ]; then echo "sqlite:$work/$2.db"; else echo "rocksdb:$work/$2.rocks"; fi; }
