@@ -46,6 +46,12 @@ SqliteStore::SqliteStore(std::string path, bool must_exist) : path_(std::move(pa
     if (!has_meta && others > 0)
       throw Error(ErrorCategory::kStore,
                   "store " + path_ + " is a SQLite file but not a pgseed store; refusing to touch it");
+    // An empty file is a store only for a command that may create one. Any other (status,
+    // dump, a reader) must not set it up: another process may be creating it this moment,
+    // and a reader's page size, WAL switch and metadata raced that process's own (it failed
+    // with "database is locked"). As an empty RocksDB directory is, it does not exist yet.
+    if (!has_meta && must_exist)
+      throw Error(ErrorCategory::kStore, "store " + path_ + " does not exist (empty file)");
     // A new file gets 8 KB pages (fewer, fuller pages for row data; set before WAL mode,
     // which fixes the page size).
     if (others == 0 && !read_only_) exec("PRAGMA page_size=8192");
