@@ -287,6 +287,10 @@ def matrix(groups, med, ratios, targets, cpus, busy_cpus=0):
                 targets.append({"target": f"{c} into {who}: peak RSS < 100 MB", "value": row["rss_mb"], "met": False})
     return rows
 
+def pct(x, missing="–"):
+    """A fraction as a percentage; `missing` for none or NaN."""
+    return f"{x:.0%}" if x is not None and x == x else missing
+
 def goal_of(case):
     """Issue 16's target for a case, as a ratio to its limit: copy 0.9, stream 1.0."""
     return 0.9 if case.startswith("copy") else 1.0
@@ -322,15 +326,14 @@ def why_slower(row, lim, cpus, goal, busy_cpus=0):
     if iow >= 0.15:
         return f"disk: {iow:.0%} of CPU time waiting on I/O during the phase (busy {busy:.0%}); {at_most}; {costs}"
     one = row.get("busiest_thread")
-    if one is not None and one == one and one >= 0.85:
+    sampled = one is not None and one == one
+    if sampled and one >= 0.85:
         return (f"one thread: pgseed's busiest thread used {one:.0%} of a CPU during the phase, while the "
                 f"CPUs were {busy:.0%} busy (iowait {iow:.0%}): the run waited on that thread, not on the "
-                f"machine (for a copy, the writer that stores every row); {at_most}; {costs}")
-    return (f"waits: {at_most}, yet the CPUs were only {busy:.0%} busy (iowait {iow:.0%}) and no pgseed "
-            f"thread used more than {one:.0%} of a CPU: pgseed or the server waited (commits, round trips); "
-            f"{costs}" if one is not None and one == one else
-            f"waits: {at_most}, yet the CPUs were only {busy:.0%} busy (iowait {iow:.0%}): pgseed or the "
-            f"server waited (commits, round trips, one busy thread); {costs}")
+                f"machine; {at_most}; {costs}")
+    threads = (f" and no pgseed thread used more than {one:.0%} of a CPU" if sampled else "")
+    return (f"waits: {at_most}, yet the CPUs were only {busy:.0%} busy (iowait {iow:.0%}){threads}: pgseed "
+            f"or the server waited (commits, round trips{'' if sampled else ', one busy thread'}); {costs}")
 
 def print_matrix(rows, meta):
     def f(x, nd=2):
@@ -341,11 +344,10 @@ def print_matrix(rows, meta):
           " format_*: binary against text)")
     print(f"  {'case':<18} {'runner':<8} {'rows/s':>10} {'x limit':>8} {'CPU s':>7} "
           f"{'src CPU s/Mrow':>14} {'src x lim':>9} {'RSS MB':>7} {'busy':>5} {'thread':>6}")
-    pct = lambda x: f"{x:.0%}" if x is not None and x == x else "-"
     for r in rows:
         print(f"  {r['case']:<18} {r['runner']:<8} {f(r['rows_per_s']):>10} {f(r['ratio_to_limit']):>8} "
               f"{f(r['cpu_s']):>7} {f(r['src_cpu_s_per_mrow']):>14} {f(r['src_cpu_ratio_to_limit']):>9} "
-              f"{f(r['rss_mb'], 1):>7} {pct(r.get('machine_busy')):>5} {pct(r.get('busiest_thread')):>6}")
+              f"{f(r['rss_mb'], 1):>7} {pct(r.get('machine_busy'), '-'):>5} {pct(r.get('busiest_thread'), '-'):>6}")
     print("  (busy: the machine's CPUs busy during the timed phase, /proc/stat; thread: the share of one CPU")
     print("   that pgseed's busiest thread used meanwhile, /proc/PID/task)")
     for r in rows:
@@ -372,7 +374,6 @@ def markdown(results_json):
         if x is None or x != x:
             return "–"
         return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.{nd}f}"
-    pct = lambda x: f"{x:.0%}" if x is not None and x == x else "–"
     print("| case | runner | rows/s | × limit | CPU-s | source CPU-s / M rows (× limit's) | peak RSS MB | CPUs busy | busiest pgseed thread |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
