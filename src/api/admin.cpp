@@ -238,7 +238,8 @@ TableComparison compare_table(Store& store, pg::Connection& conn, const std::str
   constexpr uint64_t kRowsPerPass = 1'000'000;  // 2 x 16 bytes a row: ~32 MB a pass
   TableComparison cmp;
   cmp.table = t.qualified();
-  pg::PublishedTable pt{t, "", -1, -1};
+  pg::PublishedTable pt;
+  pt.def = t;
   auto src = pg::published_tables_by_oid(conn, publication, t.source_oid);
   if (!src.empty()) pt = src[0], pt.def = t;
   uint64_t rows = store.count(t);

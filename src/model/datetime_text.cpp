@@ -1,5 +1,6 @@
 #include "model/datetime_text.h"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 
@@ -140,11 +141,10 @@ std::optional<int64_t> parse_timestamp(std::string_view t, bool with_tz) {
 
 namespace {
 
-void append_padded(std::string& out, int64_t v, int width) {
-  char buf[24];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v);
-  for (int n = static_cast<int>(res.ptr - buf); n < width; ++n) out.push_back('0');
-  out.append(buf, res.ptr);
+// Writes v in `width` digits, zero-padded (v >= 0 and below 10^width).
+char* put_digits(char* p, int64_t v, int width) {
+  for (int i = width - 1; i >= 0; --i, v /= 10) p[i] = char('0' + v % 10);
+  return p + width;
 }
 
 // "YYYY-MM-DD" of days since 2000-01-01; returns whether the year is BC.
@@ -152,54 +152,73 @@ bool append_ymd(std::string& out, int64_t days) {
   int64_t y = 0, m = 0, d = 0;
   civil_from_days(days + kDaysTo2000, y, m, d);
   bool bc = y <= 0;
-  append_padded(out, bc ? 1 - y : y, 4);
-  out.push_back('-');
-  append_padded(out, m, 2);
-  out.push_back('-');
-  append_padded(out, d, 2);
+  int64_t year = bc ? 1 - y : y;
+  char buf[32];
+  char* p = buf;
+  if (year > 9999) {  // as many digits as it takes
+    p = std::to_chars(p, buf + 20, year).ptr;
+  } else {
+    p = put_digits(p, year, 4);
+  }
+  *p++ = '-';
+  p = put_digits(p, m, 2);
+  *p++ = '-';
+  p = put_digits(p, d, 2);
+  out.append(buf, p);
   return bc;
 }
 
 }  // namespace
 
 std::string date_text(int64_t days) {
-  if (days == std::numeric_limits<int64_t>::max()) return "infinity";
-  if (days == std::numeric_limits<int64_t>::min()) return "-infinity";
   std::string s;
-  if (append_ymd(s, days)) s += " BC";
+  append_date_text(s, days);
   return s;
 }
 
+void append_date_text(std::string& out, int64_t days) {
+  if (days == std::numeric_limits<int64_t>::max()) return void(out += "infinity");
+  if (days == std::numeric_limits<int64_t>::min()) return void(out += "-infinity");
+  if (append_ymd(out, days)) out += " BC";
+}
+
 std::string timestamp_text(int64_t micros, bool with_tz) {
-  if (micros == std::numeric_limits<int64_t>::max()) return "infinity";
-  if (micros == std::numeric_limits<int64_t>::min()) return "-infinity";
+  std::string s;
+  append_timestamp_text(s, micros, with_tz);
+  return s;
+}
+
+void append_timestamp_text(std::string& s, int64_t micros, bool with_tz) {
+  if (micros == std::numeric_limits<int64_t>::max()) return void(s += "infinity");
+  if (micros == std::numeric_limits<int64_t>::min()) return void(s += "-infinity");
   int64_t days = micros / kMicrosPerDay;
   int64_t rem = micros % kMicrosPerDay;
   if (rem < 0) {
     rem += kMicrosPerDay;
     --days;
   }
-  std::string s;
   bool bc = append_ymd(s, days);
   int64_t secs = rem / 1'000'000, frac = rem % 1'000'000;
-  s.push_back(' ');
-  append_padded(s, secs / 3600, 2);
-  s.push_back(':');
-  append_padded(s, secs / 60 % 60, 2);
-  s.push_back(':');
-  append_padded(s, secs % 60, 2);
+  char buf[24];
+  char* p = buf;
+  *p++ = ' ';
+  p = put_digits(p, secs / 3600, 2);
+  *p++ = ':';
+  p = put_digits(p, secs / 60 % 60, 2);
+  *p++ = ':';
+  p = put_digits(p, secs % 60, 2);
   if (frac != 0) {
     int width = 6;
     while (frac % 10 == 0) {
       frac /= 10;
       --width;
     }
-    s.push_back('.');
-    append_padded(s, frac, width);
+    *p++ = '.';
+    p = put_digits(p, frac, width);
   }
+  s.append(buf, p);
   if (with_tz) s += "+00";
   if (bc) s += " BC";
-  return s;
 }
 
 }  // namespace pgseed

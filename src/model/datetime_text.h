@@ -24,5 +24,8 @@ std::optional<int64_t> parse_timestamp(std::string_view text, bool with_tz);
 // fraction dropped; " BC" last).
 std::string date_text(int64_t days);
 std::string timestamp_text(int64_t micros, bool with_tz);
+// The same, appended to `out`.
+void append_date_text(std::string& out, int64_t days);
+void append_timestamp_text(std::string& out, int64_t micros, bool with_tz);
 
 }  // namespace pgseed

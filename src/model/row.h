@@ -1,6 +1,7 @@
 // Rows as they travel from the source to a store: each value in PostgreSQL's text form.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,6 +45,10 @@ class RowBatch {
     data_.push_back(c);
     cells_.back().len += 1;
   }
+  // For formatters that append to a std::string: begin_text(), append the value to
+  // text_buffer(), then end_text().
+  std::string& text_buffer() { return data_; }
+  void end_text() { cells_.back().len = data_.size() - cells_.back().off; }
   void add_null() { cells_.push_back({0, 0, Datum::Kind::kNull}); }
   // Room for `text_bytes` of values in `cells` cells, so that filling does not reallocate.
   void reserve(size_t text_bytes, size_t cells) {
@@ -51,6 +56,16 @@ class RowBatch {
     cells_.reserve(cells);
   }
   void end_row() { row_ends_.push_back(cells_.size()); }
+  // Drops the values added since the last end_row() (a row that failed half-way).
+  void discard_unfinished_row() {
+    size_t keep = row_ends_.empty() ? 0 : row_ends_.back();
+    if (keep == cells_.size()) return;
+    size_t first_text = data_.size();
+    for (size_t c = keep; c < cells_.size(); ++c)
+      if (cells_[c].kind == Datum::Kind::kText) first_text = std::min(first_text, cells_[c].off);
+    cells_.resize(keep);
+    data_.resize(first_text);
+  }
 
   size_t rows() const { return row_ends_.size(); }
   size_t bytes() const { return data_.size() + cells_.size() * sizeof(Cell); }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <unistd.h>
@@ -119,11 +120,22 @@ namespace {
 std::vector<PublishedTable> query_tables(Connection& conn, const std::string& publication,
                                          uint32_t only_oid) {
   // Domains resolve to their base type (for the storage class); nested domains too.
+  // And the types whose cast to text is a function (second column 0; a domain's base type
+  // never is 0): for the binary copy, which must not cast those to text.
   std::map<uint32_t, uint32_t> domain_base;
+  std::set<uint32_t> text_cast_function;
   {
-    Result r = conn.exec("SELECT oid, typbasetype FROM pg_type WHERE typtype = 'd'");
-    for (int i = 0; i < PQntuples(r.get()); ++i)
-      domain_base[oid_at(r, i, 0, "a domain's oid")] = oid_at(r, i, 1, "a domain's base type");
+    Result r = conn.exec(
+        "SELECT oid, typbasetype FROM pg_type WHERE typtype = 'd' UNION ALL "
+        "SELECT castsource, 0 FROM pg_cast "
+        "WHERE casttarget = 'pg_catalog.text'::pg_catalog.regtype AND castmethod = 'f'");
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      uint32_t base = oid_at(r, i, 1, "a domain's base type");
+      if (base == 0)
+        text_cast_function.insert(oid_at(r, i, 0, "a cast's source type"));
+      else
+        domain_base[oid_at(r, i, 0, "a domain's oid")] = base;
+    }
   }
   auto base_of = [&](uint32_t oid) {
     for (int depth = 0; depth < 32; ++depth) {
@@ -240,6 +252,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
     c.key_position = int(int_at(cols, j, 4, "a column's key position", 0));
     c.attnum = int(int_at(cols, j, 6, "a column's attnum", 0));
     c.type_mod = int32_t(int_at(cols, j, 7, "a column's type modifier", -1));
+    t.casts_to_text_by_function.push_back(text_cast_function.count(c.base_type_oid) > 0);
     t.def.columns.push_back(std::move(c));
   }
   // A key that is not wholly published cannot identify rows: treat the table as keyless.
@@ -378,9 +391,13 @@ std::optional<std::string> missing_value(Connection& conn, uint32_t relid, const
   return std::string(PQgetvalue(v.get(), 0, 0));
 }
 
-std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range) {
+std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range,
+                       const std::vector<bool>* binary_casts) {
   std::string cols;
-  for (const auto& c : t.def.columns) cols += (cols.empty() ? "" : ", ") + quote_ident(c.name);
+  for (size_t i = 0; i < t.def.columns.size(); ++i) {
+    cols += (cols.empty() ? "" : ", ") + quote_ident(t.def.columns[i].name);
+    if (binary_casts && i < binary_casts->size() && (*binary_casts)[i]) cols += "::pg_catalog.text";
+  }
   // A table without columns (CREATE TABLE t ()) is read as `SELECT FROM t`: one empty
   // line per row, which is what such a row is.
   // ONLY: a plain table's inheritance children are tables of their own, whose changes
@@ -397,7 +414,7 @@ std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range)
     if (range->end > 0) where.push_back("ctid < '(" + std::to_string(range->end) + ",0)'::tid");
   }
   for (size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
-  return sql + ") TO STDOUT";
+  return sql + (binary_casts ? ") TO STDOUT (FORMAT binary)" : ") TO STDOUT");
 }
 
 std::string current_wal_lsn_sql() {

@@ -24,6 +24,10 @@ struct PublishedTable {
   int64_t heap_bytes = -1;       // pg_relation_size of the table itself (no partitions, no
                                  // inheritance children, unlike estimated_bytes)
   int64_t heap_blocks = -1;      // heap_bytes / block_size
+  // Per column of def.columns: whether its base type's cast to text is a function (bool's,
+  // bpchar's, inet's, a user's CREATE CAST ... WITH FUNCTION) rather than its output
+  // function, so that `col::text` may not print what a text COPY prints.
+  std::vector<bool> casts_to_text_by_function;
 };
 
 // Heap blocks [first, end) of a table, for copying it in parts. end == 0: open-ended, to
@@ -111,7 +115,10 @@ std::optional<std::string> missing_value(Connection& conn, uint32_t relid, const
 // SELECT list and FROM/WHERE for copying `t`: COPY (SELECT ...) TO STDOUT. With `range`,
 // only the row versions stored in those heap blocks (a TID Range Scan, PostgreSQL 14+);
 // ranges that tile [0, end of table) read each row exactly once under one snapshot.
-std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range = std::nullopt);
+// With `binary_casts` (one flag per column): in binary format, the flagged columns cast to
+// text in the SELECT.
+std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range = std::nullopt,
+                       const std::vector<bool>* binary_casts = nullptr);
 
 // What a later run needs to know of the store's publication: does it exist, does it
 // publish all tables, and the OIDs of the tables it lists (pg_publication_rel).

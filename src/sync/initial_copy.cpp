@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include "decode/copy_binary.h"
 #include "decode/copy_text.h"
 #include "pg/copy_reader.h"
 #include "store/store_txn.h"
@@ -223,7 +224,10 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
         size_t ti = unit.table;
         const auto& t = tables[ti];
         std::string what = "copying " + describe(t, unit);
-        reader.start(pg::copy_query(t, unit.range), what);
+        std::optional<BinaryCopyPlan> binary = plan_binary_copy(t.def.columns, t.casts_to_text_by_function);
+        reader.start(pg::copy_query(t, unit.range, binary ? &binary->cast_to_text : nullptr), what);
+        std::optional<CopyBinaryParser> parser;
+        if (binary) parser.emplace(std::move(binary->fields));
         auto fresh_batch = [ti] {
           Batch b{ti, {}};
           b.rows.reserve(kBatchBytes, kBatchBytes / 32);  // filled without reallocating
@@ -233,7 +237,10 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
         size_t ncols = t.def.columns.size();
         pg::CopyBuffer line;
         while (reader.next(line)) {
-          parse_copy_text_line(line.text(), ncols, batch.rows);
+          if (parser)
+            parser->parse(line.text(), batch.rows);  // (false: the trailer, no row)
+          else
+            parse_copy_text_line(line.text(), ncols, batch.rows);
           if (batch.rows.bytes() >= kBatchBytes) {
             if (!queue.push(std::move(batch))) return;  // writer gave up
             batch = fresh_batch();
