@@ -217,6 +217,25 @@ TEST_P(DdlTortureTest, FollowerKilledNowAndThenEndsEqual) {
       std::string text = read_text(l);
       out += "--- " + l + "\n" + (text.size() > 4000 ? text.substr(text.size() - 4000) : text);
     }
+    // The slot, and what the server said about WAL and slots: a follower that stopped with
+    // "requested WAL segment ... has already been removed" (once, in a full ctest -j2 on
+    // the shared server) needs both to be understood.
+    out += "--- slot: " + src.db().value("SELECT concat_ws(' ', restart_lsn, confirmed_flush_lsn, wal_status, "
+                                         "active_pid) FROM pg_replication_slots WHERE slot_name = 's_" +
+                                         src.name() + "'") + "\n";
+    if (const char* dir = std::getenv("PGSEED_PG_DIR")) {
+      std::string log = read_text(std::string(dir) + "/server.log"), picked;
+      for (size_t pos = 0, end; pos < log.size(); pos = end + 1) {
+        end = log.find('\n', pos);
+        if (end == std::string::npos) end = log.size();
+        std::string_view line(log.data() + pos, end - pos);
+        if (line.find("s_" + src.name()) != std::string_view::npos || line.find("removed") != std::string_view::npos ||
+            line.find("checkpoint") != std::string_view::npos || line.find("invalidat") != std::string_view::npos)
+          picked.append(line).push_back('\n');
+      }
+      out += "--- server.log (slot, checkpoints, removals):\n" +
+             (picked.size() > 8000 ? picked.substr(picked.size() - 8000) : picked);
+    }
     return out;
   };
   int pid = start();

@@ -43,9 +43,13 @@ class GermanServer {
     if (!scripts) return;
     pg_ = std::string(scripts) + "/pg.sh";
     dir_ = "/tmp/pgseed-de-" + std::to_string(getpid());
+    std::string out = dir_ + ".start.log";
     std::string cmd = "PG_EXTRA_OPTS='-c lc_messages=de_DE.UTF-8' " + pg_ + " start " + dir_ +
-                      " >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) != 0) return;
+                      " >" + out + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    start_output_ = read_text(out);
+    std::remove(out.c_str());
+    if (rc != 0) return;
     std::ifstream in(dir_ + "/conninfo");
     std::getline(in, conninfo_);
   }
@@ -53,11 +57,13 @@ class GermanServer {
     if (!dir_.empty()) std::system((pg_ + " stop " + dir_ + " >/dev/null 2>&1").c_str());
   }
   const std::string& conninfo() const { return conninfo_; }
+  // What `pg.sh start` printed (why it failed, when it did).
+  const std::string& start_output() const { return start_output_; }
   // pg_ctl stop -m fast, then start (the options stay).
   bool restart() { return std::system((pg_ + " restart " + dir_ + " >/dev/null 2>&1").c_str()) == 0; }
 
  private:
-  std::string pg_, dir_, conninfo_;
+  std::string pg_, dir_, conninfo_, start_output_;
 };
 
 void run_workload(const std::string& conninfo, int from, int to, unsigned seed) {
@@ -72,7 +78,8 @@ TEST_P(TranslatedServerTest, FollowerClassifiesGermanErrorsBySqlstate) {
   if (!german_locale_exists())
     GTEST_SKIP() << "no de_DE.UTF-8 locale on this machine (scripts/setup.sh makes it as root)";
   GermanServer server;
-  ASSERT_FALSE(server.conninfo().empty()) << "could not start a server with lc_messages=de_DE.UTF-8";
+  ASSERT_FALSE(server.conninfo().empty()) << "could not start a server with lc_messages=de_DE.UTF-8:\n"
+                                          << server.start_output();
   {
     Db probe(server.conninfo());
     std::string err = probe.try_exec("SELECT 1/0");
