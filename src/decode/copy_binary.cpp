@@ -79,11 +79,18 @@ void append_int(std::string& out, T v) {
   out.append(buf, res.ptr);
 }
 
+// "00" .. "99".
+constexpr char kTwoDigits[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 // The first `digits` of x's four decimal digits (0 <= x <= 9999), or with `leading`, its
 // last ones: x without leading zeros.
 void append_group(std::string& out, int x, size_t digits = 4, bool leading = false) {
-  char g[4] = {char('0' + x / 1000), char('0' + x / 100 % 10), char('0' + x / 10 % 10),
-               char('0' + x % 10)};
+  char g[4];
+  std::memcpy(g, kTwoDigits + 2 * (x / 100), 2);
+  std::memcpy(g + 2, kTwoDigits + 2 * (x % 100), 2);
   out.append(leading ? g + 4 - digits : g, digits);
 }
 

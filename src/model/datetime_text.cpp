@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <limits>
 
 namespace pgseed {
@@ -141,9 +142,17 @@ std::optional<int64_t> parse_timestamp(std::string_view t, bool with_tz) {
 
 namespace {
 
+// "00" .. "99".
+constexpr char kTwoDigits[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 // Writes v in `width` digits, zero-padded (v >= 0 and below 10^width).
 char* put_digits(char* p, int64_t v, int width) {
-  for (int i = width - 1; i >= 0; --i, v /= 10) p[i] = char('0' + v % 10);
+  int i = width;
+  for (; i >= 2; i -= 2, v /= 100) std::memcpy(p + i - 2, kTwoDigits + 2 * (v % 100), 2);
+  if (i == 1) p[0] = char('0' + v % 10);
   return p + width;
 }
 
