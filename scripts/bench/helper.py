@@ -269,6 +269,7 @@ def matrix(groups, med, ratios, targets, cpus, busy_cpus=0):
                    "machine_busy": med("matrix", subj, "machine_busy"),
                    "machine_iowait": med("matrix", subj, "machine_iowait"),
                    "busiest_thread": med("matrix", subj, "busiest_thread"),
+                   "rows_s": med("matrix", subj, "rows_s"), "rows": med("matrix", subj, "rows"),
                    "n": len(groups.get(("matrix", subj, "rows_per_s"), []))}
             s = row["src_cpu_s_per_mrow"]
             row["src_cpu_ratio_to_limit"] = s / lim_src if s is not None and lim_src and who != base else None
@@ -332,8 +333,18 @@ def why_slower(row, lim, cpus, goal, busy_cpus=0):
                 f"CPUs were {busy:.0%} busy (iowait {iow:.0%}): the run waited on that thread, not on the "
                 f"machine; {at_most}; {costs}")
     threads = (f" and no pgseed thread used more than {one:.0%} of a CPU" if sampled else "")
+    # A copy's phase less the rows' own time (its copy summary): connections, catalog, the
+    # store's set-up and final commit, which no CPU figure shows.
+    outside = ""
+    rows_s, rps, n = row.get("rows_s"), row.get("rows_per_s"), row.get("rows")
+    if rows_s and rps and n:
+        phase = n / rps
+        outside = (f"; of the phase's {phase:.3f} s, {max(phase - rows_s, 0):.3f} s "
+                   f"({max(phase - rows_s, 0) / phase:.0%}) were outside the rows' copy (connections, "
+                   f"catalog, the store's set-up and final commit), and the rows alone ran at "
+                   f"{n / rows_s / lim['rows_per_s']:.2f}x the limit" if lim.get('rows_per_s') else "")
     return (f"waits: {at_most}, yet the CPUs were only {busy:.0%} busy (iowait {iow:.0%}){threads}: pgseed "
-            f"or the server waited (commits, round trips{'' if sampled else ', one busy thread'}); {costs}")
+            f"or the server waited (commits, round trips{'' if sampled else ', one busy thread'}){outside}; {costs}")
 
 def print_matrix(rows, meta):
     def f(x, nd=2):

@@ -48,6 +48,7 @@ mx_record() {
   phase=$(elapsed "$pa" "$pb")
   read -r -a use <<<"$(helper busy "$work/cpu.tsv" "$pa" "$pb")"
   record matrix "$c/$who" wall_s "$WALL"
+  record matrix "$c/$who" rows "$n"
   record matrix "$c/$who" rows_per_s_whole_command "$(rate "$n" "$WALL")"
   record matrix "$c/$who" rows_per_s "$(rate "$n" "$phase")"
   record matrix "$c/$who" cpu_s "$CPU_S"
@@ -135,6 +136,12 @@ run_copy_case() {
       a=$(logt "$work/mc-$c-$kind.log" "info: created slot")
       b=$(logt "$work/mc-$c-$kind.log" "info: copied ")
       mx_record "copy_$c" "$kind" "$n" "$t0" "$t1" "$a" "$b"
+      # The rows' own time, from pgseed's copy summary (rows / its rows/s): the rest of
+      # the phase is connections, catalog, the store's set-up and its final commit.
+      record matrix "copy_$c/$kind" rows_s "$(awk '/copy summary: [0-9]+ tables?,/ {
+          for (i = 1; i <= NF; i++) if ($i == "rows/s)") { r = $(i - 1); gsub(/[(,]/, "", r) }
+          for (i = 1; i <= NF; i++) if ($i == "rows,") { n = $(i - 1) }
+          if (r > 0) printf "%.3f", n / r; exit }' "$work/mc-$c-$kind.log")"
       drop_slot "$SRC" "$slot"
       rmstore "$store"
     done
