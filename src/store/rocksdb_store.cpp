@@ -488,11 +488,14 @@ std::unique_ptr<Store> open_rocksdb_store(const std::string& path, bool must_exi
   // Memory stays bounded (DESIGN: well under 100 MB whatever the table size): two 16 MB
   // memtables and a small block cache, which holds the index blocks too (table_factory:
   // they no longer grow with the data); LZ4 keeps the files small at little CPU cost.
+  // The cache is 4 MB: 8 MB cost ~6 MB more of peak RSS on the 10M-row catch-up at no
+  // CPU saving (blocks not cached come from the page cache, LZ4-decompressed); 12 MB
+  // memtables instead of 16 saved as much but cost 25-40% more CPU (more compaction).
   options.write_buffer_size = 16u << 20;
   options.max_write_buffer_number = 2;
   options.max_background_jobs = 2;
   options.compression = rocksdb::kLZ4Compression;
-  options.table_factory = rocksdb_layout::table_factory(8u << 20);
+  options.table_factory = rocksdb_layout::table_factory(4u << 20);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
   if (!s.ok()) throw Error(ErrorCategory::kStore, open_error(where, s));

@@ -137,6 +137,7 @@ class StreamApply {
   size_t txns_in_batch_ = 0;
   size_t changes_in_batch_ = 0;
   std::chrono::steady_clock::time_point batch_started_;
+  std::chrono::steady_clock::time_point last_trim_;  // malloc_trim after a commit, once a second
 
   std::map<uint32_t, Relation> relations_;        // pgoutput relation id -> last Relation
   std::map<uint32_t, TableDef> tables_;           // the store's tables by source OID
