@@ -31,6 +31,11 @@ inline int hex_value(char c) {
 
 // Lower-case hex digits, by value.
 inline constexpr char kHexDigits[] = "0123456789abcdef";
+// "00" .. "99": the two digits of n at kTwoDigits + 2 * n (0 <= n <= 99).
+inline constexpr char kTwoDigits[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
 
 // varint: unsigned LEB128 (7 bits per byte, least significant first, high bit = more).
 void append_varint(std::string& out, uint64_t value);

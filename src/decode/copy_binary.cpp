@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "common/byte_reader.h"
+#include "common/bytes.h"
 #include "model/datetime_text.h"
 #include "model/pg_type.h"
 #include "model/uuid_text.h"
@@ -78,12 +79,6 @@ void append_int(std::string& out, T v) {
   auto res = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, res.ptr);
 }
-
-// "00" .. "99".
-constexpr char kTwoDigits[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
 
 // The first `digits` of x's four decimal digits (0 <= x <= 9999), or with `leading`, its
 // last ones: x without leading zeros.

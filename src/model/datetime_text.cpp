@@ -1,9 +1,10 @@
 #include "model/datetime_text.h"
 
-#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <limits>
+
+#include "common/bytes.h"
 
 namespace pgseed {
 
@@ -141,12 +142,6 @@ std::optional<int64_t> parse_timestamp(std::string_view t, bool with_tz) {
 }
 
 namespace {
-
-// "00" .. "99".
-constexpr char kTwoDigits[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
 
 // Writes v in `width` digits, zero-padded (v >= 0 and below 10^width).
 char* put_digits(char* p, int64_t v, int width) {
