@@ -26,7 +26,7 @@ enum class BinaryField : uint8_t {
   kBool,
   kInt2,
   kInt4,
-  kInt8,  // also oid (an unsigned int4: kOid)
+  kInt8,
   kOid,
   kFloat4,
   kFloat8,
