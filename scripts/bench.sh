@@ -36,8 +36,9 @@
 #                  server's own accounting of its exited backends), peak RSS; and for
 #                  every target not met, the measured reason: how busy the machine's CPUs
 #                  were (/proc/stat, sampled every 0.1 s) during the timed phase, how much
-#                  of one CPU pgseed's busiest thread used (/proc/PID/task), and the CPU
-#                  per million rows of pgseed and the source against the limit's
+#                  of the phase pgseed's busiest thread was on a CPU or waiting for one
+#                  (schedstat), and the CPU per million rows of pgseed and the source
+#                  against the limit's
 #   formats        the source's CPU per row for COPY text vs binary and pgoutput binary
 #                  'false' vs 'true' (PostgreSQL's own clients; scripts/bench/formats.sh)
 #   latency  `pgseed sync --follow` into SQLite under ~1000 single-row transactions/s

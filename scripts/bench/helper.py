@@ -27,37 +27,47 @@ def poll(db, stop_file, out):
 
 def cpusample(out, exe=None):
     """Appends, every 0.1 s until killed: time, busy, idle and iowait jiffies of all CPUs.
-    With `exe`, also the CPU jiffies of every thread of every process running that file,
-    to OUT.threads: time, pid:tid, user+system jiffies (which thread bound a run)."""
+    With `exe`, also, every 0.02 s, for every thread of every process running that file
+    (looked for every 0.1 s), the nanoseconds it has run on a CPU and waited on a run queue
+    for one (/proc/PID/task/TID/schedstat), to OUT.threads: time, pid:tid, on-CPU ns,
+    runnable-wait ns (which thread bound a run; the short period keeps the sampled span
+    close to a phase of a fraction of a second)."""
     exe = os.path.realpath(exe) if exe else None
     threads = open(out + ".threads", "a", buffering=1) if exe else None
+    pids, tick = [], 0
     with open(out, "a", buffering=1) as f:
         while True:
             now = time.time()
-            with open("/proc/stat") as st:
-                v = [int(x) for x in st.readline().split()[1:]]
-            # user nice system idle iowait irq softirq steal (guest is inside user)
-            idle, iowait = v[3], v[4]
-            f.write(f"{now:.3f}\t{sum(v[:8]) - idle - iowait}\t{idle}\t{iowait}\n")
-            if threads:
-                for pid in (d for d in os.listdir("/proc") if d.isdigit()):
-                    try:
-                        if os.readlink(f"/proc/{pid}/exe") != exe:
+            if tick % 5 == 0:
+                with open("/proc/stat") as st:
+                    v = [int(x) for x in st.readline().split()[1:]]
+                # user nice system idle iowait irq softirq steal (guest is inside user)
+                idle, iowait = v[3], v[4]
+                f.write(f"{now:.3f}\t{sum(v[:8]) - idle - iowait}\t{idle}\t{iowait}\n")
+                if threads:
+                    pids = []
+                    for pid in (d for d in os.listdir("/proc") if d.isdigit()):
+                        try:
+                            if os.readlink(f"/proc/{pid}/exe") == exe:
+                                pids.append(pid)
+                        except OSError:  # not ours to read, or gone meanwhile
                             continue
-                        for tid in os.listdir(f"/proc/{pid}/task"):
-                            with open(f"/proc/{pid}/task/{tid}/stat") as st:
-                                fields = st.read().rsplit(")", 1)[1].split()
-                            # utime, stime: fields 14 and 15 of stat, 12 and 13 after the comm
-                            threads.write(f"{now:.3f}\t{pid}:{tid}\t{int(fields[11]) + int(fields[12])}\n")
-                    except OSError:  # not ours to read, or gone meanwhile
-                        continue
-            time.sleep(0.1)
+            for pid in pids:
+                try:
+                    for tid in os.listdir(f"/proc/{pid}/task"):
+                        with open(f"/proc/{pid}/task/{tid}/schedstat") as st:
+                            on_cpu, waiting = st.read().split()[:2]
+                        threads.write(f"{now:.3f}\t{pid}:{tid}\t{on_cpu}\t{waiting}\n")
+                except OSError:  # gone meanwhile
+                    continue
+            tick += 1
+            time.sleep(0.02)
 
 def busy(samples, t0, t1):
     """The machine's CPU use between t0 and t1 (epoch s): busy and iowait fractions of all
     CPUs, from the samples nearest outside the window (a window under 0.2 s is widened);
-    then, from SAMPLES.threads when there is one, the busiest pgseed thread's use of one CPU
-    over the same samples' span (nan without thread samples)."""
+    then, from SAMPLES.threads when there is one, the share of the same samples' span that
+    the busiest pgseed thread was on a CPU or waiting for one (nan without thread samples)."""
     t0, t1 = float(t0), float(t1)
     rows = [tuple(float(x) for x in l.split("\t")) for l in open(samples) if l.count("\t") == 3]
     before = [r for r in rows if r[0] <= t0] or rows[:1]
@@ -67,23 +77,29 @@ def busy(samples, t0, t1):
     if total <= 0:
         print("nan nan nan")
         return
-    print(f"{(b[1] - a[1]) / total:.3f} {(b[3] - a[3]) / total:.3f} {busiest_thread(samples + '.threads', a[0], b[0]):.3f}")
+    print(f"{(b[1] - a[1]) / total:.3f} {(b[3] - a[3]) / total:.3f} {busiest_thread(samples + '.threads', t0, t1):.3f}")
 
 def busiest_thread(path, t0, t1):
-    """The largest share of one CPU any sampled thread used between the samples at t0 and
-    t1: its jiffies at its last sample up to t1 less those at its first from t0 (a thread
-    that began or ended inside the window counts from or to there)."""
+    """The largest share of the phase [t0, t1] that any sampled thread was on a CPU or
+    runnable, waiting for one (a thread that wanted a CPU all along bound the run, even when
+    the other CPU's work kept it off one): its schedstat at its last sample up to t1 less
+    that at its last sample up to t0 (or its first, for a thread that began in the phase),
+    over the time between those samples. Nanoseconds, unlike stat's 10 ms ticks, which are
+    too coarse for phases of a fraction of a second."""
     if not os.path.exists(path) or t1 <= t0:
         return float("nan")
-    first, last = {}, {}
+    start, end = {}, {}
     for l in open(path):
-        t, tid, ticks = l.split("\t")
-        t, ticks = float(t), int(ticks)
-        if t0 - 0.001 <= t <= t1 + 0.001:
-            first.setdefault(tid, ticks)
-            last[tid] = ticks
-    hz = os.sysconf("SC_CLK_TCK")
-    return max(((last[k] - first[k]) / hz / (t1 - t0) for k in first), default=float("nan"))
+        t, tid, on_cpu, waiting = l.split("\t")
+        t, ns = float(t), int(on_cpu) + int(waiting)
+        if t <= t0 or tid not in start:
+            if t <= t1:
+                start[tid] = (t, ns)
+        if t <= t1:
+            end[tid] = (t, ns)
+    shares = [(end[k][1] - start[k][1]) / 1e9 / (end[k][0] - start[k][0])
+              for k in start if end[k][0] - start[k][0] >= min(0.05, (t1 - t0) / 2)]
+    return max(shares, default=float("nan"))
 
 def latency(seen_file, commits_file):
     seen = dict(l.split("\t") for l in open(seen_file).read().split("\n") if l)
@@ -302,7 +318,8 @@ def why_slower(row, lim, cpus, goal, busy_cpus=0):
     cost) bound its rate on the machine's `cpus` CPUs at cpus / cost, even if the work
     spread perfectly over them; when that bound is below the goal, or the CPUs were
     saturated during the timed phase, the cost is the reason. Otherwise: disk waits
-    (iowait); one thread (pgseed's busiest thread used most of a CPU: the run was bound by
+    (iowait); one thread (pgseed's busiest thread was on a CPU or waiting for one most of the
+    time: the run was bound by
     it); or waits of another kind (commits, round trips)."""
     busy, iow = row.get("machine_busy"), row.get("machine_iowait")
     if busy is None or busy != busy:
@@ -329,10 +346,11 @@ def why_slower(row, lim, cpus, goal, busy_cpus=0):
     one = row.get("busiest_thread")
     sampled = one is not None and one == one
     if sampled and one >= 0.85:
-        return (f"one thread: pgseed's busiest thread used {one:.0%} of a CPU during the phase, while the "
+        return (f"one thread: pgseed's busiest thread was on a CPU or waiting for one {one:.0%} of the phase, while the "
                 f"CPUs were {busy:.0%} busy (iowait {iow:.0%}): the run waited on that thread, not on the "
                 f"machine; {at_most}; {costs}")
-    threads = (f" and no pgseed thread used more than {one:.0%} of a CPU" if sampled else "")
+    threads = (f" and no pgseed thread was on a CPU or waiting for one more than {one:.0%} of the phase"
+               if sampled else "")
     # A copy's phase less the rows' own time (its copy summary): connections, catalog, the
     # store's set-up and final commit, which no CPU figure shows.
     outside = ""
@@ -359,8 +377,8 @@ def print_matrix(rows, meta):
         print(f"  {r['case']:<18} {r['runner']:<8} {f(r['rows_per_s']):>10} {f(r['ratio_to_limit']):>8} "
               f"{f(r['cpu_s']):>7} {f(r['src_cpu_s_per_mrow']):>14} {f(r['src_cpu_ratio_to_limit']):>9} "
               f"{f(r['rss_mb'], 1):>7} {pct(r.get('machine_busy'), '-'):>5} {pct(r.get('busiest_thread'), '-'):>6}")
-    print("  (busy: the machine's CPUs busy during the timed phase, /proc/stat; thread: the share of one CPU")
-    print("   that pgseed's busiest thread used meanwhile, /proc/PID/task)")
+    print("  (busy: the machine's CPUs busy during the timed phase, /proc/stat; thread: the share of the phase")
+    print("   pgseed's busiest thread was on a CPU or waiting for one, /proc/PID/task/TID/schedstat)")
     for r in rows:
         if r.get("reason"):
             print(f"  why {r['case']} into {r['runner']} is below its target: {r['reason']}")

@@ -41,7 +41,7 @@ tck=$(getconf CLK_TCK)
 # mx_record CASE RUNNER ROWS SRC_TICKS0 SRC_TICKS1 [PHASE_START PHASE_END]: records what the
 # last timed/pgseed_run measured (WALL, CPU_S, RSS_KB), the source's CPU, how busy the
 # machine's CPUs were during the phase (default: the whole command, T0 .. T1), and how much
-# of one CPU pgseed's busiest thread used meanwhile.
+# of the phase pgseed's busiest thread was on a CPU or waiting for one.
 mx_record() {
   local c=$1 who=$2 n=$3 t0=$4 t1=$5 pa=${6:-$T0} pb=${7:-$T1} src phase use
   src=$(awk -v a="$t0" -v b="$t1" -v h="$tck" 'BEGIN { printf "%.3f", (b - a) / h }')
