@@ -109,9 +109,14 @@ void append_numeric(std::string& out, std::string_view v) {
     default: malformed("a numeric sign " + std::to_string(sign));
   }
   if (dscale > 0x3FFF) malformed("a numeric display scale " + std::to_string(dscale));
-  for (int d = 0; d < ndigits; ++d)
-    if (u16(8 + size_t(d) * 2) > 9999) malformed("a numeric digit " + std::to_string(u16(8 + size_t(d) * 2)));
-  const auto digit = [&](int d) -> int { return d < 0 || d >= ndigits ? 0 : u16(8 + size_t(d) * 2); };
+  // A digit is read, and checked, once, when it is printed (digits past the display scale
+  // are not printed, as numeric_out does not print them).
+  const auto digit = [&](int d) -> int {
+    if (d < 0 || d >= ndigits) return 0;
+    int x = u16(8 + size_t(d) * 2);
+    if (x > 9999) malformed("a numeric digit " + std::to_string(x));
+    return x;
+  };
   int d = 0;
   if (weight < 0) {
     out.push_back('0');
