@@ -296,7 +296,15 @@ void StreamApply::session(bool one_shot) {
           (batch_due || pending_sync_.size() >= kMaxPendingLookups ||
            std::any_of(pending_sync_.begin(), pending_sync_.end(), [&](uint32_t oid) { return tables_.count(oid) > 0; })))
         sync_pending_tables();
-      if (batch_due && store_txn_) commit_store();
+      if (batch_due && store_txn_) {
+        commit_store();
+        // Under a steady writer the stream may never drain: the slot hears of each durable
+        // batch as it commits (at most once per kMaxBatchAge), not at the status interval.
+        if (durable_lsn_ > reported_lsn_) {
+          send_status(false);
+          last_status = std::chrono::steady_clock::now();
+        }
+      }
       if (!in_source_txn_) snapshot_if_due();
       continue;
     }
