@@ -489,17 +489,21 @@ std::string KeyCodec::table_prefix(uint32_t table_id) {
 }
 
 std::string KeyCodec::encode(std::span<const Datum> row) const {
+  std::string out;
+  out.reserve(32);
+  append_encoded(out, row);
+  return out;
+}
+
+void KeyCodec::append_encoded(std::string& out, std::span<const Datum> row) const {
   for (size_t i : columns_)
     if (i >= row.size())
       throw Error(ErrorCategory::kInternal, "row has " + std::to_string(row.size()) +
                                                 " values, key needs column " +
                                                 std::to_string(i + 1));
-  std::string out;
-  out.reserve(32);
   append_table_prefix(out, table_id_);
   append_fields(
       out, encodings_, [&](size_t k) -> const Datum& { return row[columns_[k]]; }, !keyed_);
-  return out;
 }
 
 std::vector<std::optional<std::string>> KeyCodec::decode(std::string_view key,

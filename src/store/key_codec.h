@@ -117,6 +117,8 @@ class KeyCodec {
   // The key of `row` (one Datum per column of the table; only key columns are read).
   // Throws as append_key_fields.
   std::string encode(std::span<const Datum> row) const;
+  // The same key, appended to `out`.
+  void append_encoded(std::string& out, std::span<const Datum> row) const;
   // Decodes a key made by encode(): the key columns' texts in key order. `rest` receives
   // the bytes after the tie suffix (a keyless table's sequence number). Throws
   // Error(kStore) for bytes that are not such a key of this table.

@@ -318,13 +318,15 @@ bool RocksDbStore::copy_txn() const {
          pending_.state.phase == StoreState::Phase::kCopying;
 }
 
-const TableEntry& RocksDbStore::entry(const TableDef& def) const {
+const TableEntry& RocksDbStore::entry(const TableDef& def) const { return *entry_ptr(def); }
+
+const TablePtr& RocksDbStore::entry_ptr(const TableDef& def) const {
   const Meta& m = current();
   auto it = m.tables.find(def.id);
   if (it == m.tables.end())
     throw Error(ErrorCategory::kInternal, "table " + def.qualified() + " (id " +
                                               std::to_string(def.id) + ") is not in the store");
-  return *it->second;
+  return it->second;
 }
 
 std::string RocksDbStore::table_begin(uint32_t id) { return KeyCodec::table_prefix(id); }

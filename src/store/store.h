@@ -155,6 +155,26 @@ class Store : public StoreReader {
   // Bulk insert during the initial copy (rows hold every column, in def order; their keys
   // are distinct and not yet in the table, as a copy of a table with that key gives them).
   virtual void insert_batch(const TableDef& def, const RowBatch& rows) = 0;
+  // The copy's per-row encoding, done off the store's thread (by the copy's workers):
+  // row_encoder(def), called on the store's thread once def's table is in the store,
+  // returns a function that any thread may call while the store is in use; it encodes a
+  // batch of def's rows, and insert_encoded() stores them from that encoding as
+  // insert_batch() would from the rows. Empty (the default): insert_batch() has no such
+  // work to hand over.
+  struct EncodedRows {
+    virtual ~EncodedRows() = default;
+  };
+  using RowEncoder = std::function<std::unique_ptr<EncodedRows>(const RowBatch&)>;
+  virtual RowEncoder row_encoder(const TableDef& def) {
+    (void)def;
+    return {};
+  }
+  // `encoded`: row_encoder(def)'s encoding of `rows`. The default stores `rows`.
+  virtual void insert_encoded(const TableDef& def, const RowBatch& rows,
+                              std::unique_ptr<EncodedRows> encoded) {
+    (void)encoded;
+    insert_batch(def, rows);
+  }
   // Insert or replace by key (tables without a key: plain insert).
   virtual void upsert(const TableDef& def, std::span<const Datum> row) = 0;
   // `old_row`: the old key (key columns set, others null) or the whole old row (tables

@@ -28,6 +28,7 @@ constexpr int kMaxPartsPerWorker = 4;          // a split table has at most 4 x 
 struct Batch {
   size_t table;  // index into the tables vector
   RowBatch rows;
+  std::unique_ptr<Store::EncodedRows> encoded;  // the rows in the store's encoding, if it has one
   bool end_of_unit = false;  // no rows: the worker has sent every row of one unit
 };
 
@@ -215,6 +216,11 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
   std::vector<std::unique_ptr<pg::CopyReader>> readers;
   for (auto& c : conns_) readers.push_back(std::make_unique<pg::CopyReader>(c));
 
+  // The store's per-row encoding, where it has one, is the workers' work: the writer
+  // (this thread) is the copy's bottleneck (BENCHMARKS.md, issue 16).
+  std::vector<Store::RowEncoder> encoders;
+  for (const auto& t : tables) encoders.push_back(store.row_encoder(t.def));
+
   auto worker = [&](pg::CopyReader& reader) {
     try {
       for (;;) {
@@ -228,8 +234,12 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
         reader.start(pg::copy_query(t, unit.range, binary ? &binary->cast_to_text : nullptr), what);
         std::optional<CopyBinaryParser> parser;
         if (binary) parser.emplace(std::move(binary->fields));
+        auto hand_over = [&](Batch& b) {
+          if (encoders[ti]) b.encoded = encoders[ti](b.rows);
+          return queue.push(std::move(b));
+        };
         auto fresh_batch = [ti] {
-          Batch b{ti, {}};
+          Batch b{ti, {}, {}};
           b.rows.reserve(kBatchBytes, kBatchBytes / 32);  // filled without reallocating
           return b;
         };
@@ -242,12 +252,12 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
           else
             parse_copy_text_line(line.text(), ncols, batch.rows);
           if (batch.rows.bytes() >= kBatchBytes) {
-            if (!queue.push(std::move(batch))) return;  // writer gave up
+            if (!hand_over(batch)) return;  // writer gave up
             batch = fresh_batch();
           }
         }
-        if (!batch.rows.empty() && !queue.push(std::move(batch))) return;
-        if (!queue.push(Batch{ti, {}, /*end_of_unit=*/true})) return;
+        if (!batch.rows.empty() && !hand_over(batch)) return;
+        if (!queue.push(Batch{ti, {}, {}, /*end_of_unit=*/true})) return;
       }
     } catch (...) {
       std::lock_guard lock(error_mu);
@@ -296,7 +306,10 @@ void InitialCopy::run(Store& store, const std::vector<pg::PublishedTable>& table
         }
         continue;
       }
-      store.insert_batch(tables[b->table].def, b->rows);
+      if (b->encoded)
+        store.insert_encoded(tables[b->table].def, b->rows, std::move(b->encoded));
+      else
+        store.insert_batch(tables[b->table].def, b->rows);
       if (own_transactions) failpoint("copy-batch-stored");
       rows_ += b->rows.rows();
       since_commit += b->rows.bytes();

@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "model/value_codec.h"
@@ -371,6 +372,67 @@ TEST_P(StoreConformance, AlterTableAddDropColumns) {
   s->remove(keyless, datums({"1", "10", "dflt", N, "t"}));
   s->commit();
   EXPECT_EQ(s->count(keyless), 3u);
+}
+
+// The copy's workers encode rows on their own threads (row_encoder) and the writer stores
+// that encoding (insert_encoded): the same rows as insert_batch would store, keyed or not;
+// and an encoding made before the table's layout changed is not stored in the old layout.
+TEST_P(StoreConformance, RowsEncodedOnAnotherThreadAreStoredAsInsertBatchStoresThem) {
+  TempDir tmp;
+  auto s = open(tmp.sub("store"));
+  TableDef keyed;
+  keyed.schema = "s";
+  keyed.name = "keyed";
+  keyed.columns = {col("id", kInt8Oid, 1), col("a", 25), col("b", kInt4Oid)};
+  TableDef keyless = keyed;
+  keyless.name = "keyless";
+  for (auto& c : keyless.columns) c.key_position = 0;
+  s->begin();
+  s->create_table(keyed);
+  s->create_table(keyless);
+  s->commit();
+
+  auto batch_of = [](const std::vector<Values>& rows) {
+    RowBatch batch;
+    for (const auto& r : rows) {
+      for (const auto& v : r) v ? batch.add_text(*v) : batch.add_null();
+      batch.end_row();
+    }
+    return batch;
+  };
+  auto encode_elsewhere = [](const Store::RowEncoder& encoder, const RowBatch& rows) {
+    std::unique_ptr<Store::EncodedRows> out;
+    if (encoder) std::thread([&] { out = encoder(rows); }).join();
+    return out;
+  };
+  const std::vector<Values> rows = {{"2", "two", N}, {"1", "one", "10"}, {"-7", N, "-1"}};
+  RowBatch batch = batch_of(rows);
+  RowBatch twice = batch_of({{"5", "same", "5"}, {"5", "same", "5"}});
+  Store::RowEncoder keyed_encoder = s->row_encoder(keyed);
+  Store::RowEncoder keyless_encoder = s->row_encoder(keyless);
+  s->begin();
+  s->insert_encoded(keyed, batch, encode_elsewhere(keyed_encoder, batch));
+  s->insert_encoded(keyless, batch, encode_elsewhere(keyless_encoder, batch));
+  s->insert_encoded(keyless, twice, encode_elsewhere(keyless_encoder, twice));
+  s->commit();
+  EXPECT_EQ(scan(*s, keyed), (std::vector<Values>{{"-7", N, "-1"}, {"1", "one", "10"}, {"2", "two", N}}));
+  EXPECT_EQ(sorted(scan(*s, keyless)),
+            sorted({{"2", "two", N}, {"1", "one", "10"}, {"-7", N, "-1"}, {"5", "same", "5"}, {"5", "same", "5"}}));
+
+  // Encoded for the table as it was; stored after a column was added: the new layout.
+  RowBatch more = batch_of({{"3", "three", "30"}});
+  std::unique_ptr<Store::EncodedRows> stale = encode_elsewhere(keyed_encoder, more);
+  TableDef wider = keyed;
+  wider.columns.push_back(col("c", 25));
+  RowBatch more_wide = batch_of({{"3", "three", "30", "c3"}});
+  s->begin();
+  s->alter_table(keyed, wider, std::vector<Datum>{Datum::null(), Datum::null(), Datum::null(), Datum::of("new")});
+  s->insert_encoded(wider, more_wide, std::move(stale));
+  s->commit();
+  EXPECT_EQ(scan(*s, wider), (std::vector<Values>{{"-7", N, "-1", "new"},
+                                                 {"1", "one", "10", "new"},
+                                                 {"2", "two", N, "new"},
+                                                 {"3", "three", "30", "c3"}}));
 }
 
 TEST_P(StoreConformance, ResetRemovesEverything) {

@@ -146,13 +146,14 @@ void RocksDbStore::require_no_bulk(const char* op) const {
                 std::string(op) + "() during a bulk load (only create_table and insert_batch)");
 }
 
-void RocksDbStore::bulk_insert(const TableEntry& t, const RowBatch& rows) {
+void RocksDbStore::bulk_insert(const TableEntry& t, const EncodedBatch& rows) {
   BulkTable& bt = bulk_tables_[t.def.id];
-  Row row;
-  for (size_t i = 0; i < rows.rows(); ++i) {
-    rows.row(i, row);
-    check_row(t, row, "insert_batch");
-    bulk_add(bt, row_key(t, row), encode_row(t, row));
+  std::string_view bytes = rows.bytes;
+  for (auto [key_size, value_size] : rows.sizes) {
+    std::string key(bytes.substr(0, key_size));
+    append_row_seq(t, key);
+    bulk_add(bt, std::move(key), std::string(bytes.substr(key_size, value_size)));
+    bytes.remove_prefix(key_size + value_size);
   }
 }
 

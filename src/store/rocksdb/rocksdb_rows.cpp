@@ -10,17 +10,55 @@ namespace pgseed::rocks {
 
 void RocksDbStore::insert_batch(const TableDef& def, const RowBatch& rows) {
   require_txn("insert_batch");
-  const TableEntry& t = entry(def);
-  if (bulk_) return bulk_insert(t, rows);
+  insert_encoded(def, rows, encode_batch(entry_ptr(def), rows));
+}
+
+Store::RowEncoder RocksDbStore::row_encoder(const TableDef& def) {
+  return [t = entry_ptr(def)](const RowBatch& rows) -> std::unique_ptr<EncodedRows> {
+    return encode_batch(t, rows);
+  };
+}
+
+std::unique_ptr<EncodedBatch> RocksDbStore::encode_batch(TablePtr t, const RowBatch& rows) {
+  auto out = std::make_unique<EncodedBatch>();
+  out->bytes.reserve(rows.text_bytes() + rows.rows() * (16 + 5 * size_t(t->slot_count)));
+  out->sizes.reserve(rows.rows());
+  Row row;
+  for (size_t i = 0; i < rows.rows(); ++i) {
+    rows.row(i, row);
+    check_row(*t, row, "insert_batch");
+    size_t start = out->bytes.size();
+    t->codec.append_encoded(out->bytes, row);
+    size_t key_end = out->bytes.size();
+    append_row(out->bytes, *t, row);
+    out->sizes.emplace_back(uint32_t(key_end - start), uint32_t(out->bytes.size() - key_end));
+  }
+  out->table = std::move(t);
+  return out;
+}
+
+void RocksDbStore::insert_encoded(const TableDef& def, const RowBatch& rows,
+                                  std::unique_ptr<EncodedRows> encoded) {
+  require_txn("insert_batch");
+  const TablePtr& table = entry_ptr(def);
+  auto* e = dynamic_cast<EncodedBatch*>(encoded.get());
+  if (!e || e->table != table) {  // encoded in a layout the table no longer has
+    encoded = encode_batch(table, rows);
+    e = static_cast<EncodedBatch*>(encoded.get());
+  }
+  const TableEntry& t = *table;
+  if (bulk_) return bulk_insert(t, *e);
   // Copy batches are not indexed for reads inside the transaction: the copy does not
   // read, and the index would double its memory. A later read rebuilds it.
   const bool index = !copy_txn() || spilled_;
   if (!index) overlay_stale_ = true;
-  Row row;
-  for (size_t i = 0; i < rows.rows(); ++i) {
-    rows.row(i, row);
-    check_row(t, row, "insert_batch");
-    put(row_key(t, row), encode_row(t, row), index);
+  std::string_view bytes = e->bytes;
+  std::string key;
+  for (auto [key_size, value_size] : e->sizes) {
+    key.assign(bytes.substr(0, key_size));
+    append_row_seq(t, key);
+    put(key, bytes.substr(key_size, value_size), index);
+    bytes.remove_prefix(key_size + value_size);
   }
   // The initial copy is not one atomic write (the phase stays kCopying until a durable
   // commit ends it, and a crash before that discards the copy), so its rows go to the
@@ -165,8 +203,12 @@ void RocksDbStore::merge_unchanged(Row& merged, std::span<const Datum> from) {
 
 std::string RocksDbStore::row_key(const TableEntry& t, std::span<const Datum> row) {
   std::string key = t.codec.encode(row);
-  if (!t.codec.keyed()) append_be(key, pending_.next_row_seq++, 8);
+  append_row_seq(t, key);
   return key;
+}
+
+void RocksDbStore::append_row_seq(const TableEntry& t, std::string& key) {
+  if (!t.codec.keyed()) append_be(key, pending_.next_row_seq++, 8);
 }
 
 std::string RocksDbStore::encode_row(const TableEntry& t, std::span<const Datum> row) {
@@ -174,6 +216,11 @@ std::string RocksDbStore::encode_row(const TableEntry& t, std::span<const Datum>
   size_t text = 0;  // the encoding is the texts plus a few bytes per cell: one allocation
   for (const auto& d : row) text += d.text.size();
   out.reserve(text + 5 * size_t(t.slot_count) + 8);
+  append_row(out, t, row);
+  return out;
+}
+
+void RocksDbStore::append_row(std::string& out, const TableEntry& t, std::span<const Datum> row) {
   RowCodec::append_count(out, t.slot_count);
   for (uint32_t s = 0; s < t.slot_count; ++s) {
     int c = t.column_of_slot[s];
@@ -182,7 +229,6 @@ std::string RocksDbStore::encode_row(const TableEntry& t, std::span<const Datum>
     else
       RowCodec::append_cell(out, t.def.columns[c], row[c]);
   }
-  return out;
 }
 
 bool RocksDbStore::same_key(const TableEntry& old, const TableDef& to) {

@@ -176,6 +176,16 @@
 
 namespace pgseed::rocks {
 
+// A batch of copied rows in one table's layout (Store::row_encoder): each row's key (a
+// keyless table's without the row sequence number, which only the store's thread can
+// give) then its value, one after another in `bytes`. One buffer, not a string per key and
+// value: memory allocated on one thread and freed on another is slow with glibc's malloc.
+struct EncodedBatch : Store::EncodedRows {
+  TablePtr table;
+  std::string bytes;
+  std::vector<std::pair<uint32_t, uint32_t>> sizes;  // per row: key, value
+};
+
 class RocksDbStore final : public Store {
  public:
   RocksDbStore(std::string path, std::unique_ptr<rocksdb::DB> db);
@@ -192,6 +202,9 @@ class RocksDbStore final : public Store {
   void set_sync_state(const TableDef& def) override;
   void alter_table(const TableDef& from, const TableDef& to, std::span<const Datum> fill) override;
   void insert_batch(const TableDef& def, const RowBatch& rows) override;
+  RowEncoder row_encoder(const TableDef& def) override;
+  void insert_encoded(const TableDef& def, const RowBatch& rows,
+                      std::unique_ptr<EncodedRows> encoded) override;
   void upsert(const TableDef& def, std::span<const Datum> row) override;
   void update(const TableDef& def, std::span<const Datum> old_row,
               std::span<const Datum> new_row) override;
@@ -257,7 +270,7 @@ class RocksDbStore final : public Store {
   std::string bulk_dir() const;
   void bulk_cleanup() noexcept;
   void require_no_bulk(const char* op) const;
-  void bulk_insert(const TableEntry& t, const RowBatch& rows);
+  void bulk_insert(const TableEntry& t, const EncodedBatch& rows);
 
   // The heap's order: a > b by key (memcmp order, a shorter key first on a common prefix).
   static bool heap_after(const BulkRow& a, const BulkRow& b);
@@ -302,6 +315,7 @@ class RocksDbStore final : public Store {
   size_t chunk_bytes() const;
   bool copy_txn() const;
   const TableEntry& entry(const TableDef& def) const;
+  const TablePtr& entry_ptr(const TableDef& def) const;
   static std::string table_begin(uint32_t id);
   static std::string table_end(uint32_t id);
   static void check_row(const TableEntry& t, std::span<const Datum> row, const char* op);
@@ -311,6 +325,11 @@ class RocksDbStore final : public Store {
   // Key of a new row: by key, or (no key) all columns plus a fresh sequence number.
   std::string row_key(const TableEntry& t, std::span<const Datum> row);
   static std::string encode_row(const TableEntry& t, std::span<const Datum> row);
+  static void append_row(std::string& out, const TableEntry& t, std::span<const Datum> row);
+  // Rows of table `t` as keys and values (row_encoder's work: any thread); the keys of a
+  // keyless table still lack their sequence number, which append_row_seq() gives them.
+  static std::unique_ptr<EncodedBatch> encode_batch(TablePtr t, const RowBatch& rows);
+  void append_row_seq(const TableEntry& t, std::string& key);
 
   // Same key columns (names, order, encodings) on both sides, and both keyed: rows keep
   // their keys.
