@@ -29,6 +29,7 @@ RocksDbStore::~RocksDbStore() {
   // An open transaction is rolled back by dropping its batch (and its spilled overlay:
   // should that fail, the next open() clears it); Close() then flushes memtables holding
   // copy rows written without the WAL.
+  read_it_.it.reset();  // before the database it reads
   if (overlay_dirty_ && !broken_) try_clear_overlay();
   if (bulk_) abort_bulk_load();
   if (db_) db_->Close().PermitUncheckedError();
@@ -300,6 +301,7 @@ void RocksDbStore::require_txn(const char* op) const {
 
 void RocksDbStore::end_txn() {
   in_txn_ = false;
+  read_it_.it.reset();  // it pins memtables and files: not kept between transactions
   pending_ = Meta{};
   batch_.Clear();
   overlay_.clear();

@@ -253,6 +253,29 @@ TEST_P(StoreConformance, KeylessRowsEqualOnTheirFirstColumnsAreToldApart) {
             sorted({{"\\x00", "x", "t", "5", "p", "z"}, {N, N, N, N, N, "s"}}));
 }
 
+// In one transaction, lookups of keyless rows one after another (the RocksDB store keeps
+// its database iterator between them, with a new bound each time): a row the store does
+// not have is not found in the row after it, and rows removed before stay removed.
+TEST_P(StoreConformance, KeylessLookupsInOneTransactionFindOnlyTheirOwnRows) {
+  TempDir tmp;
+  auto s = open(tmp.sub("store"));
+  TableDef t;
+  t.schema = "s";
+  t.name = "kl";
+  t.columns = {col("a", 25)};
+  s->begin();
+  s->create_table(t);
+  insert(*s, t, {{"ba"}, {"ca"}, {"da"}, {"ea"}});
+  s->commit();
+  s->begin();
+  s->remove(t, datums({"da"}));
+  s->remove(t, datums({"bb"}));  // not in the store: "ca" follows it, of the same length
+  s->remove(t, datums({"cb"}));  // nor this one ("da", after it, is gone already)
+  s->update(t, datums({"zz"}), datums({"zy"}));  // absent: inserted, not "ea" changed
+  s->commit();
+  EXPECT_EQ(sorted(scan(*s, t)), sorted({{"ba"}, {"ca"}, {"ea"}, {"zy"}}));
+}
+
 TEST_P(StoreConformance, TruncateDropAndRecreate) {
   TempDir tmp;
   auto s = open(tmp.sub("store"));

@@ -421,6 +421,7 @@ void RocksDbStore::ingest_files() {
     io.move_files = true;  // hard links: the store and the scratch directory share a disk
     io.write_global_seqno = false;
     rocksdb::Status s = db_->IngestExternalFile(paths, io);
+    read_it_.it.reset();  // an ingestion need not move the sequence number a kept iterator checks
     if (!s.ok()) fail(s, "ingesting the initial copy failed");
     g_bulk_files_ingested += paths.size();
 

@@ -243,15 +243,48 @@ std::optional<std::string> RocksDbStore::get(std::string_view key) const {
   return v;
 }
 
+void RocksDbStore::open_bounded(rocksdb::DB& db, BoundedIterator& b, std::string_view end) {
+  b.upper_key.assign(end);
+  b.upper = slice(b.upper_key);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &b.upper;
+  b.it.reset(db.NewIterator(ro));
+}
+
+RocksDbStore::DbIterator::DbIterator(const RocksDbStore& store, std::string_view end) : store_(store) {
+  if (!store.in_txn_ || store.read_it_busy_) {
+    own_ = std::make_unique<BoundedIterator>();
+    open_bounded(*store.db_, *own_, end);
+    it_ = own_->it.get();
+    return;
+  }
+  BoundedIterator& kept = store.read_it_;
+  rocksdb::SequenceNumber seq = store.db_->GetLatestSequenceNumber();
+  if (!kept.it || seq != store.read_it_seq_) {
+    kept.it.reset();
+    open_bounded(*store.db_, kept, end);
+    store.read_it_seq_ = seq;
+  } else {
+    kept.upper_key.assign(end);  // the kept iterator reads its new bound at the next Seek
+    kept.upper = slice(kept.upper_key);
+  }
+  store.read_it_busy_ = true;
+  it_ = kept.it.get();
+}
+
+RocksDbStore::DbIterator::~DbIterator() {
+  if (!own_) store_.read_it_busy_ = false;
+}
+
 void RocksDbStore::for_each(std::string_view begin, std::string_view end,
               const std::function<bool(std::string_view, std::string_view)>& fn) const {
-  rocksdb::ReadOptions ro;
-  rocksdb::Slice upper = slice(end);
-  ro.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  DbIterator it(*this, end);
   it->Seek(slice(begin));
+  // The bound is checked here too: a kept iterator's new bound is not RocksDB's documented
+  // use (it works, but a key past `end` must never reach fn, whatever RocksDB caches).
+  auto db_valid_now = [&] { return it->Valid() && view(it->key()) < end; };
   if (!in_txn_) {
-    for (; it->Valid(); it->Next())
+    for (; db_valid_now(); it->Next())
       if (!fn(view(it->key()), view(it->value()))) break;
     if (!it->status().ok()) fail(it->status(), "read failed");
     return;
@@ -271,7 +304,7 @@ void RocksDbStore::for_each(std::string_view begin, std::string_view end,
     ov->Seek(slice(overlay_key(begin)));
   }
   for (;;) {
-    const bool db_valid = it->Valid();
+    const bool db_valid = db_valid_now();
     const bool ov_valid = ov && ov->Valid();
     const bool mem_valid = mem != mem_end;
     if (!db_valid && !ov_valid && !mem_valid) break;

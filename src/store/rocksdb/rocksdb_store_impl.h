@@ -388,6 +388,30 @@ class RocksDbStore final : public Store {
   // database (less the ranges the transaction deleted).
   void for_each(std::string_view begin, std::string_view end,
                 const std::function<bool(std::string_view, std::string_view)>& fn) const;
+  // for_each's iterator over the database, bounded by `end`. Inside a transaction it is
+  // kept for the next call while the database has not changed (its latest sequence
+  // number) and the transaction goes on: a keyless table's update or delete looks its row
+  // up once per change, and making an iterator cost half as much as the seek. A nested
+  // call (fn reading the store) gets its own.
+  struct BoundedIterator {
+    std::string upper_key;
+    rocksdb::Slice upper;  // ReadOptions::iterate_upper_bound points here
+    std::unique_ptr<rocksdb::Iterator> it;
+  };
+  class DbIterator {
+   public:
+    DbIterator(const RocksDbStore& store, std::string_view end);
+    ~DbIterator();
+    DbIterator(const DbIterator&) = delete;
+    DbIterator& operator=(const DbIterator&) = delete;
+    rocksdb::Iterator* operator->() const { return it_; }
+
+   private:
+    const RocksDbStore& store_;
+    std::unique_ptr<BoundedIterator> own_;  // not kept
+    rocksdb::Iterator* it_ = nullptr;
+  };
+  static void open_bounded(rocksdb::DB& db, BoundedIterator& b, std::string_view end);
 
   // ---- opening ----
   void load();
@@ -402,6 +426,9 @@ class RocksDbStore final : public Store {
   std::set<uint32_t> dirty_tables_;  // definitions to write (or delete) at commit
   rocksdb::WriteBatch batch_;
   mutable Overlay overlay_;
+  mutable BoundedIterator read_it_;                // DbIterator's, kept in a transaction
+  mutable rocksdb::SequenceNumber read_it_seq_ = 0;  // the database's when it was made
+  mutable bool read_it_busy_ = false;                // a for_each uses it
   mutable bool overlay_stale_ = false;  // batch_ holds writes overlay_ does not
   bool spilled_ = false;                // this transaction has writes in the overlay range
   bool unflushed_copy_ = false;         // copy batches written without WAL since the last flush
