@@ -253,6 +253,7 @@ std::vector<PublishedTable> query_tables(Connection& conn, const std::string& pu
     c.attnum = int(int_at(cols, j, 6, "a column's attnum", 0));
     c.type_mod = int32_t(int_at(cols, j, 7, "a column's type modifier", -1));
     t.casts_to_text_by_function.push_back(text_cast_function.count(c.base_type_oid) > 0);
+    t.generated_columns |= generated;
     t.def.columns.push_back(std::move(c));
   }
   // A key that is not wholly published cannot identify rows: treat the table as keyless.
@@ -394,10 +395,22 @@ std::optional<std::string> missing_value(Connection& conn, uint32_t relid, const
 std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range,
                        const std::vector<bool>* binary_casts) {
   std::string cols;
+  bool casts = false;
   for (size_t i = 0; i < t.def.columns.size(); ++i) {
     cols += (cols.empty() ? "" : ", ") + quote_ident(t.def.columns[i].name);
-    if (binary_casts && i < binary_casts->size() && (*binary_casts)[i]) cols += "::pg_catalog.text";
+    if (binary_casts && i < binary_casts->size() && (*binary_casts)[i]) {
+      cols += "::pg_catalog.text";
+      casts = true;
+    }
   }
+  const char* format = binary_casts ? " TO STDOUT (FORMAT binary)" : " TO STDOUT";
+  // A plain table read whole, its columns as they are: `COPY t (columns)`, which reads the
+  // rows `SELECT ... FROM ONLY t` reads (not its inheritance children) with no query to
+  // plan or project, the server's cheapest path (a copy of many small tables planned a
+  // query per table). Generated columns cannot be named in it.
+  if (t.relkind == 'r' && !t.partitioned && t.row_filter.empty() && !range && !casts &&
+      !t.def.columns.empty() && !t.generated_columns)
+    return "COPY " + t.def.qualified() + " (" + cols + ")" + format;
   // A table without columns (CREATE TABLE t ()) is read as `SELECT FROM t`: one empty
   // line per row, which is what such a row is.
   // ONLY: a plain table's inheritance children are tables of their own, whose changes
@@ -414,7 +427,7 @@ std::string copy_query(const PublishedTable& t, std::optional<BlockRange> range,
     if (range->end > 0) where.push_back("ctid < '(" + std::to_string(range->end) + ",0)'::tid");
   }
   for (size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
-  return sql + (binary_casts ? ") TO STDOUT (FORMAT binary)" : ") TO STDOUT");
+  return sql + ")" + format;
 }
 
 std::string current_wal_lsn_sql() {

@@ -28,6 +28,7 @@ struct PublishedTable {
   // bpchar's, inet's, a user's CREATE CAST ... WITH FUNCTION) rather than its output
   // function, so that `col::text` may not print what a text COPY prints.
   std::vector<bool> casts_to_text_by_function;
+  bool generated_columns = false;  // a published column is generated (PostgreSQL 18 can publish them)
 };
 
 // Heap blocks [first, end) of a table, for copying it in parts. end == 0: open-ended, to

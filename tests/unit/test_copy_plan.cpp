@@ -136,6 +136,31 @@ TEST(CopyPlan, CopyQueryCombinesRowFilterColumnsAndRange) {
             "COPY (SELECT id, \"Name\" FROM ONLY public.t WHERE ctid >= '(8,0)'::tid) TO STDOUT");
 }
 
+// A plain table read whole with its columns as they are: the table form of COPY (no query
+// to plan). Anything that needs a query keeps the SELECT form.
+TEST(CopyPlan, CopyQueryUsesTheTableFormOnlyWhereItReadsTheSameRows) {
+  auto t = table("t", 10);
+  ColumnDef c;
+  c.name = "Name";
+  t.def.columns.push_back(c);
+  EXPECT_EQ(pg::copy_query(t), "COPY public.t (id, \"Name\") TO STDOUT");
+  std::vector<bool> no_casts = {false, false}, a_cast = {false, true};
+  EXPECT_EQ(pg::copy_query(t, std::nullopt, &no_casts),
+            "COPY public.t (id, \"Name\") TO STDOUT (FORMAT binary)");
+  EXPECT_EQ(pg::copy_query(t, std::nullopt, &a_cast),
+            "COPY (SELECT id, \"Name\"::pg_catalog.text FROM ONLY public.t) TO STDOUT (FORMAT binary)");
+  auto generated = t;
+  generated.generated_columns = true;
+  EXPECT_EQ(pg::copy_query(generated), "COPY (SELECT id, \"Name\" FROM ONLY public.t) TO STDOUT");
+  auto partitioned = t;
+  partitioned.partitioned = true;
+  partitioned.relkind = 'p';
+  EXPECT_EQ(pg::copy_query(partitioned), "COPY (SELECT id, \"Name\" FROM public.t) TO STDOUT");
+  auto no_columns = t;
+  no_columns.def.columns.clear();
+  EXPECT_EQ(pg::copy_query(no_columns), "COPY (SELECT  FROM ONLY public.t) TO STDOUT");
+}
+
 TEST(ByteSize, ParsesBytesAndUnits) {
   EXPECT_EQ(parse_byte_size("0"), 0u);
   EXPECT_EQ(parse_byte_size("1048576"), 1048576u);
