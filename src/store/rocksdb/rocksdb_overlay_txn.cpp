@@ -42,6 +42,7 @@ void RocksDbStore::flush_copy(bool end_on_failure) {
   rocksdb::FlushOptions fo;
   fo.wait = true;
   fo.allow_write_stall = true;
+  read_it_.it.reset();  // (a kept iterator would hold the memtable being flushed)
   rocksdb::Status s = db_->Flush(fo);
   if (!s.ok()) {
     if (end_on_failure) {
@@ -54,6 +55,7 @@ void RocksDbStore::flush_copy(bool end_on_failure) {
 }
 
 void RocksDbStore::write_wal(rocksdb::WriteBatch& b, const char* what, bool sync) const {
+  read_it_.it.reset();  // released now: a kept iterator would hold the memtables this write fills
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   rocksdb::Status s = db_->Write(wo, &b);

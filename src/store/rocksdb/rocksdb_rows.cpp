@@ -66,6 +66,7 @@ void RocksDbStore::insert_encoded(const TableDef& def, const RowBatch& rows,
   if (!index && batch_.GetDataSize() > kCopyFlushBytes) {
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
+    read_it_.it.reset();
     rocksdb::Status s = db_->Write(wo, &batch_);
     if (!s.ok()) fail(s, "writing copied rows");
     unflushed_copy_ = true;
