@@ -102,13 +102,17 @@ inline std::vector<Values> scan(const StoreReader& s, const TableDef& def) {
   return out;
 }
 
-inline void insert(Store& s, const TableDef& def, const std::vector<Values>& rows) {
+inline RowBatch batch_of(const std::vector<Values>& rows) {
   RowBatch batch;
   for (const auto& r : rows) {
     for (const auto& v : r) v ? batch.add_text(*v) : batch.add_null();
     batch.end_row();
   }
-  s.insert_batch(def, batch);
+  return batch;
+}
+
+inline void insert(Store& s, const TableDef& def, const std::vector<Values>& rows) {
+  s.insert_batch(def, batch_of(rows));
 }
 
 // The child re-runs the test body (death test style "threadsafe"); it finds the directory

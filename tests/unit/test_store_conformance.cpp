@@ -415,14 +415,6 @@ TEST_P(StoreConformance, RowsEncodedOnAnotherThreadAreStoredAsInsertBatchStoresT
   s->create_table(keyless);
   s->commit();
 
-  auto batch_of = [](const std::vector<Values>& rows) {
-    RowBatch batch;
-    for (const auto& r : rows) {
-      for (const auto& v : r) v ? batch.add_text(*v) : batch.add_null();
-      batch.end_row();
-    }
-    return batch;
-  };
   auto encode_elsewhere = [](const Store::RowEncoder& encoder, const RowBatch& rows) {
     std::unique_ptr<Store::EncodedRows> out;
     if (encoder) std::thread([&] { out = encoder(rows); }).join();
