@@ -40,10 +40,26 @@ std::optional<double> parse_float_text(std::string_view t) {
   return parse_float_exact(t);
 }
 
-bool is_hex_bytea(std::string_view t) {
+// A bytea's hex text (\x and lowercase digit pairs) as a bytes cell, decoded in one pass
+// straight into `out`; false, and `out` as it was, for any other text (uppercase digits
+// would not print back the same).
+bool append_bytea_cell(std::string& out, std::string_view t) {
   if (t.size() < 2 || t[0] != '\\' || t[1] != 'x' || t.size() % 2 != 0) return false;
-  for (size_t i = 2; i < t.size(); ++i) {
-    if (hex_value(t[i]) < 0) return false;
+  const size_t at = out.size();
+  const size_t n = (t.size() - 2) / 2;
+  out.push_back(static_cast<char>(RowCodec::kBytes));
+  append_varint(out, n);
+  const size_t head = out.size();
+  out.resize(head + n);
+  char* p = out.data() + head;
+  auto digit = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  for (size_t i = 0; i < n; ++i) {
+    int hi = digit(t[2 + 2 * i]), lo = digit(t[3 + 2 * i]);
+    if ((hi | lo) < 0) {
+      out.resize(at);
+      return false;
+    }
+    p[i] = static_cast<char>((hi << 4) | lo);
   }
   return true;
 }
@@ -110,11 +126,7 @@ void RowCodec::append_cell(std::string& out, const ColumnDef& column, const Datu
       }
       break;
     case StorageClass::kBytes:
-      // Lowercase digits only: uppercase ones would not print back the same.
-      if (is_hex_bytea(t) && t.find_first_of("ABCDEF") == std::string_view::npos) {
-        append_text_cell(out, kBytes, decode_bytea_hex(t));
-        return;
-      }
+      if (append_bytea_cell(out, t)) return;
       break;
     case StorageClass::kText:
       break;
