@@ -121,6 +121,10 @@ class Store : public StoreReader {
   // file as it goes), so that catching up may commit rarely; false when the transaction
   // is held in memory until commit and should stay short.
   virtual bool prefers_long_transactions() const { return false; }
+  // Inside a transaction: true when committing now, between the caller's own units of
+  // work, is cheaper than writing more into it (RocksDB: its writes in memory approach
+  // the size at which it spills them, and a spilled transaction is written twice).
+  virtual bool wants_commit() const { return false; }
 
   // The state and the tables as last committed (inside a transaction: as it left them).
   StoreState state() const override = 0;

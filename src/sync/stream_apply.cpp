@@ -284,7 +284,7 @@ void StreamApply::session(bool one_shot) {
       }
       const bool batch_due =
           store_txn_ && !in_source_txn_ &&
-          (txns_in_batch_ >= max_txns || changes_in_batch_ >= kMaxChangesPerBatch ||
+          (txns_in_batch_ >= max_txns || changes_in_batch_ >= kMaxChangesPerBatch || store_.wants_commit() ||
            std::chrono::steady_clock::now() - batch_started_ > std::max<std::chrono::milliseconds>(kMaxBatchAge, group_delay));
       // A stored table to copy again is copied once the transaction in hand is over.
       // Tables new to the store wait until the store batch ends or the stream pauses, so

@@ -377,6 +377,29 @@ TEST_F(SpillTest, SpilledTransactionCommitsExactly) {
   expect_contents(*s, m);
 }
 
+// wants_commit(): false for a small transaction, true from half the spill size on (the
+// stream commits there, between source transactions, rather than spill), false again once
+// the transaction has spilled (it is written twice whatever happens next).
+TEST_F(SpillTest, WantsACommitBeforeItWouldSpill) {
+  TempDir tmp;
+  auto s = open(tmp.sub("store"));
+  Model m;
+  make_base(*s, m);
+  EXPECT_FALSE(s->wants_commit());  // outside a transaction
+  TableDef items = find_table(s->tables(), "items");
+  const uint64_t spills = rt::spill_count();
+  s->begin();
+  s->upsert(items, datums(item(1001, "small")));
+  EXPECT_FALSE(s->wants_commit());
+  int i = 1002;
+  while (!s->wants_commit()) s->upsert(items, datums(item(i++, padded("row"))));
+  EXPECT_EQ(rt::spill_count(), spills) << "wanted a commit only after spilling";
+  EXPECT_GT(i, 1100);  // not at once: at about half of kSmallSpill's 64 kB
+  while (rt::spill_count() == spills) s->upsert(items, datums(item(i++, padded("row"))));
+  EXPECT_FALSE(s->wants_commit());
+  s->rollback();
+}
+
 TEST_F(SpillTest, SpilledTransactionRollsBack) {
   TempDir tmp;
   const std::string dir = tmp.sub("store");

@@ -87,10 +87,19 @@ void RocksDbStore::del_range(std::string_view b, std::string_view e) {
   if (!overlay_stale_) overlay_.del_range(b, e);
 }
 
+size_t RocksDbStore::bytes_in_memory() const {
+  return overlay_.bytes + (spilled_ ? 0 : batch_.GetDataSize());
+}
+
 void RocksDbStore::maybe_spill() {
   if (copy_txn() && !spilled_) return;  // copy rows go to the database in copy batches
-  size_t in_memory = overlay_.bytes + (spilled_ ? 0 : batch_.GetDataSize());
-  if (in_memory > spill_bytes_) spill();
+  if (bytes_in_memory() > spill_bytes_) spill();
+}
+
+bool RocksDbStore::wants_commit() const {
+  // Half the spill size: the caller's next unit of work (a source transaction) then
+  // still fits, unless it is a large one, which spills in any case.
+  return in_txn_ && !spilled_ && !copy_txn() && bytes_in_memory() >= spill_bytes_ / 2;
 }
 
 void RocksDbStore::spill() {

@@ -201,6 +201,7 @@ class RocksDbStore final : public Store {
   void drop_table(const TableDef& def) override;
   void set_sync_state(const TableDef& def) override;
   void alter_table(const TableDef& from, const TableDef& to, std::span<const Datum> fill) override;
+  bool wants_commit() const override;
   void insert_batch(const TableDef& def, const RowBatch& rows) override;
   RowEncoder row_encoder(const TableDef& def) override;
   void insert_encoded(const TableDef& def, const RowBatch& rows,
@@ -354,6 +355,7 @@ class RocksDbStore final : public Store {
   void put(std::string_view k, std::string_view v, bool index = true);
   void del(std::string_view k);
   void del_range(std::string_view b, std::string_view e);
+  size_t bytes_in_memory() const;  // the transaction's, until it spills
   void maybe_spill();
 
   // Moves the writes held in memory to the overlay range (WAL, no sync: durable with the
