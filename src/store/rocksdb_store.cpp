@@ -53,6 +53,10 @@ void RocksDbStore::begin() {
   if (overlay_dirty_) clear_overlay();
   pending_ = committed_;
   in_txn_ = true;
+  // The map for reads inside the transaction is built at its first read (sync_overlay) and
+  // kept up from then on: most transactions of a stream never read (inserts, updates of
+  // keyed rows with every value, deletes by key), and then hold their writes once.
+  overlay_stale_ = true;
 }
 
 void RocksDbStore::commit() {
@@ -307,6 +311,7 @@ void RocksDbStore::end_txn() {
   overlay_.clear();
   overlay_stale_ = false;
   spilled_ = false;
+  batch_has_range_ = false;
   state_dirty_ = false;
   dirty_tables_.clear();
 }

@@ -8,7 +8,7 @@
 // = rows(journal_b) = tick.n; and views ordered by applied LSN have non-decreasing tick.n
 // (equal LSN: equal n). A view with half a transaction, or rows newer than its LSN, breaks
 // one of these. A large transaction (every account updated at once, more than the RocksDB
-// store's 8 MB spill threshold in memory) runs between the small ones, so that readers also
+// store's spill threshold in memory, set to 1 MB where the test counts spills) runs between the small ones, so that readers also
 // meet a spilled transaction before, during and after its merge.
 #include <signal.h>
 
@@ -270,6 +270,13 @@ TEST_P(ReplicaReadersTest, SameProcessReadsWhileRunFollows) {
   o.all_tables = true;
   o.jobs = 2;
   Sync(o).run();
+
+  // The follower's RocksDB store spills at 1 MB (the default is 8 MB): the shuffles'
+  // transactions then spill.
+  rocksdb_store_testing::set_spill_bytes(1u << 20);
+  struct SpillDefault {
+    ~SpillDefault() { rocksdb_store_testing::set_spill_bytes(0); }
+  } spill_default;
 
   // Follow on a thread; on_commit tells the test how far the store is (the event waited on).
   std::mutex mu;

@@ -400,6 +400,51 @@ TEST_F(SpillTest, WantsACommitBeforeItWouldSpill) {
   s->rollback();
 }
 
+// A transaction that has not read spills from its write batch (no map is built): a key
+// written, deleted and written again holds its last value, a deleted one stays deleted;
+// one with a range delete (truncate) before its first spill spills through the map, which
+// orders the range delete against the writes around it.
+TEST_F(SpillTest, UnreadTransactionsSpillTheirLastWrites) {
+  TempDir tmp;
+  const std::string dir = tmp.sub("store");
+  Model m;
+  {
+    auto s = open(dir);
+    make_base(*s, m);
+    TableDef items = find_table(s->tables(), "items"), logs = find_table(s->tables(), "logs");
+    const uint64_t spills = rt::spill_count();
+    s->begin();
+    s->upsert(items, datums(item(7, "first")));
+    s->remove(items, datums(item(7, "first")));
+    s->upsert(items, datums(item(7, "last")));
+    m.items[7] = item(7, "last");
+    s->remove(items, datums(m.items[8]));
+    m.items.erase(8);
+    for (int i = 2001; rt::spill_count() == spills; ++i) {
+      m.items[i] = item(i, padded("new " + std::to_string(i)));
+      s->upsert(items, datums(m.items[i]));
+    }
+    s->write_state(streaming_at(0x200));
+    s->commit();
+    expect_contents(*s, m);
+
+    const uint64_t spills2 = rt::spill_count();
+    s->begin();
+    s->upsert(logs, datums(item(9001, "before the truncate")));
+    s->truncate(logs);
+    m.logs.clear();
+    for (int i = 1; rt::spill_count() == spills2; ++i) {
+      m.logs[i] = item(i, padded("after " + std::to_string(i)));
+      s->upsert(logs, datums(m.logs[i]));
+    }
+    s->write_state(streaming_at(0x300));
+    s->commit();
+    expect_contents(*s, m);
+  }
+  auto s = open(dir);
+  expect_contents(*s, m);
+}
+
 TEST_F(SpillTest, SpilledTransactionRollsBack) {
   TempDir tmp;
   const std::string dir = tmp.sub("store");

@@ -77,6 +77,7 @@ void RocksDbStore::del(std::string_view k) {
 void RocksDbStore::del_range(std::string_view b, std::string_view e) {
   if (!spilled_) {
     batch_.DeleteRange(slice(b), slice(e));
+    batch_has_range_ = true;
   } else {
     // Spilled entries in the range are older than this delete: they go now, so that
     // every overlay entry is newer than the range deletes covering it.
@@ -102,22 +103,61 @@ bool RocksDbStore::wants_commit() const {
   return in_txn_ && !spilled_ && !copy_txn() && bytes_in_memory() >= spill_bytes_ / 2;
 }
 
+namespace {
+// Writes a transaction's batch, in order, as overlay entries (a later entry of a key wins,
+// as in the map), in writes of about 1 MB.
+class SpillFromBatch : public rocksdb::WriteBatch::Handler {
+ public:
+  explicit SpillFromBatch(std::function<void(rocksdb::WriteBatch&)> write) : write_(std::move(write)) {}
+  rocksdb::Status PutCF(uint32_t, const rocksdb::Slice& k, const rocksdb::Slice& v) override {
+    return add(view(k), std::string(view(v)));
+  }
+  rocksdb::Status DeleteCF(uint32_t, const rocksdb::Slice& k) override { return add(view(k), std::nullopt); }
+  void finish() { write_(b_); }
+
+ private:
+  rocksdb::Status add(std::string_view k, const std::optional<std::string>& v) {
+    b_.Put(slice(overlay_key(k)), slice(overlay_value(v)));
+    if (b_.GetDataSize() > (1u << 20)) {
+      write_(b_);
+      b_.Clear();
+    }
+    return rocksdb::Status::OK();
+  }
+  std::function<void(rocksdb::WriteBatch&)> write_;
+  rocksdb::WriteBatch b_;
+};
+}  // namespace
+
 void RocksDbStore::spill() {
-  if (overlay_stale_) sync_overlay();
+  // A transaction that has not read has no map: it is spilled from its batch (building the
+  // map now would double its memory at its largest). Its range deletes, if any, are the
+  // map's to order against its writes: then the map is built.
+  if (overlay_stale_ && batch_has_range_) sync_overlay();
   if (unflushed_copy_) flush_copy(/*end_on_failure=*/false);  // see "Large transactions"
   spilled_ = true;  // from here on, rollback() clears the overlay range
   overlay_dirty_ = true;
-  rocksdb::WriteBatch b;
-  for (const auto& [k, v] : overlay_.writes) {
-    b.Put(slice(overlay_key(k)), slice(overlay_value(v)));
-    if (b.GetDataSize() > (1u << 20)) {
-      write_wal(b, "spilling the transaction");
-      b.Clear();
+  auto write = [&](rocksdb::WriteBatch& b) { write_wal(b, "spilling the transaction"); };
+  if (overlay_stale_) {
+    SpillFromBatch from_batch(write);
+    rocksdb::Status s = batch_.Iterate(&from_batch);
+    if (!s.ok()) fail(s, "spilling the transaction failed");
+    from_batch.finish();
+    overlay_stale_ = false;  // the map is empty, and the overlay holds every write: in line
+  } else {
+    rocksdb::WriteBatch b;
+    for (const auto& [k, v] : overlay_.writes) {
+      b.Put(slice(overlay_key(k)), slice(overlay_value(v)));
+      if (b.GetDataSize() > (1u << 20)) {
+        write(b);
+        b.Clear();
+      }
     }
+    write(b);
   }
-  write_wal(b, "spilling the transaction");
   overlay_.clear_writes();
   batch_.Clear();
+  batch_has_range_ = false;
   ++g_spill_count;
   crash_point("spill");
 }

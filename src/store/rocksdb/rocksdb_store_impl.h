@@ -39,8 +39,8 @@
 // Large transactions: bounded memory, same atomicity.
 //
 // Outside the copy, a transaction's writes wait in memory (the WriteBatch, plus the Overlay
-// map for reads inside the transaction) until commit(). When they outgrow spill_bytes
-// (4 MB), they are spilled: written to the overlay range  FF FF FF FF 00 + row key  as
+// map for reads inside the transaction, built at the transaction's first read) until
+// commit(). When they outgrow spill_bytes (8 MB), they are spilled: written to the overlay range  FF FF FF FF 00 + row key  as
 // 'P' + value or 'D', with the WAL but without sync, and dropped from memory (the batch is
 // no longer kept: from then on the transaction is the overlay on disk + the map in memory +
 // the list of ranges it deleted). Range deletes (truncate, drop, reset, a rewrite) stay in
@@ -433,6 +433,7 @@ class RocksDbStore final : public Store {
   mutable bool read_it_busy_ = false;                // a for_each uses it
   mutable bool overlay_stale_ = false;  // batch_ holds writes overlay_ does not
   bool spilled_ = false;                // this transaction has writes in the overlay range
+  bool batch_has_range_ = false;        // batch_ holds a range delete
   bool unflushed_copy_ = false;         // copy batches written without WAL since the last flush
 
   size_t spill_bytes_ = g_spill_bytes;  // memory a transaction may hold before it spills

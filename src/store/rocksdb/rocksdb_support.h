@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 using namespace rocksdb_layout;
 
 inline constexpr size_t kCopyFlushBytes = 4u << 20;   // write copied rows in ~4 MB batches
-inline constexpr size_t kDefaultSpillBytes = 4u << 20;  // a transaction spills above this in memory
+inline constexpr size_t kDefaultSpillBytes = 8u << 20;  // a transaction spills above this in memory
 inline constexpr size_t kChunkBytes = 2u << 20;  // merge and rewrite work in chunks of this (at most)
 
 // Bulk load (see "The initial copy as a bulk load" in rocksdb_store_impl.h).
