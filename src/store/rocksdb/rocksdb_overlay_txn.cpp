@@ -5,6 +5,8 @@
 #include <rocksdb/iterator.h>
 #include <rocksdb/slice.h>
 
+#include <exception>
+
 #include "common/bytes.h"
 #include "pgseed/error.h"
 
@@ -113,19 +115,29 @@ class SpillFromBatch : public rocksdb::WriteBatch::Handler {
     return add(view(k), std::string(view(v)));
   }
   rocksdb::Status DeleteCF(uint32_t, const rocksdb::Slice& k) override { return add(view(k), std::nullopt); }
+  // After Iterate: what a write threw is rethrown here, not through RocksDB's Iterate.
+  void rethrow_failure() const {
+    if (failed_) std::rethrow_exception(failed_);
+  }
   void finish() { write_(b_); }
 
  private:
   rocksdb::Status add(std::string_view k, const std::optional<std::string>& v) {
     b_.Put(slice(overlay_key(k)), slice(overlay_value(v)));
     if (b_.GetDataSize() > (1u << 20)) {
-      write_(b_);
+      try {
+        write_(b_);
+      } catch (...) {
+        failed_ = std::current_exception();
+        return rocksdb::Status::Aborted("spill write failed");
+      }
       b_.Clear();
     }
     return rocksdb::Status::OK();
   }
   std::function<void(rocksdb::WriteBatch&)> write_;
   rocksdb::WriteBatch b_;
+  std::exception_ptr failed_;
 };
 }  // namespace
 
@@ -141,6 +153,7 @@ void RocksDbStore::spill() {
   if (overlay_stale_) {
     SpillFromBatch from_batch(write);
     rocksdb::Status s = batch_.Iterate(&from_batch);
+    from_batch.rethrow_failure();
     if (!s.ok()) fail(s, "spilling the transaction failed");
     from_batch.finish();
     overlay_stale_ = false;  // the map is empty, and the overlay holds every write: in line
