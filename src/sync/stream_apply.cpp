@@ -224,6 +224,11 @@ void StreamApply::session(bool one_shot) {
             (one_shot ? " until " + target.str() : std::string(" (follow)")));
 
   auto last_status = std::chrono::steady_clock::now();
+  // Tells the server how far the store is durable, now (and when it was last told).
+  auto report_status = [&] {
+    send_status(false);
+    last_status = std::chrono::steady_clock::now();
+  };
   auto last_ping = last_status;
   Lsn server_end;         // the newest WAL end the server reported while we were idle
   auto server_end_moved = last_status;
@@ -273,18 +278,13 @@ void StreamApply::session(bool one_shot) {
           server_end = k.wal_end;
           server_end_moved = std::chrono::steady_clock::now();
         }
-        if (k.reply_requested) {
-          send_status(false);
-          last_status = std::chrono::steady_clock::now();
-        }
+        if (k.reply_requested) report_status();
       }
-      if (std::chrono::steady_clock::now() - last_status > kStatusInterval) {
-        send_status(false);
-        last_status = std::chrono::steady_clock::now();
-      }
+      if (std::chrono::steady_clock::now() - last_status > kStatusInterval) report_status();
       const bool batch_due =
           store_txn_ && !in_source_txn_ &&
-          (txns_in_batch_ >= max_txns || changes_in_batch_ >= kMaxChangesPerBatch || store_.wants_commit() ||
+          (txns_in_batch_ >= max_txns || changes_in_batch_ >= kMaxChangesPerBatch ||
+           store_.wants_commit() ||
            std::chrono::steady_clock::now() - batch_started_ > std::max<std::chrono::milliseconds>(kMaxBatchAge, group_delay));
       // A stored table to copy again is copied once the transaction in hand is over.
       // Tables new to the store wait until the store batch ends or the stream pauses, so
@@ -299,11 +299,8 @@ void StreamApply::session(bool one_shot) {
       if (batch_due && store_txn_) {
         commit_store();
         // Under a steady writer the stream may never drain: the slot hears of each durable
-        // batch as it commits (at most once per kMaxBatchAge), not at the status interval.
-        if (durable_lsn_ > reported_lsn_) {
-          send_status(false);
-          last_status = std::chrono::steady_clock::now();
-        }
+        // batch as it commits, not only at the status interval.
+        if (durable_lsn_ > reported_lsn_) report_status();
       }
       if (!in_source_txn_) snapshot_if_due();
       continue;
@@ -317,18 +314,14 @@ void StreamApply::session(bool one_shot) {
                               stop_ || (one_shot && state_.applied_lsn >= target)))
         commit_store();
       snapshot_if_due();
-      if (durable_lsn_ > reported_lsn_) {
-        send_status(false);
-        last_status = std::chrono::steady_clock::now();
-      }
+      if (durable_lsn_ > reported_lsn_) report_status();
       // Idle with nothing pending: move the applied LSN to where the server is, so the
       // slot does not retain WAL for changes that do not concern us.
       if (server_end > state_.applied_lsn && (one_shot || std::chrono::steady_clock::now() - last_status > std::chrono::seconds(1))) {
         open_store_txn();
         state_.applied_lsn = stop_before_.valid() ? std::min(server_end, stop_before_) : server_end;
         commit_store();
-        send_status(false);
-        last_status = std::chrono::steady_clock::now();
+        report_status();
       }
       // A hub: the stream says how far the store is durable, also when the source wrote
       // nothing it stores (an edge's verify waits for the stream to pass its point).
@@ -357,10 +350,7 @@ void StreamApply::session(bool one_shot) {
       if (stopping || stop_) continue;
     }
     auto now = std::chrono::steady_clock::now();
-    if (now - last_status > kStatusInterval) {
-      send_status(false);
-      last_status = now;
-    }
+    if (now - last_status > kStatusInterval) report_status();
     // In one-shot mode ask the server where it is, so that we learn when we are done
     // even if nothing more is published.
     if (one_shot && !in_source_txn_ && now - last_ping > std::chrono::milliseconds(100)) {

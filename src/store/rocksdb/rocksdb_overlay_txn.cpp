@@ -106,22 +106,17 @@ bool RocksDbStore::wants_commit() const {
 }
 
 namespace {
-// Writes a transaction's batch, in order, as overlay entries (a later entry of a key wins,
-// as in the map), in writes of about 1 MB.
-class SpillFromBatch : public rocksdb::WriteBatch::Handler {
+// Writes a transaction's writes as overlay entries, in writes of about 1 MB; as a
+// WriteBatch handler, the writes of a batch in order (a later entry of a key wins, as in
+// the map). What a write throws is kept and rethrown by rethrow_failure(), not thrown
+// through RocksDB's Iterate.
+class OverlayWriter : public rocksdb::WriteBatch::Handler {
  public:
-  explicit SpillFromBatch(std::function<void(rocksdb::WriteBatch&)> write) : write_(std::move(write)) {}
+  explicit OverlayWriter(std::function<void(rocksdb::WriteBatch&)> write) : write_(std::move(write)) {}
   rocksdb::Status PutCF(uint32_t, const rocksdb::Slice& k, const rocksdb::Slice& v) override {
     return add(view(k), std::string(view(v)));
   }
   rocksdb::Status DeleteCF(uint32_t, const rocksdb::Slice& k) override { return add(view(k), std::nullopt); }
-  // After Iterate: what a write threw is rethrown here, not through RocksDB's Iterate.
-  void rethrow_failure() const {
-    if (failed_) std::rethrow_exception(failed_);
-  }
-  void finish() { write_(b_); }
-
- private:
   rocksdb::Status add(std::string_view k, const std::optional<std::string>& v) {
     b_.Put(slice(overlay_key(k)), slice(overlay_value(v)));
     if (b_.GetDataSize() > (1u << 20)) {
@@ -135,6 +130,12 @@ class SpillFromBatch : public rocksdb::WriteBatch::Handler {
     }
     return rocksdb::Status::OK();
   }
+  void rethrow_failure() const {
+    if (failed_) std::rethrow_exception(failed_);
+  }
+  void finish() { write_(b_); }
+
+ private:
   std::function<void(rocksdb::WriteBatch&)> write_;
   rocksdb::WriteBatch b_;
   std::exception_ptr failed_;
@@ -149,25 +150,19 @@ void RocksDbStore::spill() {
   if (unflushed_copy_) flush_copy(/*end_on_failure=*/false);  // see "Large transactions"
   spilled_ = true;  // from here on, rollback() clears the overlay range
   overlay_dirty_ = true;
-  auto write = [&](rocksdb::WriteBatch& b) { write_wal(b, "spilling the transaction"); };
+  OverlayWriter writer([&](rocksdb::WriteBatch& b) { write_wal(b, "spilling the transaction"); });
   if (overlay_stale_) {
-    SpillFromBatch from_batch(write);
-    rocksdb::Status s = batch_.Iterate(&from_batch);
-    from_batch.rethrow_failure();
+    rocksdb::Status s = batch_.Iterate(&writer);
+    writer.rethrow_failure();
     if (!s.ok()) fail(s, "spilling the transaction failed");
-    from_batch.finish();
     overlay_stale_ = false;  // the map is empty, and the overlay holds every write: in line
   } else {
-    rocksdb::WriteBatch b;
     for (const auto& [k, v] : overlay_.writes) {
-      b.Put(slice(overlay_key(k)), slice(overlay_value(v)));
-      if (b.GetDataSize() > (1u << 20)) {
-        write(b);
-        b.Clear();
-      }
+      writer.add(k, v);
+      writer.rethrow_failure();
     }
-    write(b);
   }
+  writer.finish();
   overlay_.clear_writes();
   batch_.Clear();
   batch_has_range_ = false;
@@ -307,9 +302,13 @@ std::optional<std::string> RocksDbStore::get(std::string_view key) const {
   return v;
 }
 
+void RocksDbStore::BoundedIterator::bound(std::string_view end) {
+  upper_key.assign(end);
+  upper = slice(upper_key);
+}
+
 void RocksDbStore::open_bounded(rocksdb::DB& db, BoundedIterator& b, std::string_view end) {
-  b.upper_key.assign(end);
-  b.upper = slice(b.upper_key);
+  b.bound(end);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &b.upper;
   b.it.reset(db.NewIterator(ro));
@@ -329,8 +328,7 @@ RocksDbStore::DbIterator::DbIterator(const RocksDbStore& store, std::string_view
     open_bounded(*store.db_, kept, end);
     store.read_it_seq_ = seq;
   } else {
-    kept.upper_key.assign(end);  // the kept iterator reads its new bound at the next Seek
-    kept.upper = slice(kept.upper_key);
+    kept.bound(end);  // the kept iterator reads its new bound at the next Seek
   }
   store.read_it_busy_ = true;
   it_ = kept.it.get();

@@ -40,10 +40,10 @@
 //
 // Outside the copy, a transaction's writes wait in memory (the WriteBatch, plus the Overlay
 // map for reads inside the transaction, built at the transaction's first read) until
-// commit(). When they outgrow spill_bytes (8 MB), they are spilled: written to the overlay range  FF FF FF FF 00 + row key  as
-// 'P' + value or 'D', with the WAL but without sync, and dropped from memory (the batch is
-// no longer kept: from then on the transaction is the overlay on disk + the map in memory +
-// the list of ranges it deleted). Range deletes (truncate, drop, reset, a rewrite) stay in
+// commit(). When they outgrow spill_bytes (8 MB), they are spilled: written to the
+// overlay range  FF FF FF FF 00 + row key  as 'P' + value or 'D', with the WAL but without
+// sync, and dropped from memory (the batch is no longer kept: from then on the transaction
+// is the overlay on disk + the map in memory + the list of ranges it deleted). Range deletes (truncate, drop, reset, a rewrite) stay in
 // memory as a short list; one that comes after a spill also deletes the overlay's entries
 // in its range at once, so every overlay entry is newer than every range delete covering
 // it. A read inside the transaction takes the first answer of: the map, the overlay, (not
@@ -399,6 +399,7 @@ class RocksDbStore final : public Store {
     std::string upper_key;
     rocksdb::Slice upper;  // ReadOptions::iterate_upper_bound points here
     std::unique_ptr<rocksdb::Iterator> it;
+    void bound(std::string_view end);  // sets upper_key and upper
   };
   class DbIterator {
    public:
